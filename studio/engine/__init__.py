@@ -1,0 +1,1 @@
+"""Pure-Python model engine (no Qt)."""

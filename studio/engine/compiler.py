@@ -1,0 +1,98 @@
+"""Graph -> ``keras.Model`` through the functional API, exactly as drawn."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from studio.engine import catalog, keras_bridge
+from studio.engine.graph import GraphError, ModelGraph
+from studio.engine.shapes import _first_sentence
+
+
+class CompileError(Exception):
+    """The graph cannot become a model; ``errors`` lists (node id or None, message)."""
+
+    def __init__(self, errors: list[tuple[str | None, str]]):
+        self.errors = errors
+        lines = [m for _, m in errors]
+        super().__init__(lines[0] if len(lines) == 1 else f"{len(lines)} problems: " + "; ".join(lines))
+
+
+Weights = dict[str, list[np.ndarray]]
+
+
+def compile_graph(graph: ModelGraph, weights: Weights | None = None, name: str | None = None):
+    """Build the functional ``keras.Model`` the graph describes.
+
+    ``weights`` maps node names to the arrays ``layer.set_weights`` takes;
+    nodes without an entry keep freshly initialized weights.
+    """
+    import keras
+
+    problems = graph.problems()
+    if problems:
+        raise CompileError([(p.node_id, p.message) for p in problems])
+    try:
+        order = graph.topological_order()
+    except GraphError as exc:
+        raise CompileError([(None, str(exc))]) from None
+    tensors: dict[str, list[Any]] = {}
+    layers: dict[str, Any] = {}
+    for node_id in order:
+        node = graph.nodes[node_id]
+        try:
+            layer = keras_bridge.make_layer(node.class_name, node.name, node.config)
+            if node.spec.is_input:
+                tensors[node_id] = [layer.output]
+            else:
+                ports = graph.inputs_of(node_id)
+                args = [tensors[ports[k][0]][ports[k][1]] for k in sorted(ports)]
+                tensors[node_id] = keras.tree.flatten(keras_bridge.call_layer(layer, node.class_name, args))
+            layers[node_id] = layer
+        except Exception as exc:
+            raise CompileError([(node_id, f"'{node.name}' ({node.class_name}): {_first_sentence(exc)}")]) from exc
+    inputs = [tensors[n.id][0] for n in graph.input_nodes()]
+    outputs = [tensors[i][0] for i in graph.model_outputs()]
+    model = keras.Model(inputs=inputs[0] if len(inputs) == 1 else inputs,
+                        outputs=outputs[0] if len(outputs) == 1 else outputs,
+                        name=name or graph.name)
+    if weights:
+        set_weights(graph, layers, weights)
+    return model
+
+
+def set_weights(graph: ModelGraph, layers: dict[str, Any], weights: Weights) -> None:
+    errors = []
+    for node_id, layer in layers.items():
+        node = graph.nodes[node_id]
+        arrays = weights.get(node.name)
+        if arrays is None:
+            continue
+        expected = [tuple(w.shape) for w in layer.weights]
+        got = [tuple(np.shape(a)) for a in arrays]
+        if expected != got:
+            errors.append((node_id, f"the saved weights of '{node.name}' have shapes {got} but the layer "
+                                    f"now needs {expected}; its settings changed since they were saved"))
+            continue
+        layer.set_weights(list(arrays))
+    if errors:
+        raise CompileError(errors)
+
+
+def model_weights(model) -> Weights:
+    """Every layer's weights by layer name (layers without weights omitted)."""
+    out: Weights = {}
+    for layer in model.layers:
+        arrays = layer.get_weights()
+        if arrays:
+            out[layer.name] = [np.asarray(a) for a in arrays]
+    return out
+
+
+def count_params(graph: ModelGraph) -> int:
+    return int(compile_graph(graph).count_params())
+
+
+__all__ = ["CompileError", "compile_graph", "model_weights", "catalog"]

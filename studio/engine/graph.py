@@ -1,0 +1,362 @@
+"""ModelGraph: layers as nodes, tensors as edges, with plain change events.
+
+A node stores what Keras stores for a layer: its class name and its config
+(as ``get_config()`` gives it, or the sparse subset a person set), plus a
+unique name and a canvas position. Edges join an output port of one node to an
+input port of another. The graph refuses edits that can never make sense (a
+cycle, a port fed twice, an edge into a model input) and reports the rest
+(dangling inputs, unconnected nodes) through :meth:`ModelGraph.problems`.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import re
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+from studio.engine import catalog
+from studio.engine.events import Event
+
+
+class GraphError(ValueError):
+    """An edit the graph refuses; ``node_id`` names the node it concerns."""
+
+    def __init__(self, message: str, node_id: str | None = None):
+        super().__init__(message)
+        self.node_id = node_id
+
+
+@dataclass
+class Node:
+    id: str
+    class_name: str
+    name: str
+    config: dict[str, Any] = field(default_factory=dict)
+    position: tuple[float, float] = (0.0, 0.0)
+
+    @property
+    def spec(self) -> catalog.LayerSpec:
+        return catalog.spec(self.class_name)
+
+    def copy(self) -> "Node":
+        return Node(self.id, self.class_name, self.name, copy.deepcopy(self.config), tuple(self.position))
+
+
+@dataclass(frozen=True, order=True)
+class Edge:
+    src: str
+    src_port: int
+    dst: str
+    dst_port: int
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Something wrong with the graph's structure, pinned to a node when it can be."""
+
+    node_id: str | None
+    message: str
+    fix: str | None = None
+
+
+_NAME_RE = re.compile(r"^[A-Za-z0-9_.\-]+$")
+
+
+def snake_case(class_name: str) -> str:
+    s = re.sub(r"(?<=[a-z])([A-Z])", r"_\1", class_name)
+    s = re.sub(r"(?<=[A-Z])([A-Z][a-z])", r"_\1", s)
+    return s.lower().replace("input_layer", "input")
+
+
+class ModelGraph:
+    """Nodes and edges of one model; every change is announced by an event."""
+
+    def __init__(self, name: str = "model"):
+        self.name = name
+        self.nodes: dict[str, Node] = {}
+        self.edges: set[Edge] = set()
+        self.output_ids: list[str] = []  # explicit model outputs, in order; empty: the sinks
+        self._ids = itertools.count(1)
+        self.node_added = Event("node_added")        # (node)
+        self.node_removed = Event("node_removed")    # (node)
+        self.node_changed = Event("node_changed")    # (node, what) what: config|name|position
+        self.edge_added = Event("edge_added")        # (edge)
+        self.edge_removed = Event("edge_removed")    # (edge)
+        self.outputs_changed = Event("outputs_changed")  # ()
+
+    # -- queries -------------------------------------------------------------
+    def node(self, node_id: str) -> Node:
+        try:
+            return self.nodes[node_id]
+        except KeyError:
+            raise GraphError(f"there is no node with id '{node_id}'") from None
+
+    def node_by_name(self, name: str) -> Node | None:
+        for n in self.nodes.values():
+            if n.name == name:
+                return n
+        return None
+
+    def in_edges(self, node_id: str) -> list[Edge]:
+        return sorted((e for e in self.edges if e.dst == node_id), key=lambda e: e.dst_port)
+
+    def out_edges(self, node_id: str) -> list[Edge]:
+        return sorted((e for e in self.edges if e.src == node_id), key=lambda e: (e.src_port, e.dst, e.dst_port))
+
+    def inputs_of(self, node_id: str) -> dict[int, tuple[str, int]]:
+        """Input port index -> (source node id, source output port)."""
+        return {e.dst_port: (e.src, e.src_port) for e in self.edges if e.dst == node_id}
+
+    def successors(self, node_id: str) -> set[str]:
+        return {e.dst for e in self.edges if e.src == node_id}
+
+    def input_nodes(self) -> list[Node]:
+        return [n for n in self.nodes.values() if n.spec.is_input]
+
+    def model_outputs(self) -> list[str]:
+        """The node ids whose outputs are the model's outputs, in order."""
+        if self.output_ids:
+            return [i for i in self.output_ids if i in self.nodes]
+        fed = {e.src for e in self.edges}
+        return [i for i, n in self.nodes.items() if i not in fed and not n.spec.is_input
+                and any(e.dst == i for e in self.edges)]
+
+    def downstream(self, node_ids: Iterable[str]) -> set[str]:
+        """The given nodes and every node that depends on them."""
+        seen = set(node_ids)
+        queue = deque(seen)
+        out: dict[str, list[str]] = {}
+        for e in self.edges:
+            out.setdefault(e.src, []).append(e.dst)
+        while queue:
+            for d in out.get(queue.popleft(), ()):
+                if d not in seen:
+                    seen.add(d)
+                    queue.append(d)
+        return seen
+
+    def topological_order(self) -> list[str]:
+        """Node ids so that every node comes after its inputs (stable by insertion)."""
+        indegree = {i: 0 for i in self.nodes}
+        out: dict[str, list[str]] = {i: [] for i in self.nodes}
+        for e in sorted(self.edges):
+            indegree[e.dst] += 1
+            out[e.src].append(e.dst)
+        order_index = {i: k for k, i in enumerate(self.nodes)}
+        ready = sorted((i for i, d in indegree.items() if d == 0), key=order_index.get)
+        result: list[str] = []
+        import heapq
+        heap = [(order_index[i], i) for i in ready]
+        heapq.heapify(heap)
+        while heap:
+            _, i = heapq.heappop(heap)
+            result.append(i)
+            for d in out[i]:
+                indegree[d] -= 1
+                if indegree[d] == 0:
+                    heapq.heappush(heap, (order_index[d], d))
+        if len(result) != len(self.nodes):
+            raise GraphError("the graph has a cycle")
+        return result
+
+    # -- naming --------------------------------------------------------------
+    def unique_name(self, base: str) -> str:
+        taken = {n.name for n in self.nodes.values()}
+        if base not in taken:
+            return base
+        stem = re.sub(r"_\d+$", "", base)
+        for k in itertools.count(1):
+            candidate = f"{stem}_{k}"
+            if candidate not in taken:
+                return candidate
+        raise AssertionError("unreachable")
+
+    def _new_id(self) -> str:
+        while True:
+            candidate = f"n{next(self._ids)}"
+            if candidate not in self.nodes:
+                return candidate
+
+    # -- edits ---------------------------------------------------------------
+    def add_node(self, class_name: str, config: dict[str, Any] | None = None,
+                 name: str | None = None, position: tuple[float, float] = (0.0, 0.0),
+                 node_id: str | None = None) -> Node:
+        s = catalog.spec(class_name)
+        if config is None:
+            config = s.default_config()
+        name = name or self.unique_name(snake_case(class_name))
+        self._check_name(name, None)
+        if node_id is None:
+            node_id = self._new_id()
+        elif node_id in self.nodes:
+            raise GraphError(f"a node with id '{node_id}' already exists", node_id)
+        node = Node(node_id, class_name, name, copy.deepcopy(dict(config)),
+                    (float(position[0]), float(position[1])))
+        self.nodes[node_id] = node
+        self.node_added.emit(node)
+        return node
+
+    def remove_node(self, node_id: str) -> tuple[Node, list[Edge]]:
+        """Remove a node and its edges; returns both so an undo can restore them."""
+        node = self.node(node_id)
+        removed = [e for e in self.edges if e.src == node_id or e.dst == node_id]
+        for e in sorted(removed):
+            self.disconnect(e)
+        if node_id in self.output_ids:
+            self.output_ids.remove(node_id)
+            self.outputs_changed.emit()
+        del self.nodes[node_id]
+        self.node_removed.emit(node)
+        return node, sorted(removed)
+
+    def _check_name(self, name: str, node_id: str | None) -> None:
+        if not isinstance(name, str) or not _NAME_RE.match(name):
+            raise GraphError(f"'{name}' is not a valid layer name: use letters, digits, '_', '-' or '.'", node_id)
+        other = self.node_by_name(name)
+        if other is not None and other.id != node_id:
+            raise GraphError(f"the name '{name}' is already used by another node", node_id)
+
+    def rename(self, node_id: str, name: str) -> None:
+        node = self.node(node_id)
+        if node.name == name:
+            return
+        self._check_name(name, node_id)
+        node.name = name
+        self.node_changed.emit(node, "name")
+
+    def set_config(self, node_id: str, config: dict[str, Any]) -> None:
+        node = self.node(node_id)
+        node.config = copy.deepcopy(dict(config))
+        self.node_changed.emit(node, "config")
+
+    def set_param(self, node_id: str, key: str, value: Any) -> None:
+        node = self.node(node_id)
+        config = dict(node.config)
+        config[key] = copy.deepcopy(value)
+        self.set_config(node_id, config)
+
+    def move(self, node_id: str, position: tuple[float, float]) -> None:
+        node = self.node(node_id)
+        node.position = (float(position[0]), float(position[1]))
+        self.node_changed.emit(node, "position")
+
+    def set_outputs(self, node_ids: list[str]) -> None:
+        for i in node_ids:
+            self.node(i)
+        self.output_ids = list(node_ids)
+        self.outputs_changed.emit()
+
+    def can_connect(self, src: str, src_port: int, dst: str, dst_port: int) -> str | None:
+        """Why this edge would be refused, or None if it may be added."""
+        if src not in self.nodes or dst not in self.nodes:
+            return "both ends of a connection must be nodes of this model"
+        if src == dst:
+            return "a layer cannot feed itself"
+        dst_spec = self.nodes[dst].spec
+        if dst_spec.is_input:
+            return f"'{self.nodes[dst].name}' is a model input and takes no incoming connection"
+        if src_port < 0 or dst_port < 0:
+            return "port numbers start at 0"
+        if dst_spec.max_inputs is not None and dst_port >= dst_spec.max_inputs:
+            n = dst_spec.max_inputs
+            return f"{dst_spec.class_name} takes {n} input{'s' if n != 1 else ''}; it has no port {dst_port + 1}"
+        if any(e.dst == dst and e.dst_port == dst_port for e in self.edges):
+            return (f"input '{dst_spec.port_name(dst_port)}' of '{self.nodes[dst].name}' "
+                    "is already connected; remove that connection first")
+        if src in self.downstream([dst]):
+            return (f"connecting '{self.nodes[src].name}' to '{self.nodes[dst].name}' "
+                    "would make a cycle")
+        return None
+
+    def connect(self, src: str, dst: str, dst_port: int | None = None, src_port: int = 0) -> Edge:
+        if dst_port is None:
+            dst_port = self.free_port(dst)
+        reason = self.can_connect(src, src_port, dst, dst_port)
+        if reason is not None:
+            raise GraphError(reason, dst if dst in self.nodes else None)
+        edge = Edge(src, src_port, dst, dst_port)
+        self.edges.add(edge)
+        self.edge_added.emit(edge)
+        return edge
+
+    def free_port(self, node_id: str) -> int:
+        used = {e.dst_port for e in self.edges if e.dst == node_id}
+        k = 0
+        while k in used:
+            k += 1
+        return k
+
+    def disconnect(self, edge: Edge) -> None:
+        if edge not in self.edges:
+            raise GraphError("that connection does not exist")
+        self.edges.remove(edge)
+        self.edge_removed.emit(edge)
+
+    def clear(self) -> None:
+        for node_id in list(self.nodes):
+            self.remove_node(node_id)
+        self.output_ids = []
+
+    # -- structural checks -------------------------------------------------------
+    def problems(self) -> list[Problem]:
+        """Structural problems: missing inputs/outputs, dangling ports, stray nodes."""
+        out: list[Problem] = []
+        inputs = self.input_nodes()
+        if not inputs:
+            out.append(Problem(None, "the model has no Input node", "add an Input node and connect it to the first layer"))
+        reachable = self.downstream(n.id for n in inputs)
+        for node in self.nodes.values():
+            s = node.spec
+            ports = self.inputs_of(node.id)
+            if s.is_input:
+                if not self.successors(node.id):
+                    out.append(Problem(node.id, f"input '{node.name}' is not connected to any layer"))
+                continue
+            if not ports:
+                out.append(Problem(node.id, f"'{node.name}' has no input connected",
+                                   "connect a layer's output to it, or delete it"))
+                continue
+            missing = [k for k in range(max(s.min_inputs, max(ports) + 1)) if k not in ports
+                       and not (k < len(s.ports) and s.ports[k].optional and k > max(ports))]
+            if missing:
+                names = ", ".join(f"'{s.port_name(k)}'" for k in missing)
+                out.append(Problem(node.id, f"'{node.name}' is missing input {names}",
+                                   "connect a tensor to each input port"))
+            elif len(ports) < s.min_inputs:
+                out.append(Problem(node.id, f"{s.class_name} '{node.name}' needs at least {s.min_inputs} inputs but has {len(ports)}"))
+            if node.id not in reachable:
+                out.append(Problem(node.id, f"'{node.name}' is not connected to any Input"))
+        if inputs and not self.model_outputs():
+            out.append(Problem(None, "the model has no output: no layer is connected after an Input"))
+        return out
+
+    # -- serialization -------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "nodes": [
+                {"id": n.id, "class_name": n.class_name, "name": n.name,
+                 "config": copy.deepcopy(n.config), "position": list(n.position)}
+                for n in self.nodes.values()
+            ],
+            "edges": [[e.src, e.src_port, e.dst, e.dst_port] for e in sorted(self.edges)],
+            "outputs": list(self.output_ids),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "ModelGraph":
+        """Build a graph from :meth:`to_dict` output (already validated by the caller)."""
+        g = cls(data.get("name", "model"))
+        for n in data["nodes"]:
+            g.add_node(n["class_name"], n["config"], n["name"], tuple(n["position"]), node_id=n["id"])
+        for src, src_port, dst, dst_port in data["edges"]:
+            g.connect(src, dst, dst_port, src_port)
+        if data.get("outputs"):
+            g.set_outputs(list(data["outputs"]))
+        return g
+
+    def copy(self) -> "ModelGraph":
+        return ModelGraph.from_dict(self.to_dict())

@@ -1,0 +1,450 @@
+"""Live shape checking: every node gets its output shapes and parameter count,
+or one plain-language error pinned to it, with a one-step fix where we know one.
+
+Keras is the source of truth: each node's layer is instantiated from its config
+and called on symbolic ``KerasTensor`` inputs. Layers are built with shape-only
+weights (see :mod:`keras_bridge`), so checking a graph creates no TensorFlow
+variables. Results are cached by (layer type, config, input shapes), and after
+an edit only the edited nodes and those downstream whose inputs really changed
+are checked again.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import re
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any
+
+from studio.engine import catalog
+from studio.engine.events import Event
+from studio.engine.graph import Edge, GraphError, ModelGraph
+
+log = logging.getLogger(__name__)
+
+Shape = tuple  # (None, 28, 28, 1)
+
+
+@dataclass(frozen=True)
+class Fix:
+    """A suggested repair the UI can apply in one step (see :func:`apply_fix`).
+
+    action: ``insert_before`` (put a new layer on input ``port`` of the node),
+    ``set_param`` (set ``param`` to ``value``), ``add_input`` (add an Input
+    feeding the node), ``bypass`` (remove the node, joining its input to its
+    consumers).
+    """
+
+    label: str
+    action: str
+    node_id: str | None = None
+    port: int = 0
+    class_name: str | None = None
+    config: dict | None = None
+    param: str | None = None
+    value: Any = None
+
+
+@dataclass
+class NodeState:
+    outputs: list[Shape] | None = None
+    dtypes: list[str] | None = None
+    params: int | None = None
+    error: str | None = None
+    warning: str | None = None
+    fix: Fix | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and self.outputs is not None
+
+    @property
+    def output(self) -> Shape | None:
+        return self.outputs[0] if self.outputs else None
+
+
+@dataclass
+class _Result:
+    outputs: list[Shape] | None = None
+    dtypes: list[str] | None = None
+    params: int | None = None
+    error: str | None = None
+    fix_kind: str | None = None
+    fix_data: dict = field(default_factory=dict)
+
+
+def format_shape(shape: Shape | None) -> str:
+    if shape is None:
+        return "?"
+    return "(" + ", ".join("None" if d is None else str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
+
+
+def _first_sentence(message: str) -> str:
+    message = " ".join(str(message).split())
+    message = re.sub(r"\s*Full (object )?config:.*$", "", message)
+    return message if len(message) <= 300 else message[:297] + "..."
+
+
+def _key(class_name: str, config: dict, inputs: list[tuple]) -> str | None:
+    try:
+        return json.dumps([class_name, config, inputs], sort_keys=True, default=str)
+    except (TypeError, ValueError):
+        return None
+
+
+class ShapeChecker:
+    """Keeps a :class:`NodeState` for every node of a graph, up to date."""
+
+    def __init__(self, graph: ModelGraph, cache_size: int = 4096):
+        self.graph = graph
+        self.states: dict[str, NodeState] = {}
+        self.problems: list[str] = []  # graph-level messages (no Input, no output)
+        self.graph_fix: Fix | None = None
+        self._dirty: set[str] = set(graph.nodes)
+        self._order: list[str] | None = None
+        self._cache: OrderedDict[str, _Result] = OrderedDict()
+        self._cache_size = cache_size
+        self.checked_count = 0  # nodes actually inferred (not cached) since creation
+        self.states_changed = Event("states_changed")  # (set of node ids)
+        graph.node_added.connect(self._on_node_added)
+        graph.node_removed.connect(self._on_node_removed)
+        graph.node_changed.connect(self._on_node_changed)
+        graph.edge_added.connect(self._on_edge)
+        graph.edge_removed.connect(self._on_edge)
+        graph.outputs_changed.connect(self._on_outputs_changed)
+
+    def detach(self) -> None:
+        g = self.graph
+        g.node_added.disconnect(self._on_node_added)
+        g.node_removed.disconnect(self._on_node_removed)
+        g.node_changed.disconnect(self._on_node_changed)
+        g.edge_added.disconnect(self._on_edge)
+        g.edge_removed.disconnect(self._on_edge)
+        g.outputs_changed.disconnect(self._on_outputs_changed)
+
+    # -- change tracking --------------------------------------------------------
+    def _on_node_added(self, node) -> None:
+        self._dirty.add(node.id)
+        self._order = None
+
+    def _on_node_removed(self, node) -> None:
+        self.states.pop(node.id, None)
+        self._dirty.discard(node.id)
+        self._order = None
+
+    def _on_node_changed(self, node, what) -> None:
+        if what == "config":
+            self._dirty.add(node.id)
+
+    def _on_edge(self, edge: Edge) -> None:
+        self._dirty.add(edge.dst)
+        self._dirty.add(edge.src)  # its output-ness (a warning) may change
+        self._order = None
+
+    def _on_outputs_changed(self) -> None:
+        self._dirty.update(self.graph.nodes)
+
+    # -- queries -------------------------------------------------------------
+    def state(self, node_id: str) -> NodeState:
+        self.refresh()
+        return self.states[node_id]
+
+    def errors(self) -> list[tuple[str | None, str]]:
+        """(node id or None, message) for every error, in graph order."""
+        self.refresh()
+        out: list[tuple[str | None, str]] = [(None, p) for p in self.problems]
+        for node_id in self.graph.nodes:
+            s = self.states.get(node_id)
+            if s is not None and s.error:
+                out.append((node_id, s.error))
+        return out
+
+    def total_params(self) -> int:
+        self.refresh()
+        return sum(s.params or 0 for s in self.states.values())
+
+    def check_all(self) -> set[str]:
+        """Forget every result (but not the cache) and check the whole graph."""
+        self._dirty = set(self.graph.nodes)
+        self._order = None
+        return self.refresh()
+
+    def clear_cache(self) -> None:
+        self._cache.clear()
+
+    # -- checking -------------------------------------------------------------
+    def refresh(self) -> set[str]:
+        """Re-check what changed; returns the ids whose state changed."""
+        if not self._dirty:
+            return set()
+        graph = self.graph
+        if self._order is None:
+            try:
+                self._order = graph.topological_order()
+            except GraphError:
+                self._order = list(graph.nodes)
+        inputs_of: dict[str, dict[int, tuple[str, int]]] = {}
+        consumers: dict[str, set[str]] = {}
+        for e in graph.edges:
+            inputs_of.setdefault(e.dst, {})[e.dst_port] = (e.src, e.src_port)
+            consumers.setdefault(e.src, set()).add(e.dst)
+        outputs = set(graph.model_outputs())
+        changed: set[str] = set()
+        dirty = self._dirty
+        for node_id in self._order:
+            if node_id not in dirty:
+                continue
+            dirty.discard(node_id)
+            old = self.states.get(node_id)
+            new = self._check_node(node_id, inputs_of.get(node_id, {}), node_id in outputs)
+            if old is None or (old.outputs, old.dtypes, old.error, old.params, old.warning) != (
+                    new.outputs, new.dtypes, new.error, new.params, new.warning):
+                changed.add(node_id)
+                if old is None or (old.outputs, old.dtypes, old.error is None) != (
+                        new.outputs, new.dtypes, new.error is None):
+                    dirty.update(consumers.get(node_id, ()))
+            self.states[node_id] = new
+        self._dirty = set()
+        self._graph_problems()
+        if changed:
+            self.states_changed.emit(changed)
+        return changed
+
+    def _graph_problems(self) -> None:
+        self.problems = []
+        self.graph_fix = None
+        g = self.graph
+        if not g.input_nodes():
+            self.problems.append("the model has no Input node: add one and connect it to the first layer")
+            first = next((n for n in g.nodes.values() if not g.inputs_of(n.id)), None)
+            if first is not None:
+                self.graph_fix = Fix("Add an Input before '%s'" % first.name, "add_input", first.id)
+        elif g.nodes and not g.model_outputs():
+            self.problems.append("the model has no output: connect a layer after an Input")
+
+    def _check_node(self, node_id: str, ports: dict[int, tuple[str, int]], is_output: bool) -> NodeState:
+        node = self.graph.nodes[node_id]
+        s = catalog.SPECS.get(node.class_name)
+        if s is None:
+            return NodeState(error=str(catalog.UnknownLayerError(node.class_name)))
+        if s.is_input:
+            return self._infer(node, [], [])
+        # structural problems first
+        if not ports:
+            return NodeState(error=f"'{node.name}' has no input connected: connect a layer's output to it")
+        hi = max(ports) + 1
+        missing = [k for k in range(hi) if k not in ports]
+        if missing:
+            names = ", ".join(f"'{s.port_name(k)}'" for k in missing)
+            return NodeState(error=f"'{node.name}' has nothing connected to input {names}")
+        if len(ports) < s.min_inputs:
+            fix = Fix(f"Remove '{node.name}'", "bypass", node_id) if len(ports) == 1 else None
+            return NodeState(error=f"{s.class_name} needs at least {s.min_inputs} inputs but '{node.name}' has {len(ports)}; "
+                                   "connect another tensor or remove the layer", fix=fix)
+        shapes, dtypes = [], []
+        for k in range(hi):
+            src, src_port = ports[k]
+            up = self.states.get(src)
+            src_name = self.graph.nodes[src].name
+            if up is None or up.error is not None or up.outputs is None:
+                return NodeState(error=f"waiting for '{src_name}', which has an error")
+            if src_port >= len(up.outputs):
+                return NodeState(error=f"'{src_name}' has no output {src_port + 1}")
+            shapes.append(up.outputs[src_port])
+            dtypes.append(up.dtypes[src_port])
+        state = self._infer(node, shapes, dtypes)
+        if state.error is None:
+            self._warnings(node, shapes, state, is_output)
+        return state
+
+    def _infer(self, node, shapes: list[Shape], dtypes: list[str]) -> NodeState:
+        key = _key(node.class_name, node.config, [list(map(list, shapes)), dtypes])
+        result = self._cache.get(key) if key is not None else None
+        if result is None:
+            result = self._infer_uncached(node.class_name, node.config, shapes, dtypes)
+            self.checked_count += 1
+            if key is not None:
+                self._cache[key] = result
+                if len(self._cache) > self._cache_size:
+                    self._cache.popitem(last=False)
+        else:
+            self._cache.move_to_end(key)
+        state = NodeState(outputs=result.outputs, dtypes=result.dtypes, params=result.params,
+                          error=result.error)
+        if result.error is not None:
+            state.error = result.error.replace("{name}", node.name)
+            state.fix = _make_fix(result.fix_kind, result.fix_data, node.id)
+        return state
+
+    def _infer_uncached(self, class_name: str, config: dict, shapes: list[Shape], dtypes: list[str]) -> _Result:
+        from studio.engine import keras_bridge
+        try:
+            import keras
+        except Exception as exc:  # pragma: no cover - environment problem
+            return _Result(error=f"Keras could not be loaded: {exc}")
+        try:
+            keras_bridge.layer_config(class_name, "x", config)
+        except Exception as exc:
+            return _Result(error=f"'{{name}}': {_first_sentence(exc)}")
+        if class_name == "InputLayer":
+            cfg = keras_bridge.input_layer_config(dict(config))
+            dtype = str(cfg.get("dtype") or "float32")
+            return _Result(outputs=[tuple(cfg["batch_shape"])], dtypes=[dtype], params=0)
+        pre = _precheck(class_name, config, shapes)
+        if pre is not None:
+            return pre
+        tensors = [keras.KerasTensor(shape, dtype=dtype) for shape, dtype in zip(shapes, dtypes)]
+        # Fast path: shape-only weights. Falls back to a real build when a
+        # layer's build or output computation needs real variables.
+        try:
+            with keras_bridge.shape_only_weights() as weights:
+                layer = keras_bridge.make_layer(class_name, "probe", config)
+                out = keras_bridge.call_layer(layer, class_name, tensors)
+            params = sum(math.prod(w.shape) for w in weights)
+        except Exception as fast_exc:
+            try:
+                layer = keras_bridge.make_layer(class_name, "probe", config)
+                out = keras_bridge.call_layer(layer, class_name, tensors)
+                params = int(layer.count_params())
+            except Exception as exc:
+                log.debug("shape check of %s failed (fast path: %r)", class_name, fast_exc, exc_info=True)
+                return _explain(class_name, config, shapes, exc)
+        flat = keras.tree.flatten(out)
+        outputs = [tuple(t.shape) for t in flat]
+        for shape in outputs:
+            if any(d is not None and d <= 0 for d in shape):
+                return _explain(class_name, config, shapes, ValueError(
+                    f"the output shape {format_shape(shape)} has an empty dimension"))
+        return _Result(outputs=outputs, dtypes=[str(t.dtype) for t in flat], params=params)
+
+    def _warnings(self, node, shapes: list[Shape], state: NodeState, is_output: bool) -> None:
+        if node.class_name == "Dense" and shapes:
+            rank = len(shapes[0])
+            if rank >= 4 or (rank == 3 and is_output):
+                pool = "GlobalAveragePooling2D" if rank == 4 else ("GlobalAveragePooling1D" if rank == 3 else None)
+                state.warning = (f"'{node.name}' gets a {rank}-D tensor {format_shape(shapes[0])}; Dense only acts on the last "
+                                 f"axis, so its output stays {rank}-D. Insert Flatten"
+                                 + (f" or {pool}" if pool else "") + " before it.")
+                state.fix = Fix("Insert Flatten before it", "insert_before", node.id, 0, "Flatten", {})
+
+
+_MERGE_ELEMENTWISE = {"Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum"}
+_KERNEL_LAYERS = re.compile(r"^(Conv|SeparableConv|DepthwiseConv|MaxPooling|AveragePooling)(\d)D")
+
+
+def _tuple(value: Any, n: int) -> tuple | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return (value,) * n
+    if isinstance(value, (list, tuple)) and len(value) == n and all(isinstance(v, int) for v in value):
+        return tuple(value)
+    return None
+
+
+def _precheck(class_name: str, config: dict, shapes: list[Shape]) -> _Result | None:
+    """Recognize common mistakes before Keras does, to explain them plainly."""
+    if class_name in _MERGE_ELEMENTWISE and len(shapes) >= 2:
+        first = shapes[0]
+        for k, other in enumerate(shapes[1:], start=1):
+            if len(other) != len(first) or any(
+                    a is not None and b is not None and a != b and a != 1 and b != 1
+                    for a, b in zip(first[1:], other[1:])):
+                data = {"shapes": [list(s) for s in shapes], "port": k}
+                fix_kind = None
+                if len(first) == len(other) and first[1:-1] == other[1:-1] and first[-1] != other[-1]:
+                    fix_kind = "match_channels"
+                    data.update(rank=len(first), channels=first[-1])
+                return _Result(
+                    error=(f"{class_name} '{{name}}' needs inputs of the same shape, but input 1 is "
+                           f"{format_shape(first)} and input {k + 1} is {format_shape(other)}"
+                           + ("; project input %d to %s channels first" % (k + 1, first[-1]) if fix_kind else
+                              "; make them match (strides, pooling or a reshape)")),
+                    fix_kind=fix_kind, fix_data=data)
+    m = _KERNEL_LAYERS.match(class_name)
+    if m and shapes:
+        n = int(m.group(2))
+        pooling = "Pooling" in class_name
+        size = _tuple(config.get("pool_size" if pooling else "kernel_size", 2 if pooling else None), n)
+        padding = config.get("padding", "valid")
+        shape = shapes[0]
+        if len(shape) != n + 2:
+            return _Result(error=(f"{class_name} '{{name}}' expects a {n + 2}-D input (batch, "
+                                  f"{'steps' if n == 1 else 'spatial axes'}, channels) but gets "
+                                  f"{format_shape(shape)}" + ("; add a Reshape before it" if len(shape) < n + 2 else "")),
+                           fix_kind="reshape_channels" if len(shape) == n + 1 else None,
+                           fix_data={"shape": list(shape)})
+        fmt = config.get("data_format") or "channels_last"
+        spatial = shape[1:-1] if fmt == "channels_last" else shape[2:]
+        if size and padding == "valid" and any(d is not None and k > d for k, d in zip(size, spatial)):
+            what = "pool window" if pooling else "kernel"
+            return _Result(error=(f"the {what} of '{{name}}' ({'×'.join(map(str, size))}) is larger than its "
+                                  f"input ({'×'.join(map(str, spatial))}); use padding 'same', a smaller {what}, "
+                                  "or less downsampling before it"),
+                           fix_kind="padding_same")
+    return None
+
+
+def _explain(class_name: str, config: dict, shapes: list[Shape], exc: Exception) -> _Result:
+    text = _first_sentence(exc)
+    if class_name == "Dense" and shapes and len(shapes[0]) < 2:
+        return _Result(error=f"Dense '{{name}}' needs an input with a feature axis, got {format_shape(shapes[0])}")
+    got = ", ".join(format_shape(s) for s in shapes)
+    return _Result(error=f"'{{name}}' cannot take input {got}: {text}")
+
+
+def _make_fix(kind: str | None, data: dict, node_id: str) -> Fix | None:
+    if kind == "padding_same":
+        return Fix("Use padding 'same'", "set_param", node_id, param="padding", value="same")
+    if kind == "match_channels":
+        rank, channels = data["rank"], data["channels"]
+        if rank == 2:
+            cls, cfg = "Dense", {"units": channels}
+        else:
+            n = rank - 2
+            cls, cfg = f"Conv{n}D", {"filters": channels, "kernel_size": [1] * n, "padding": "same"}
+        return Fix(f"Insert a {cls} with {channels} channels on input {data['port'] + 1}", "insert_before",
+                   node_id, data["port"], cls, cfg)
+    if kind == "reshape_channels":
+        target = [d if d is not None else -1 for d in data["shape"][1:]] + [1]
+        return Fix("Insert Reshape adding a channel axis", "insert_before", node_id, 0, "Reshape",
+                   {"target_shape": target})
+    return None
+
+
+def apply_fix(graph: ModelGraph, fix: Fix) -> list[str]:
+    """Apply a fix to the graph directly; returns the ids of nodes it added.
+
+    The UI wraps the same steps in undoable commands; this is the engine's
+    reference behaviour and what the command line uses.
+    """
+    added: list[str] = []
+    node = graph.node(fix.node_id) if fix.node_id else None
+    if fix.action == "set_param":
+        graph.set_param(node.id, fix.param, fix.value)
+    elif fix.action == "insert_before":
+        edge = next(e for e in graph.in_edges(node.id) if e.dst_port == fix.port)
+        x, y = node.position
+        new = graph.add_node(fix.class_name, dict(fix.config or {}), position=(x, y - 60))
+        added.append(new.id)
+        graph.disconnect(edge)
+        graph.connect(edge.src, new.id, 0, edge.src_port)
+        graph.connect(new.id, node.id, fix.port, 0)
+    elif fix.action == "bypass":
+        ins = graph.in_edges(node.id)
+        outs = graph.out_edges(node.id)
+        graph.remove_node(node.id)
+        if ins:
+            for e in outs:
+                graph.connect(ins[0].src, e.dst, e.dst_port, ins[0].src_port)
+    elif fix.action == "add_input":
+        x, y = node.position
+        new = graph.add_node("InputLayer", position=(x, y - 80))
+        added.append(new.id)
+        graph.connect(new.id, node.id, 0)
+    else:
+        raise ValueError(f"unknown fix action {fix.action!r}")
+    return added
