@@ -425,16 +425,28 @@ def wrappable(wrapper: str) -> list[str]:
             if s.min_inputs == 1 and s.max_inputs == 1 and n not in WRAPPABLE]
 
 
+def _is_unremarkable(name: str, value: Any) -> bool:
+    """Values not worth showing on a node (the usual defaults)."""
+    if name in ("strides", "dilation_rate") and isinstance(value, (int, list, tuple)):
+        return all(v == 1 for v in (value if isinstance(value, (list, tuple)) else [value]))
+    if value is None or isinstance(value, (dict, list, tuple)):
+        return value is None
+    return (name, value) in {("padding", "valid"), ("activation", "linear"), ("use_bias", True),
+                             ("return_sequences", False), ("dropout", 0.0)}
+
+
 def key_params_text(class_name: str, config: dict[str, Any]) -> str:
     """A short summary of a node's key settings, e.g. ``32 3×3 relu``."""
     s = SPECS.get(class_name)
     if s is None:
         return ""
     parts: list[str] = []
-    for name in s.primary[:3]:
-        if name not in config:
+    for name in s.primary:
+        if name not in config or len(parts) >= 4:
             continue
         value = config[name]
+        if _is_unremarkable(name, value):
+            continue
         if name == "layer" and isinstance(value, dict):
             inner = value.get("config", {})
             parts.append(f"{value.get('class_name', '?')}({key_params_text(value.get('class_name', ''), inner)})")

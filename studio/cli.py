@@ -1,0 +1,135 @@
+"""Command line: ``layer-studio [PROJECT]`` opens the window; subcommands work headless."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+
+SUBCOMMANDS = ("check", "import", "codegen")
+
+
+def _quiet_tensorflow() -> None:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+
+
+def cmd_check(args) -> int:
+    from studio.engine.project import ProjectError, load_project
+    from studio.engine.shapes import ShapeChecker, format_shape
+
+    try:
+        project = load_project(args.project)
+    except ProjectError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    graph = project.graph
+    checker = ShapeChecker(graph)
+    checker.refresh()
+    name_w = max([len(n.name) for n in graph.nodes.values()] + [4])
+    type_w = max([len(n.class_name) for n in graph.nodes.values()] + [4])
+    print(f"{'node':<{name_w}}  {'type':<{type_w}}  {'output shape':<24} {'params':>12}")
+    errors = 0
+    for node_id in _display_order(graph):
+        node = graph.nodes[node_id]
+        st = checker.states[node_id]
+        shape = ", ".join(format_shape(s) for s in st.outputs) if st.ok else "-"
+        params = f"{st.params:,}" if st.params is not None else "-"
+        print(f"{node.name:<{name_w}}  {node.class_name:<{type_w}}  {shape:<24} {params:>12}")
+        if st.error:
+            errors += 1
+            print(f"  error: {st.error}" + (f"  [fix: {st.fix.label}]" if st.fix else ""))
+        elif st.warning:
+            print(f"  warning: {st.warning}")
+    for problem in checker.problems:
+        errors += 1
+        print(f"error: {problem}")
+    total = checker.total_params()
+    print(f"total parameters: {total:,}")
+    if errors:
+        print(f"{errors} error{'s' if errors != 1 else ''} found", file=sys.stderr)
+        return 1
+    print("no errors")
+    return 0
+
+
+def _display_order(graph):
+    try:
+        return graph.topological_order()
+    except Exception:
+        return list(graph.nodes)
+
+
+def cmd_import(args) -> int:
+    from studio.engine.importer import ImportRefused, graph_from_keras_file
+    from studio.engine.project import Project, ProjectError
+
+    src = Path(args.model)
+    out = Path(args.output) if args.output else src.with_suffix(".studio")
+    try:
+        graph, weights = graph_from_keras_file(src)
+        project = Project(graph=graph, weights=weights)
+        project.save(out)
+    except (ImportRefused, ProjectError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    params = sum(int(a.size) for arrays in weights.values() for a in arrays)
+    print(f"imported {len(graph.nodes)} layers ({params:,} weights) from {src} into {out}")
+    return 0
+
+
+def cmd_codegen(args) -> int:
+    from studio.engine.codegen import generate
+    from studio.engine.project import ProjectError, load_project
+
+    try:
+        project = load_project(args.project, with_weights=False)
+        code = generate(project.graph, project.training)
+    except (ProjectError, Exception) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.output:
+        from studio.engine.project import atomic_write_text
+        atomic_write_text(args.output, code)
+    else:
+        sys.stdout.write(code)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="layer-studio", description="Build, check and train Keras models visually.")
+    sub = parser.add_subparsers(dest="command")
+    p = sub.add_parser("check", help="print each node's output shape and parameter count, and every error")
+    p.add_argument("project", help="a .studio project file")
+    p.set_defaults(func=cmd_check)
+    p = sub.add_parser("import", help="turn a .keras model file into a project (with its weights)")
+    p.add_argument("model", help="a .keras file")
+    p.add_argument("-o", "--output", help="the .studio file to write (default: beside the model)")
+    p.set_defaults(func=cmd_import)
+    p = sub.add_parser("codegen", help="print the Python code that rebuilds the project's model")
+    p.add_argument("project")
+    p.add_argument("-o", "--output", help="write the code to this file instead of printing it")
+    p.set_defaults(func=cmd_codegen)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if not argv or (argv[0] not in SUBCOMMANDS and not argv[0].startswith("-")):
+        return launch_gui(argv[0] if argv else None)
+    _quiet_tensorflow()
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+def launch_gui(path: str | None) -> int:
+    try:
+        from studio.ui.app import run
+    except ImportError as exc:
+        print(f"error: the desktop window is not available in this build ({exc}); "
+              "use the subcommands (layer-studio --help)", file=sys.stderr)
+        return 2
+    return run(path)
