@@ -144,7 +144,7 @@ def _install_shape_only_weights() -> None:
         bound.apply_defaults()
         a = bound.arguments
         w = ShapeOnlyWeight(a["shape"] or (), a["dtype"], a["trainable"], a.get("name"))
-        sink.append(w)
+        sink.append((self, w))
         return w
 
     add_weight.__wrapped__ = original
@@ -152,10 +152,23 @@ def _install_shape_only_weights() -> None:
     _installed = True
 
 
+def count_shape_only_params(layer, sink: list) -> int:
+    """Parameters of ``layer`` and its tracked sublayers among the recorded weights.
+
+    Some layers build helper layers they do not keep (Bidirectional rebuilds
+    its wrapped layer); only weights owned by layers reachable from ``layer``
+    count, as in ``layer.count_params()``.
+    """
+    import math
+
+    owners = {id(sub) for sub in layer._flatten_layers(include_self=True, recursive=True)}
+    return sum(math.prod(w.shape) for owner, w in sink if id(owner) in owners)
+
+
 class shape_only_weights:
     """Context: layers built in this thread get shape-only weights."""
 
-    def __enter__(self) -> list[ShapeOnlyWeight]:
+    def __enter__(self) -> list:
         _install_shape_only_weights()
         self.previous = getattr(_local, "sink", None)
         _local.sink = []

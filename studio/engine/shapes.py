@@ -303,7 +303,7 @@ class ShapeChecker:
             with keras_bridge.shape_only_weights() as weights:
                 layer = keras_bridge.make_layer(class_name, "probe", config)
                 out = keras_bridge.call_layer(layer, class_name, tensors)
-            params = sum(math.prod(w.shape) for w in weights)
+            params = keras_bridge.count_shape_only_params(layer, weights)
         except Exception as fast_exc:
             try:
                 layer = keras_bridge.make_layer(class_name, "probe", config)

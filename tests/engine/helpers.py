@@ -26,3 +26,51 @@ def mnist_convnet() -> ModelGraph:
           ("Flatten", {}),
           ("Dense", {"units": 10, "activation": "softmax"}))
     return g
+
+
+def normalize(value):
+    """Configs compare equal whether they hold tuples or lists."""
+    if isinstance(value, dict):
+        return {k: normalize(v) for k, v in value.items() if k != "registered_name"}
+    if isinstance(value, (list, tuple)):
+        return [normalize(v) for v in value]
+    return value
+
+
+def connectivity(model):
+    """Layer name -> the (source layer, output index) of each of its inputs, in order."""
+    out = {}
+    for layer in model.layers:
+        nodes = [n for n in layer._inbound_nodes if n.operation is layer]
+        if not nodes or not nodes[0].input_tensors:
+            out[layer.name] = []
+            continue
+        out[layer.name] = [(t._keras_history.operation.name, t._keras_history.tensor_index)
+                           for t in nodes[0].input_tensors]
+    return out
+
+
+def assert_same_model(original, rebuilt, sample=None, atol=1e-5):
+    """Same layer classes, configs, connectivity, parameter count and predictions."""
+    import numpy as np
+
+    a = {l.name: l for l in original.layers}
+    b = {l.name: l for l in rebuilt.layers}
+    a = {k: v for k, v in a.items() if type(v).__name__ != "InputLayer"}
+    b = {k: v for k, v in b.items() if type(v).__name__ != "InputLayer"}
+    assert sorted(a) == sorted(b)
+    for name in a:
+        assert type(a[name]) is type(b[name]), name
+        assert normalize(a[name].get_config()) == normalize(b[name].get_config()), name
+    ca, cb = connectivity(original), connectivity(rebuilt)
+    for name in a:
+        assert ca[name] == cb[name] or not ca[name], (name, ca[name], cb[name])
+    assert original.count_params() == rebuilt.count_params()
+    if sample is not None:
+        pa = original.predict(sample, verbose=0)
+        pb = rebuilt.predict(sample, verbose=0)
+        pa = pa if isinstance(pa, (list, tuple)) else [pa]
+        pb = pb if isinstance(pb, (list, tuple)) else [pb]
+        assert len(pa) == len(pb)
+        for x, y in zip(pa, pb):
+            assert np.max(np.abs(np.asarray(x) - np.asarray(y))) <= atol
