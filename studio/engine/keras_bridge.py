@@ -169,12 +169,23 @@ class shape_only_weights:
     """Context: layers built in this thread get shape-only weights."""
 
     def __enter__(self) -> list:
+        from keras.src.backend.common import global_state
+        from keras.src.backend.common.stateless_scope import StatelessScope
+
         _install_shape_only_weights()
         self.previous = getattr(_local, "sink", None)
         _local.sink = []
+        # Variables created outside add_weight (random seed state) are
+        # deferred, not allocated, inside a stateless scope.
+        self.pending = global_state.get_global_attribute("uninitialized_variables", [], set_to_default=True)
+        self.pending_count = len(self.pending)
+        self.scope = StatelessScope()
+        self.scope.__enter__()
         return _local.sink
 
     def __exit__(self, *exc) -> None:
+        self.scope.__exit__(*exc)
+        del self.pending[self.pending_count:]  # forget the deferred probe variables
         _local.sink = self.previous
 
 

@@ -1,0 +1,41 @@
+"""Shared helpers for the benchmarks: quiet TensorFlow, timing, result lines."""
+
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+RESULTS = Path(__file__).resolve().parent / "out"
+
+
+def timed(fn, repeat=7, setup=None):
+    """Median and minimum wall time of fn() over `repeat` runs, in seconds."""
+    times = []
+    for _ in range(repeat):
+        if setup is not None:
+            setup()
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times), min(times)
+
+
+def machine():
+    return f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+
+
+def report(name, rows):
+    """Print rows (dicts) and store them as JSON in bench/out/<name>.json."""
+    RESULTS.mkdir(exist_ok=True)
+    for r in rows:
+        status = "PASS" if r.get("ok", True) else "FAIL"
+        print(f"[{status}] {r['what']}: {r['value']}  (target {r['target']})")
+    (RESULTS / f"{name}.json").write_text(json.dumps({"machine": machine(), "rows": rows}, indent=1))
+    return all(r.get("ok", True) for r in rows)

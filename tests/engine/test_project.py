@@ -1,0 +1,192 @@
+import json
+import os
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from studio.engine import project as project_mod
+from studio.engine.compiler import compile_graph, model_weights
+from studio.engine.project import (SCHEMA_VERSION, Project, ProjectError, load_project,
+                                   load_project_bytes)
+
+from .helpers import mnist_convnet
+
+
+def _saved(tmp_path, with_weights=False):
+    g = mnist_convnet()
+    p = Project(graph=g, dataset={"kind": "builtin", "name": "mnist-sample"})
+    if with_weights:
+        p.weights = model_weights(compile_graph(g))
+    path = tmp_path / "convnet.studio"
+    p.save(path)
+    return p, path
+
+
+def test_save_and_load_round_trip_with_weights(tmp_path):
+    p, path = _saved(tmp_path, with_weights=True)
+    weights_file = tmp_path / "convnet.studio.weights.h5"
+    assert weights_file.exists()
+    doc = json.loads(path.read_text())
+    assert doc["schema_version"] == SCHEMA_VERSION and doc["weights"] == "convnet.studio.weights.h5"
+    q = load_project(path)
+    assert q.graph.to_dict() == p.graph.to_dict()
+    assert q.dataset == p.dataset and q.training == p.training
+    assert sorted(q.weights) == sorted(p.weights)
+    for name in p.weights:
+        for a, b in zip(p.weights[name], q.weights[name]):
+            assert np.array_equal(a, b)
+    x = np.random.RandomState(0).rand(2, 28, 28, 1).astype("float32")
+    m1 = compile_graph(p.graph, p.weights)
+    m2 = compile_graph(q.graph, q.weights)
+    assert np.abs(m1.predict(x, verbose=0) - m2.predict(x, verbose=0)).max() == 0
+
+
+def test_save_is_atomic(tmp_path, monkeypatch):
+    p, path = _saved(tmp_path)
+    before = path.read_bytes()
+    p.graph.set_param(next(iter(p.graph.nodes)), "shape", [32, 32, 3])
+
+    def broken_replace(src, dst):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(project_mod.os, "replace", broken_replace)
+    with pytest.raises(ProjectError, match="No space left"):
+        p.save(path)
+    assert path.read_bytes() == before
+    assert [f.name for f in tmp_path.iterdir()] == ["convnet.studio"]  # no temporary left behind
+
+
+def test_save_into_missing_folder_is_a_clear_error(tmp_path):
+    with pytest.raises(ProjectError, match="cannot write in folder"):
+        Project(graph=mnist_convnet()).save(tmp_path / "nope" / "x.studio")
+
+
+def _doc(tmp_path):
+    _, path = _saved(tmp_path)
+    return json.loads(path.read_text())
+
+
+@pytest.mark.parametrize("mutate, message", [
+    (lambda d: d.update(schema_version=SCHEMA_VERSION + 1), "newer Layer Studio"),
+    (lambda d: d.pop("format"), "not a Layer Studio project"),
+    (lambda d: d["graph"]["nodes"][1].update(class_name="Lambda"), "'Lambda' is not in the Layer Studio catalog"),
+    (lambda d: d["graph"]["nodes"][1]["config"].update(
+        kernel_initializer={"module": "os", "class_name": "system", "config": {"command": "rm -rf /"}}),
+     "module 'os'"),
+    (lambda d: d["graph"]["nodes"][1]["config"].update(
+        activation={"module": "keras.layers", "class_name": "__lambda__", "config": {"code": "x"}}), "would run code"),
+    (lambda d: d["graph"]["edges"].append(["n8", 0, "n2", 0]), "already connected"),
+    (lambda d: d["graph"]["edges"].append(["n8", 0, "n99", 0]), "does not exist"),
+    (lambda d: d["graph"]["nodes"][2].update(name=d["graph"]["nodes"][1]["name"]), "already used"),
+    (lambda d: d["graph"]["nodes"][2].update(id=d["graph"]["nodes"][1]["id"]), "repeats the id"),
+    (lambda d: d["graph"]["nodes"][0].update(position=[0]), "position"),
+    (lambda d: d.update(weights="../../etc/passwd"), "file name beside the project"),
+    (lambda d: d["training"].update(epochs="many"), "training.epochs"),
+])
+def test_bad_documents_are_refused_with_reason(tmp_path, mutate, message):
+    doc = _doc(tmp_path)
+    mutate(doc)
+    with pytest.raises(ProjectError, match=message):
+        load_project_bytes(json.dumps(doc).encode(), "x.studio")
+
+
+def test_cycle_in_file_is_refused(tmp_path):
+    doc = _doc(tmp_path)
+    doc["graph"]["edges"] = [e for e in doc["graph"]["edges"] if e[2] != "n2"] + [["n8", 0, "n2", 0]]
+    with pytest.raises(ProjectError, match="cycle"):
+        load_project_bytes(json.dumps(doc).encode(), "x.studio")
+
+
+def test_truncated_empty_and_binary_files(tmp_path):
+    _, path = _saved(tmp_path)
+    raw = path.read_bytes()
+    with pytest.raises(ProjectError, match="cut off"):
+        load_project_bytes(raw[: len(raw) // 2], "half.studio")
+    with pytest.raises(ProjectError, match="empty"):
+        load_project_bytes(b"", "e.studio")
+    with pytest.raises(ProjectError, match="UTF-8"):
+        load_project_bytes(b"\xff\xfe\x00garbage", "b.studio")
+    with pytest.raises(ProjectError, match="NaN"):
+        load_project_bytes(raw.replace(b'"learning_rate": 0.001', b'"learning_rate": NaN'), "n.studio")
+    with pytest.raises(ProjectError, match="does not exist"):
+        load_project(tmp_path / "missing.studio")
+
+
+def test_missing_or_damaged_weights_file(tmp_path):
+    _, path = _saved(tmp_path, with_weights=True)
+    weights = tmp_path / "convnet.studio.weights.h5"
+    weights.write_bytes(b"garbage")
+    with pytest.raises(ProjectError, match="damaged"):
+        load_project(path)
+    os.remove(weights)
+    with pytest.raises(ProjectError, match="missing"):
+        load_project(path)
+
+
+# -- property-based: nothing a file holds makes the loader crash ---------------------------
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-10**6, 10**6) | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=12),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4),
+    max_leaves=12)
+
+
+def _paths(value, prefix=()):
+    yield prefix
+    if isinstance(value, dict):
+        for k, v in value.items():
+            yield from _paths(v, prefix + (k,))
+    elif isinstance(value, list):
+        for k, v in enumerate(value):
+            yield from _paths(v, prefix + (k,))
+
+
+def _set(doc, path, value):
+    if not path:
+        return value
+    target = doc
+    for k in path[:-1]:
+        target = target[k]
+    target[path[-1]] = value
+    return doc
+
+
+def _try_load(raw: bytes):
+    try:
+        project = load_project_bytes(raw, "fuzz.studio")
+    except ProjectError as exc:
+        assert str(exc)
+        return None
+    # whatever loads must also check (and compile or fail cleanly) without crashing
+    from studio.engine.shapes import ShapeChecker
+    ShapeChecker(project.graph).errors()
+    return project
+
+
+@pytest.fixture(scope="module")
+def valid_bytes(tmp_path_factory):
+    _, path = _saved(tmp_path_factory.mktemp("fuzz"))
+    return path.read_bytes()
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_fuzz_mutated_documents(valid_bytes, data):
+    doc = json.loads(valid_bytes)
+    paths = list(_paths(doc))
+    path = data.draw(st.sampled_from(paths))
+    doc = _set(doc, path, data.draw(json_values))
+    _try_load(json.dumps(doc).encode())
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_fuzz_truncated_and_corrupted_bytes(valid_bytes, data):
+    raw = bytearray(valid_bytes[: data.draw(st.integers(0, len(valid_bytes)))])
+    for _ in range(data.draw(st.integers(0, 4))):
+        if raw:
+            raw[data.draw(st.integers(0, len(raw) - 1))] = data.draw(st.integers(0, 255))
+    _try_load(bytes(raw))
