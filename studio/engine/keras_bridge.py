@@ -179,7 +179,7 @@ class shape_only_weights:
         # deferred, not allocated, inside a stateless scope.
         self.pending = global_state.get_global_attribute("uninitialized_variables", [], set_to_default=True)
         self.pending_count = len(self.pending)
-        self.scope = StatelessScope()
+        self.scope = StatelessScope(initialize_variables=False)
         self.scope.__enter__()
         return _local.sink
 
@@ -197,3 +197,50 @@ def call_layer(layer, class_name: str, inputs: list):
     if style == "positional":
         return layer(*inputs)
     return layer(list(inputs))
+
+
+def output_spec(layer, class_name: str, inputs: list):
+    """Build ``layer`` for the inputs' shapes and compute its output spec.
+
+    The same result as calling the layer on ``KerasTensor``s, without the
+    cost of ``Layer.__call__``'s argument handling; used while shape checking.
+    Raises if the layer cannot be handled this way (the caller then falls
+    back to :func:`call_layer`).
+    """
+    style = catalog.spec(class_name).call_style
+    shapes = [tuple(t.shape) for t in inputs]
+    # what Layer.__call__ checks before building
+    layer._assert_input_compatibility(inputs[0] if style != "list" else list(inputs))
+    if style == "single":
+        layer.build(shapes[0])
+    elif style == "positional":
+        layer.build(*shapes)
+    else:
+        layer.build(shapes)
+    if _overrides_output_shape(layer):
+        # what Layer.compute_output_spec does, minus its per-call argument parsing
+        if style == "single":
+            result = layer.compute_output_shape(shapes[0])
+        elif style == "positional":
+            result = layer.compute_output_shape(*shapes)
+        else:
+            result = layer.compute_output_shape(shapes)
+        if isinstance(result, list) and result and isinstance(result[0], (int, type(None))):
+            result = tuple(result)
+        import keras
+        from keras.src import tree
+        return tree.map_shape_structure(lambda s: keras.KerasTensor(s, dtype=layer.compute_dtype), result)
+    if style == "single":
+        return layer.compute_output_spec(inputs[0])
+    if style == "positional":
+        return layer.compute_output_spec(*inputs)
+    return layer.compute_output_spec(list(inputs))
+
+
+def _overrides_output_shape(layer) -> bool:
+    """True when the layer's class computes output shapes itself (not by tracing)."""
+    from keras.src.layers.layer import Layer
+
+    cls = type(layer)
+    return (getattr(cls, "compute_output_shape", None) is not Layer.compute_output_shape
+            and getattr(cls, "compute_output_spec", None) is Layer.compute_output_spec)

@@ -297,20 +297,27 @@ class ShapeChecker:
         if pre is not None:
             return pre
         tensors = [keras.KerasTensor(shape, dtype=dtype) for shape, dtype in zip(shapes, dtypes)]
-        # Fast path: shape-only weights. Falls back to a real build when a
-        # layer's build or output computation needs real variables.
-        try:
-            with keras_bridge.shape_only_weights() as weights:
-                layer = keras_bridge.make_layer(class_name, "probe", config)
-                out = keras_bridge.call_layer(layer, class_name, tensors)
-            params = keras_bridge.count_shape_only_params(layer, weights)
-        except Exception as fast_exc:
+        # Fast paths first: shape-only weights, then the layer's own output
+        # spec (or a symbolic call); finally a real build, which is slower
+        # but handles any layer.
+        out = None
+        failures = []
+        for attempt in (keras_bridge.output_spec, keras_bridge.call_layer):
+            try:
+                with keras_bridge.shape_only_weights() as weights:
+                    layer = keras_bridge.make_layer(class_name, "probe", config)
+                    out = attempt(layer, class_name, tensors)
+                params = keras_bridge.count_shape_only_params(layer, weights)
+                break
+            except Exception as exc:
+                failures.append(exc)
+        if out is None:
             try:
                 layer = keras_bridge.make_layer(class_name, "probe", config)
                 out = keras_bridge.call_layer(layer, class_name, tensors)
                 params = int(layer.count_params())
             except Exception as exc:
-                log.debug("shape check of %s failed (fast path: %r)", class_name, fast_exc, exc_info=True)
+                log.debug("shape check of %s failed (fast paths: %r)", class_name, failures, exc_info=True)
                 return _explain(class_name, config, shapes, exc)
         flat = keras.tree.flatten(out)
         outputs = [tuple(t.shape) for t in flat]

@@ -91,3 +91,27 @@ def test_default_layer_checks_and_counts_params_like_keras(name):
     out = keras_bridge.call_layer(layer, name, [keras.KerasTensor(sh) for sh in shapes])
     assert result.params == layer.count_params()
     assert result.outputs == [tuple(t.shape) for t in keras.tree.flatten(out)]
+    assert result.dtypes == [str(t.dtype) for t in keras.tree.flatten(out)]
+
+
+@pytest.mark.parametrize("name", sorted(n for n in catalog.SPECS if n != "InputLayer"))
+def test_fast_check_refuses_exactly_what_keras_refuses(name):
+    """For every sample input, the fast check errs exactly when calling the layer errs."""
+    s = catalog.spec(name)
+    cfg = s.default_config()
+    checker = ShapeChecker(ModelGraph())
+    for shape in SAMPLE_INPUTS + [(None,)]:
+        shapes = [shape] * max(1, s.min_inputs)
+        result = checker._infer_uncached(name, cfg, shapes, ["float32"] * len(shapes))
+        layer = keras_bridge.make_layer(name, "x", cfg)
+        try:
+            out = keras_bridge.call_layer(layer, name, [keras.KerasTensor(sh) for sh in shapes])
+            expected = [tuple(t.shape) for t in keras.tree.flatten(out)]
+            if any(d is not None and d <= 0 for sh in expected for d in sh):
+                expected = None
+        except Exception:
+            expected = None
+        if expected is None:
+            assert result.error is not None, (name, shape)
+        else:
+            assert result.error is None and result.outputs == expected, (name, shape, result.error)
