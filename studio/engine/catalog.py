@@ -432,7 +432,8 @@ def _is_unremarkable(name: str, value: Any) -> bool:
     if value is None or isinstance(value, (dict, list, tuple)):
         return value is None
     return (name, value) in {("padding", "valid"), ("activation", "linear"), ("use_bias", True),
-                             ("return_sequences", False), ("dropout", 0.0)}
+                             ("return_sequences", False), ("dropout", 0.0),
+                             ("offset", 0.0), ("offset", 0)}
 
 
 def key_params_text(class_name: str, config: dict[str, Any]) -> str:
@@ -453,7 +454,7 @@ def key_params_text(class_name: str, config: dict[str, Any]) -> str:
         elif isinstance(value, (list, tuple)):
             parts.append("×".join("?" if v is None else str(v) for v in value))
         elif isinstance(value, float):
-            parts.append(f"{value:g}")
+            parts.append(f"{value:.3g}")
         elif isinstance(value, dict):
             continue
         elif value is None or value is False:

@@ -1,0 +1,283 @@
+"""Graphics items for the canvas: nodes with ports, edges with shape labels."""
+
+from __future__ import annotations
+
+import math
+
+from PySide6.QtCore import QPointF, QRectF, Qt
+from PySide6.QtGui import QBrush, QColor, QFont, QFontMetricsF, QPainter, QPainterPath, QPen
+from PySide6.QtWidgets import QGraphicsItem, QGraphicsObject, QStyleOptionGraphicsItem
+
+from studio.engine import catalog
+from studio.engine.shapes import NodeState, format_shape
+
+NODE_W = 200.0
+NODE_H = 66.0
+PORT_R = 6.0
+
+CATEGORY_COLORS = {
+    "Input": "#2e7d32", "Core": "#1565c0", "Convolution": "#6a1b9a", "Pooling": "#00838f",
+    "Normalization": "#ef6c00", "Regularization": "#757575", "Recurrent": "#ad1457",
+    "Attention": "#c62828", "Merge": "#4e342e", "Reshaping": "#5d4037", "Activation": "#827717",
+    "Preprocessing": "#37474f", "Augmentation": "#455a64",
+}
+ERROR_COLOR = QColor("#d32f2f")
+WARNING_COLOR = QColor("#f9a825")
+SELECT_COLOR = QColor("#1e88e5")
+
+_TITLE_FONT = QFont()
+_TITLE_FONT.setPointSizeF(9.5)
+_TITLE_FONT.setBold(True)
+_BODY_FONT = QFont()
+_BODY_FONT.setPointSizeF(8.5)
+_SMALL_FONT = QFont()
+_SMALL_FONT.setPointSizeF(7.5)
+
+
+def format_params(n: int | None) -> str:
+    if n is None:
+        return ""
+    if n >= 1_000_000:
+        return f"{n / 1_000_000:.2f}M params"
+    if n >= 10_000:
+        return f"{n / 1000:.1f}k params"
+    return f"{n:,} params"
+
+
+def _elide(text: str, font: QFont, width: float) -> str:
+    return QFontMetricsF(font).elidedText(text, Qt.ElideRight, width)
+
+
+class NodeItem(QGraphicsObject):
+    """One layer on the canvas. Reads everything it shows from the graph node
+    and the shape checker's state; holds no model state of its own."""
+
+    def __init__(self, node, state: NodeState | None = None):
+        super().__init__()
+        self.node_id = node.id
+        self.class_name = node.class_name
+        self.title = ""
+        self.subtitle = ""
+        self.status = ""
+        self.state = state
+        self.n_inputs = 1
+        self.n_outputs = 1
+        self.port_names: list[str] = []
+        self.setFlags(QGraphicsItem.ItemIsSelectable | QGraphicsItem.ItemIsMovable
+                      | QGraphicsItem.ItemSendsGeometryChanges)
+        self.setAcceptHoverEvents(True)
+        self.setCacheMode(QGraphicsItem.DeviceCoordinateCache)
+        self.hover_port: tuple[str, int] | None = None
+        self.update_from(node, state, connected_inputs=0)
+        self.setPos(*node.position)
+
+    # -- content ---------------------------------------------------------------
+    def update_from(self, node, state: NodeState | None, connected_inputs: int) -> None:
+        self.prepareGeometryChange()
+        spec = catalog.SPECS[node.class_name]
+        summary = catalog.key_params_text(node.class_name, node.config)
+        if node.class_name == "InputLayer":
+            shape = node.config.get("shape")
+            if shape is None and isinstance(node.config.get("batch_shape"), list):
+                shape = node.config["batch_shape"][1:]
+            summary = "×".join("?" if d is None else str(d) for d in (shape or []))
+        self.title = f"{'Input' if spec.is_input else node.class_name}  {summary}".strip()
+        self.subtitle = node.name
+        self.state = state
+        if state is None:
+            self.status = "checking…"
+        elif state.error:
+            self.status = "error"
+        else:
+            shapes = ", ".join(format_shape(s) for s in (state.outputs or []))
+            self.status = f"{shapes}   {format_params(state.params)}" if state.params else shapes
+        if spec.max_inputs is None:
+            self.n_inputs = max(spec.min_inputs, connected_inputs + 1)
+        else:
+            self.n_inputs = spec.max_inputs
+        self.port_names = [spec.port_name(k) for k in range(self.n_inputs)]
+        self.n_outputs = max(1, len(state.outputs) if state and state.outputs else 1)
+        tip = [f"<b>{node.class_name}</b> — {spec.description}", f"name: {node.name}"]
+        if state is not None and state.error:
+            tip.append(f"<span style='color:#d32f2f'><b>Error:</b> {state.error}</span>")
+        if state is not None and state.warning:
+            tip.append(f"<span style='color:#b26a00'><b>Warning:</b> {state.warning}</span>")
+        if state is not None and state.fix:
+            tip.append(f"Suggested fix: <b>{state.fix.label}</b> (click the wrench, or see the inspector)")
+        self.setToolTip("<br>".join(tip))
+        self.update()
+
+    @property
+    def has_fix(self) -> bool:
+        return bool(self.state and self.state.fix and (self.state.error or self.state.warning))
+
+    # -- geometry ------------------------------------------------------------
+    def boundingRect(self) -> QRectF:
+        return QRectF(-PORT_R - 2, -PORT_R - 2, NODE_W + 2 * PORT_R + 4, NODE_H + 2 * PORT_R + 4)
+
+    def shape(self) -> QPainterPath:
+        path = QPainterPath()
+        path.addRoundedRect(QRectF(0, 0, NODE_W, NODE_H), 8, 8)
+        for k in range(self.n_inputs):
+            path.addEllipse(self.input_port_pos(k, local=True), PORT_R + 3, PORT_R + 3)
+        for k in range(self.n_outputs):
+            path.addEllipse(self.output_port_pos(k, local=True), PORT_R + 3, PORT_R + 3)
+        return path
+
+    def input_port_pos(self, k: int, local: bool = False) -> QPointF:
+        p = QPointF(NODE_W * (k + 1) / (self.n_inputs + 1), 0.0)
+        return p if local else self.mapToScene(p)
+
+    def output_port_pos(self, k: int, local: bool = False) -> QPointF:
+        p = QPointF(NODE_W * (k + 1) / (self.n_outputs + 1), NODE_H)
+        return p if local else self.mapToScene(p)
+
+    def port_at(self, scene_pos: QPointF) -> tuple[str, int] | None:
+        """('in'|'out', index) of the port under a scene position, if any."""
+        local = self.mapFromScene(scene_pos)
+        for k in range(self.n_inputs):
+            if _dist(local, self.input_port_pos(k, True)) <= PORT_R + 4:
+                return ("in", k)
+        for k in range(self.n_outputs):
+            if _dist(local, self.output_port_pos(k, True)) <= PORT_R + 4:
+                return ("out", k)
+        return None
+
+    def fix_button_rect(self) -> QRectF:
+        return QRectF(NODE_W - 24, 4, 20, 18)
+
+    # -- painting --------------------------------------------------------------
+    def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem, widget=None) -> None:
+        lod = option.levelOfDetailFromTransform(painter.worldTransform())
+        spec = catalog.SPECS[self.class_name]
+        color = QColor(CATEGORY_COLORS.get(spec.category, "#546e7a"))
+        rect = QRectF(0, 0, NODE_W, NODE_H)
+        error = self.state is not None and self.state.error
+        warning = self.state is not None and self.state.warning
+        border = ERROR_COLOR if error else WARNING_COLOR if warning else color.darker(130)
+        if self.isSelected():
+            border = SELECT_COLOR
+        painter.setPen(QPen(border, 3.0 if (self.isSelected() or error or warning) else 1.2))
+        painter.setBrush(QBrush(QColor("#ffffff")))
+        painter.drawRoundedRect(rect, 8, 8)
+        painter.setPen(Qt.NoPen)
+        painter.setBrush(color)
+        painter.drawRoundedRect(QRectF(0, 0, 6, NODE_H), 3, 3)
+        if lod >= 0.45:
+            painter.setPen(QColor("#212121"))
+            painter.setFont(_TITLE_FONT)
+            width = NODE_W - (40 if self.has_fix else 18)
+            painter.drawText(QRectF(12, 4, width, 20), Qt.AlignLeft | Qt.AlignVCenter,
+                             _elide(self.title, _TITLE_FONT, width))
+            painter.setFont(_BODY_FONT)
+            painter.setPen(QColor("#616161"))
+            painter.drawText(QRectF(12, 23, NODE_W - 18, 18), Qt.AlignLeft | Qt.AlignVCenter,
+                             _elide(self.subtitle, _BODY_FONT, NODE_W - 18))
+            painter.setPen(ERROR_COLOR if error else QColor("#2e4053"))
+            status = "⚠ " + self.state.error if error else self.status
+            painter.drawText(QRectF(12, 42, NODE_W - 18, 18), Qt.AlignLeft | Qt.AlignVCenter,
+                             _elide(status, _BODY_FONT, NODE_W - 18))
+            if self.has_fix:
+                r = self.fix_button_rect()
+                painter.setPen(QPen(border, 1.2))
+                painter.setBrush(QColor("#fff8e1"))
+                painter.drawRoundedRect(r, 4, 4)
+                painter.setPen(QColor("#5d4037"))
+                painter.setFont(_SMALL_FONT)
+                painter.drawText(r, Qt.AlignCenter, "fix")
+        # ports
+        painter.setPen(QPen(QColor("#37474f"), 1.2))
+        for k in range(self.n_inputs):
+            hovered = self.hover_port == ("in", k)
+            painter.setBrush(QColor("#ffb300") if hovered else QColor("#eceff1"))
+            painter.drawEllipse(self.input_port_pos(k, True), PORT_R, PORT_R)
+        for k in range(self.n_outputs):
+            hovered = self.hover_port == ("out", k)
+            painter.setBrush(QColor("#ffb300") if hovered else color.lighter(150))
+            painter.drawEllipse(self.output_port_pos(k, True), PORT_R, PORT_R)
+
+    # -- interaction -----------------------------------------------------------
+    def hoverMoveEvent(self, event) -> None:
+        port = self.port_at(event.scenePos())
+        if port != self.hover_port:
+            self.hover_port = port
+            if port is not None and port[0] == "in" and len(self.port_names) > 1:
+                self.setToolTip(f"input '{self.port_names[port[1]]}'")
+            self.update()
+        super().hoverMoveEvent(event)
+
+    def hoverLeaveEvent(self, event) -> None:
+        self.hover_port = None
+        self.update()
+        super().hoverLeaveEvent(event)
+
+    def itemChange(self, change, value):
+        if change == QGraphicsItem.ItemPositionHasChanged and self.scene() is not None:
+            self.scene().node_item_moved(self)
+        return super().itemChange(change, value)
+
+
+def _dist(a: QPointF, b: QPointF) -> float:
+    return math.hypot(a.x() - b.x(), a.y() - b.y())
+
+
+class EdgeItem(QGraphicsItem):
+    """A tensor flowing from an output port to an input port, labelled with its shape."""
+
+    def __init__(self, edge, src_item: NodeItem, dst_item: NodeItem):
+        super().__init__()
+        self.edge = edge
+        self.src_item = src_item
+        self.dst_item = dst_item
+        self.label = ""
+        self.setFlags(QGraphicsItem.ItemIsSelectable)
+        self.setZValue(-1)
+        self._path = QPainterPath()
+        self._bounds = QRectF()
+        self.update_path()
+
+    def set_label(self, text: str) -> None:
+        if text != self.label:
+            self.label = text
+            self.update()
+
+    def update_path(self) -> None:
+        self.prepareGeometryChange()
+        a = self.src_item.output_port_pos(self.edge.src_port)
+        b = self.dst_item.input_port_pos(self.edge.dst_port)
+        self._path = bezier(a, b)
+        self._bounds = self._path.boundingRect().adjusted(-60, -12, 90, 12)
+
+    def boundingRect(self) -> QRectF:
+        return self._bounds
+
+    def shape(self) -> QPainterPath:
+        from PySide6.QtGui import QPainterPathStroker
+        stroker = QPainterPathStroker()
+        stroker.setWidth(10)
+        return stroker.createStroke(self._path)
+
+    def paint(self, painter: QPainter, option, widget=None) -> None:
+        selected = self.isSelected()
+        painter.setPen(QPen(SELECT_COLOR if selected else QColor("#78909c"), 2.5 if selected else 1.6))
+        painter.setBrush(Qt.NoBrush)
+        painter.drawPath(self._path)
+        lod = option.levelOfDetailFromTransform(painter.worldTransform())
+        if self.label and lod >= 0.6:
+            mid = self._path.pointAtPercent(0.5)
+            painter.setFont(_SMALL_FONT)
+            fm = QFontMetricsF(_SMALL_FONT)
+            w = fm.horizontalAdvance(self.label) + 8
+            r = QRectF(mid.x() + 6, mid.y() - 8, w, 16)
+            painter.setPen(Qt.NoPen)
+            painter.setBrush(QColor(255, 255, 255, 220))
+            painter.drawRoundedRect(r, 3, 3)
+            painter.setPen(QColor("#455a64"))
+            painter.drawText(r, Qt.AlignCenter, self.label)
+
+
+def bezier(a: QPointF, b: QPointF) -> QPainterPath:
+    path = QPainterPath(a)
+    dy = max(40.0, abs(b.y() - a.y()) * 0.5)
+    path.cubicTo(QPointF(a.x(), a.y() + dy), QPointF(b.x(), b.y() - dy), b)
+    return path

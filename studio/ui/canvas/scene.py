@@ -1,0 +1,299 @@
+"""GraphScene: draws a ModelGraph and turns mouse gestures into undo commands.
+
+Items are created and removed only in response to the graph's events; a
+gesture never edits an item directly, it pushes a command that edits the
+graph. Wiring is its own small interaction: press on a port, drag, release on
+a port; an invalid wire is refused with the reason shown at the mouse.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal
+from PySide6.QtGui import QColor, QPen, QUndoStack
+from PySide6.QtWidgets import QGraphicsPathItem, QGraphicsScene, QGraphicsSimpleTextItem, QGraphicsRectItem
+
+from studio.engine.graph import ModelGraph
+from studio.engine.shapes import ShapeChecker, format_shape
+from studio.ui import commands
+from studio.ui.canvas.items import EdgeItem, NodeItem, bezier
+
+
+class GraphScene(QGraphicsScene):
+    fix_requested = Signal(str)        # node id whose suggested fix was clicked
+    refusal_shown = Signal(str)        # reason a wire was refused
+    shapes_updated = Signal()
+
+    def __init__(self, graph: ModelGraph, undo_stack: QUndoStack, parent=None):
+        super().__init__(parent)
+        self.setItemIndexMethod(QGraphicsScene.BspTreeIndex)
+        self.setBackgroundBrush(QColor("#f5f7fa"))
+        self.undo_stack = undo_stack
+        self.graph: ModelGraph | None = None
+        self.checker: ShapeChecker | None = None
+        self.checking_enabled = False
+        self.node_items: dict[str, NodeItem] = {}
+        self.edge_items: dict = {}
+        self._wire: dict | None = None
+        self._drag_start: dict[str, tuple] | None = None
+        self.last_refusal = ""
+        self._refusal_item = QGraphicsSimpleTextItem()
+        self._refusal_box = QGraphicsRectItem()
+        self._refusal_box.setBrush(QColor("#fff3e0"))
+        self._refusal_box.setPen(QPen(QColor("#e65100"), 1))
+        self._refusal_box.setZValue(100)
+        self._refusal_item.setZValue(101)
+        self._refusal_item.setBrush(QColor("#bf360c"))
+        self._refusal_timer = QTimer(self, singleShot=True, interval=3000, timeout=self._hide_refusal)
+        self._check_timer = QTimer(self, singleShot=True, interval=0, timeout=self.refresh_shapes)
+        self.set_graph(graph)
+
+    # -- model binding --------------------------------------------------------
+    def set_graph(self, graph: ModelGraph) -> None:
+        if self.graph is not None:
+            self._unsubscribe()
+        self.clear_items()
+        self.graph = graph
+        self.checker = ShapeChecker(graph)
+        g = graph
+        g.node_added.connect(self._on_node_added)
+        g.node_removed.connect(self._on_node_removed)
+        g.node_changed.connect(self._on_node_changed)
+        g.edge_added.connect(self._on_edge_added)
+        g.edge_removed.connect(self._on_edge_removed)
+        self.checker.states_changed.connect(self._on_states_changed)
+        for node in g.nodes.values():
+            self._on_node_added(node)
+        for edge in g.edges:
+            self._on_edge_added(edge)
+        self.schedule_check()
+
+    def _unsubscribe(self) -> None:
+        g = self.graph
+        g.node_added.disconnect(self._on_node_added)
+        g.node_removed.disconnect(self._on_node_removed)
+        g.node_changed.disconnect(self._on_node_changed)
+        g.edge_added.disconnect(self._on_edge_added)
+        g.edge_removed.disconnect(self._on_edge_removed)
+        self.checker.detach()
+
+    def clear_items(self) -> None:
+        for item in list(self.edge_items.values()) + list(self.node_items.values()):
+            self.removeItem(item)
+        self.node_items.clear()
+        self.edge_items.clear()
+
+    def enable_checking(self) -> None:
+        """Called once Keras has loaded; shape checking needs it."""
+        self.checking_enabled = True
+        self.schedule_check()
+
+    def schedule_check(self) -> None:
+        if self.checking_enabled:
+            self._check_timer.start()
+
+    def refresh_shapes(self) -> None:
+        if self.checking_enabled and self.checker is not None:
+            self.checker.refresh()
+            self.shapes_updated.emit()
+
+    # -- graph events ------------------------------------------------------------
+    def _connected_inputs(self, node_id: str) -> int:
+        ports = self.graph.inputs_of(node_id)
+        return max(ports) + 1 if ports else 0
+
+    def _on_node_added(self, node) -> None:
+        item = NodeItem(node, self.checker.states.get(node.id) if self.checker else None)
+        self.node_items[node.id] = item
+        self.addItem(item)
+        self.schedule_check()
+
+    def _on_node_removed(self, node) -> None:
+        item = self.node_items.pop(node.id, None)
+        if item is not None:
+            self.removeItem(item)
+        self.schedule_check()
+
+    def _on_node_changed(self, node, what) -> None:
+        item = self.node_items.get(node.id)
+        if item is None:
+            return
+        if what == "position":
+            if (item.pos().x(), item.pos().y()) != node.position:
+                item.setPos(*node.position)
+        else:
+            self._refresh_item(node.id)
+            self.schedule_check()
+
+    def _refresh_item(self, node_id: str) -> None:
+        item = self.node_items.get(node_id)
+        node = self.graph.nodes.get(node_id)
+        if item is None or node is None:
+            return
+        before = (item.n_inputs, item.n_outputs)
+        item.update_from(node, self.checker.states.get(node_id), self._connected_inputs(node_id))
+        if (item.n_inputs, item.n_outputs) != before:
+            self.node_item_moved(item)
+
+    def _on_edge_added(self, edge) -> None:
+        src, dst = self.node_items.get(edge.src), self.node_items.get(edge.dst)
+        if src is None or dst is None:
+            return
+        self._refresh_item(edge.dst)
+        item = EdgeItem(edge, src, dst)
+        self.edge_items[edge] = item
+        self.addItem(item)
+        self._label_edge(item)
+        self.schedule_check()
+
+    def _on_edge_removed(self, edge) -> None:
+        item = self.edge_items.pop(edge, None)
+        if item is not None:
+            self.removeItem(item)
+        self._refresh_item(edge.dst)
+        self.schedule_check()
+
+    def _on_states_changed(self, node_ids) -> None:
+        for node_id in node_ids:
+            self._refresh_item(node_id)
+        for edge, item in self.edge_items.items():
+            if edge.src in node_ids:
+                self._label_edge(item)
+
+    def _label_edge(self, item: EdgeItem) -> None:
+        state = self.checker.states.get(item.edge.src) if self.checker else None
+        if state is not None and state.outputs and item.edge.src_port < len(state.outputs):
+            item.set_label(format_shape(state.outputs[item.edge.src_port]))
+        else:
+            item.set_label("")
+
+    def node_item_moved(self, item: NodeItem) -> None:
+        for edge, e_item in self.edge_items.items():
+            if edge.src == item.node_id or edge.dst == item.node_id:
+                e_item.update_path()
+
+    # -- selection helpers ---------------------------------------------------------
+    def selected_node_ids(self) -> list[str]:
+        return [i.node_id for i in self.selectedItems() if isinstance(i, NodeItem)]
+
+    def selected_edges(self) -> list:
+        return [i.edge for i in self.selectedItems() if isinstance(i, EdgeItem)]
+
+    def select_nodes(self, node_ids) -> None:
+        self.clearSelection()
+        for i in node_ids:
+            if i in self.node_items:
+                self.node_items[i].setSelected(True)
+
+    def node_item_at(self, pos: QPointF) -> NodeItem | None:
+        for item in self.items(QRectF(pos.x() - 8, pos.y() - 8, 16, 16)):
+            if isinstance(item, NodeItem):
+                return item
+        return None
+
+    # -- wiring and moving gestures ----------------------------------------------
+    def mousePressEvent(self, event) -> None:
+        if event.button() == Qt.LeftButton:
+            item = self.node_item_at(event.scenePos())
+            if item is not None:
+                if item.has_fix and item.fix_button_rect().contains(item.mapFromScene(event.scenePos())):
+                    self.fix_requested.emit(item.node_id)
+                    event.accept()
+                    return
+                port = item.port_at(event.scenePos())
+                if port is not None and port[0] == "out":
+                    self._start_wire(item, port[1], event.scenePos())
+                    event.accept()
+                    return
+        super().mousePressEvent(event)
+        if event.button() == Qt.LeftButton:
+            ids = self.selected_node_ids()
+            self._drag_start = {i: self.graph.nodes[i].position for i in ids}
+
+    def mouseMoveEvent(self, event) -> None:
+        if self._wire is not None:
+            self._update_wire(event.scenePos())
+            event.accept()
+            return
+        super().mouseMoveEvent(event)
+
+    def mouseReleaseEvent(self, event) -> None:
+        if self._wire is not None and event.button() == Qt.LeftButton:
+            self._finish_wire(event.scenePos())
+            event.accept()
+            return
+        super().mouseReleaseEvent(event)
+        if self._drag_start:
+            new = {i: (self.node_items[i].pos().x(), self.node_items[i].pos().y())
+                   for i in self._drag_start if i in self.node_items}
+            moved = {i: p for i, p in new.items() if p != self._drag_start[i]}
+            if moved:
+                self.undo_stack.push(commands.MoveNodes(
+                    self.graph, {i: self._drag_start[i] for i in moved}, moved,
+                    "Move" if len(moved) > 1 else f"Move {self.graph.nodes[next(iter(moved))].name}"))
+        self._drag_start = None
+
+    def _start_wire(self, item: NodeItem, port: int, pos: QPointF) -> None:
+        path = QGraphicsPathItem()
+        path.setPen(QPen(QColor("#1e88e5"), 2, Qt.DashLine))
+        path.setZValue(50)
+        self.addItem(path)
+        self._wire = {"src": item.node_id, "port": port, "start": item.output_port_pos(port), "path": path}
+        self._update_wire(pos)
+
+    def _target_port(self, pos: QPointF):
+        item = self.node_item_at(pos)
+        if item is None or item.node_id == self._wire["src"]:
+            return item, None
+        port = item.port_at(pos)
+        if port is not None and port[0] == "in":
+            return item, port[1]
+        if item.shape().contains(item.mapFromScene(pos)):
+            return item, self.graph.free_port(item.node_id)  # dropped on the body: first free input
+        return item, None
+
+    def _update_wire(self, pos: QPointF) -> None:
+        w = self._wire
+        item, port = self._target_port(pos)
+        end = item.input_port_pos(port) if item is not None and port is not None and port < item.n_inputs else pos
+        w["path"].setPath(bezier(w["start"], end))
+        reason = None
+        if item is not None and port is not None:
+            reason = self.graph.can_connect(w["src"], w["port"], item.node_id, port)
+        if reason:
+            self._show_refusal(reason, pos, timeout=False)
+        else:
+            self._hide_refusal()
+
+    def _finish_wire(self, pos: QPointF) -> None:
+        w = self._wire
+        self._wire = None
+        self.removeItem(w["path"])
+        item, port = self._target_port(pos)
+        if item is None or port is None:
+            self._hide_refusal()
+            return
+        reason = self.graph.can_connect(w["src"], w["port"], item.node_id, port)
+        if reason:
+            self._show_refusal(reason, pos)
+            return
+        self._hide_refusal()
+        self.undo_stack.push(commands.Connect(self.graph, w["src"], w["port"], item.node_id, port))
+
+    def _show_refusal(self, reason: str, pos: QPointF, timeout: bool = True) -> None:
+        self.last_refusal = reason
+        text = f"✕ {reason}"
+        self._refusal_item.setText(text)
+        if self._refusal_item.scene() is None:
+            self.addItem(self._refusal_box)
+            self.addItem(self._refusal_item)
+        self._refusal_item.setPos(pos + QPointF(14, 14))
+        r = self._refusal_item.sceneBoundingRect().adjusted(-6, -4, 6, 4)
+        self._refusal_box.setRect(r)
+        self.refusal_shown.emit(reason)
+        if timeout:
+            self._refusal_timer.start()
+
+    def _hide_refusal(self) -> None:
+        if self._refusal_item.scene() is not None:
+            self.removeItem(self._refusal_item)
+            self.removeItem(self._refusal_box)

@@ -1,0 +1,299 @@
+"""Undoable edits. Every command changes only the engine's graph; the canvas,
+inspector and code view redraw from the graph's events, so they cannot drift.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from PySide6.QtGui import QUndoCommand
+
+from studio.engine.graph import Edge, ModelGraph
+from studio.engine.layout import layered_positions
+from studio.engine.shapes import Fix
+
+
+class AddNode(QUndoCommand):
+    def __init__(self, graph: ModelGraph, class_name: str, position, config: dict | None = None,
+                 name: str | None = None, connect_from: tuple[str, int] | None = None):
+        super().__init__(f"Add {class_name}")
+        self.graph = graph
+        self.class_name = class_name
+        self.config = config
+        self.position = position
+        self.node_id: str | None = None
+        self.name = name
+        self.connect_from = connect_from
+
+    def redo(self):
+        node = self.graph.add_node(self.class_name, self.config, self.name, self.position, node_id=self.node_id)
+        self.node_id, self.name, self.config = node.id, node.name, copy.deepcopy(node.config)
+        if self.connect_from is not None:
+            src, port = self.connect_from
+            if self.graph.can_connect(src, port, node.id, 0) is None:
+                self.graph.connect(src, node.id, 0, port)
+
+    def undo(self):
+        self.graph.remove_node(self.node_id)
+
+
+class RemoveNodes(QUndoCommand):
+    """Delete nodes with all their edges, as one step."""
+
+    def __init__(self, graph: ModelGraph, node_ids: list[str]):
+        super().__init__("Delete" if len(node_ids) != 1 else f"Delete {graph.nodes[node_ids[0]].name}")
+        self.graph = graph
+        self.node_ids = [i for i in graph.nodes if i in set(node_ids)]  # keep graph order
+        self.saved: list = []
+        self.edges: set[Edge] = set()
+        self.outputs: list[str] = []
+
+    def redo(self):
+        self.outputs = list(self.graph.output_ids)
+        self.saved = [self.graph.nodes[i].copy() for i in self.node_ids]
+        self.order = list(self.graph.nodes)
+        self.edges = set()
+        for i in self.node_ids:
+            _, removed = self.graph.remove_node(i)
+            self.edges.update(removed)
+
+    def undo(self):
+        for node in self.saved:
+            self.graph.add_node(node.class_name, node.config, node.name, node.position, node_id=node.id)
+        # restore insertion order so the model's input order is unchanged
+        reordered = {i: self.graph.nodes[i] for i in self.order if i in self.graph.nodes}
+        reordered.update({i: n for i, n in self.graph.nodes.items() if i not in reordered})
+        self.graph.nodes.clear()
+        self.graph.nodes.update(reordered)
+        for e in sorted(self.edges):
+            self.graph.connect(e.src, e.dst, e.dst_port, e.src_port)
+        if self.outputs != self.graph.output_ids:
+            self.graph.set_outputs(self.outputs)
+
+
+class Connect(QUndoCommand):
+    def __init__(self, graph: ModelGraph, src: str, src_port: int, dst: str, dst_port: int):
+        super().__init__("Connect")
+        self.graph = graph
+        self.edge = Edge(src, src_port, dst, dst_port)
+
+    def redo(self):
+        e = self.edge
+        self.graph.connect(e.src, e.dst, e.dst_port, e.src_port)
+
+    def undo(self):
+        self.graph.disconnect(self.edge)
+
+
+class Disconnect(QUndoCommand):
+    def __init__(self, graph: ModelGraph, edges: list[Edge]):
+        super().__init__("Disconnect")
+        self.graph = graph
+        self.edges = sorted(edges)
+
+    def redo(self):
+        for e in self.edges:
+            self.graph.disconnect(e)
+
+    def undo(self):
+        for e in self.edges:
+            self.graph.connect(e.src, e.dst, e.dst_port, e.src_port)
+
+
+class MoveNodes(QUndoCommand):
+    """One drag: old and new positions of every moved node."""
+
+    def __init__(self, graph: ModelGraph, old: dict[str, tuple], new: dict[str, tuple], text: str = "Move"):
+        super().__init__(text)
+        self.graph = graph
+        self.old = dict(old)
+        self.new = dict(new)
+
+    def _apply(self, positions):
+        for node_id, pos in positions.items():
+            if node_id in self.graph.nodes:
+                self.graph.move(node_id, pos)
+
+    def redo(self):
+        self._apply(self.new)
+
+    def undo(self):
+        self._apply(self.old)
+
+
+def layout_command(graph: ModelGraph) -> MoveNodes:
+    old = {i: n.position for i, n in graph.nodes.items()}
+    return MoveNodes(graph, old, layered_positions(graph), "Automatic layout")
+
+
+class SetConfig(QUndoCommand):
+    """Replace node configs (one parameter edit, possibly across several nodes)."""
+
+    def __init__(self, graph: ModelGraph, configs: dict[str, dict[str, Any]], text: str = "Change parameter"):
+        super().__init__(text)
+        self.graph = graph
+        self.new = {i: copy.deepcopy(c) for i, c in configs.items()}
+        self.old = {i: copy.deepcopy(graph.nodes[i].config) for i in configs}
+
+    def redo(self):
+        for i, c in self.new.items():
+            self.graph.set_config(i, c)
+
+    def undo(self):
+        for i, c in self.old.items():
+            self.graph.set_config(i, c)
+
+
+def set_param_command(graph: ModelGraph, node_ids: list[str], key: str, value: Any) -> SetConfig:
+    configs = {}
+    for i in node_ids:
+        cfg = dict(graph.nodes[i].config)
+        cfg[key] = copy.deepcopy(value)
+        configs[i] = cfg
+    return SetConfig(graph, configs, f"Set {key}")
+
+
+class Rename(QUndoCommand):
+    def __init__(self, graph: ModelGraph, node_id: str, name: str):
+        super().__init__(f"Rename to {name}")
+        self.graph = graph
+        self.node_id = node_id
+        self.old = graph.nodes[node_id].name
+        self.new = name
+
+    def redo(self):
+        self.graph.rename(self.node_id, self.new)
+
+    def undo(self):
+        self.graph.rename(self.node_id, self.old)
+
+
+class AddSubgraph(QUndoCommand):
+    """Paste or duplicate: several nodes and the edges among them, as one step."""
+
+    def __init__(self, graph: ModelGraph, nodes: list[dict], edges: list[list], offset=(40.0, 40.0), text="Paste"):
+        super().__init__(text)
+        self.graph = graph
+        self.nodes = nodes
+        self.edges = edges
+        self.offset = offset
+        self.ids: dict[str, str] = {}
+        self.names: dict[str, str] = {}
+
+    def redo(self):
+        first = not self.ids
+        for n in self.nodes:
+            x, y = n["position"]
+            name = self.names.get(n["id"]) or self.graph.unique_name(n["name"])
+            node = self.graph.add_node(n["class_name"], n["config"], name,
+                                       (x + self.offset[0], y + self.offset[1]),
+                                       node_id=self.ids.get(n["id"]))
+            if first:
+                self.ids[n["id"]] = node.id
+                self.names[n["id"]] = node.name
+        for src, sp, dst, dp in self.edges:
+            if src in self.ids and dst in self.ids:
+                self.graph.connect(self.ids[src], self.ids[dst], dp, sp)
+
+    def undo(self):
+        for old_id in reversed(list(self.ids)):
+            new_id = self.ids[old_id]
+            if new_id in self.graph.nodes:
+                self.graph.remove_node(new_id)
+
+    @property
+    def new_ids(self) -> list[str]:
+        return list(self.ids.values())
+
+
+def subgraph_data(graph: ModelGraph, node_ids) -> dict:
+    """Selected nodes and the edges among them, as plain data (clipboard format)."""
+    chosen = [i for i in graph.nodes if i in set(node_ids)]
+    nodes = [{"id": i, "class_name": graph.nodes[i].class_name, "name": graph.nodes[i].name,
+              "config": copy.deepcopy(graph.nodes[i].config), "position": list(graph.nodes[i].position)}
+             for i in chosen]
+    edges = [[e.src, e.src_port, e.dst, e.dst_port] for e in sorted(graph.edges)
+             if e.src in chosen and e.dst in chosen]
+    return {"format": "layer-studio-nodes", "nodes": nodes, "edges": edges}
+
+
+def fix_command(graph: ModelGraph, fix: Fix) -> QUndoCommand:
+    """An undoable command that applies a shape checker's suggested fix."""
+    node = graph.nodes[fix.node_id]
+    if fix.action == "set_param":
+        command = set_param_command(graph, [node.id], fix.param, fix.value)
+        command.setText(fix.label)
+        return command
+    macro = QUndoCommand(fix.label)
+    if fix.action == "insert_before":
+        edge = next(e for e in graph.in_edges(node.id) if e.dst_port == fix.port)
+        _InsertBetween(graph, edge, fix.class_name, fix.config or {}, macro)
+    elif fix.action == "bypass":
+        ins = graph.in_edges(node.id)
+        outs = graph.out_edges(node.id)
+        _Bypass(graph, node.id, ins, outs, macro)
+    elif fix.action == "add_input":
+        x, y = node.position
+        _AddInputFor(graph, node.id, (x, y - 110), macro)
+    return macro
+
+
+class _InsertBetween(QUndoCommand):
+    def __init__(self, graph, edge: Edge, class_name, config, parent):
+        super().__init__(parent)
+        self.graph, self.edge, self.class_name, self.config = graph, edge, class_name, config
+        self.node_id = None
+
+    def redo(self):
+        g, e = self.graph, self.edge
+        sx, sy = g.nodes[e.src].position
+        dx, dy = g.nodes[e.dst].position
+        node = g.add_node(self.class_name, self.config, position=((sx + dx) / 2 + 30, (sy + dy) / 2),
+                          node_id=self.node_id)
+        self.node_id = node.id
+        g.disconnect(e)
+        g.connect(e.src, node.id, 0, e.src_port)
+        g.connect(node.id, e.dst, e.dst_port, 0)
+
+    def undo(self):
+        self.graph.remove_node(self.node_id)
+        e = self.edge
+        self.graph.connect(e.src, e.dst, e.dst_port, e.src_port)
+
+
+class _Bypass(QUndoCommand):
+    def __init__(self, graph, node_id, ins, outs, parent):
+        super().__init__(parent)
+        self.graph = graph
+        self.remove = RemoveNodes(graph, [node_id])
+        self.ins, self.outs = ins, outs
+
+    def redo(self):
+        self.remove.redo()
+        if self.ins:
+            src = self.ins[0]
+            for e in self.outs:
+                self.graph.connect(src.src, e.dst, e.dst_port, src.src_port)
+
+    def undo(self):
+        if self.ins:
+            src = self.ins[0]
+            for e in self.outs:
+                self.graph.disconnect(Edge(src.src, src.src_port, e.dst, e.dst_port))
+        self.remove.undo()
+
+
+class _AddInputFor(QUndoCommand):
+    def __init__(self, graph, node_id, position, parent):
+        super().__init__(parent)
+        self.graph, self.target, self.position = graph, node_id, position
+        self.node_id = None
+
+    def redo(self):
+        node = self.graph.add_node("InputLayer", position=self.position, node_id=self.node_id)
+        self.node_id = node.id
+        self.graph.connect(node.id, self.target, 0)
+
+    def undo(self):
+        self.graph.remove_node(self.node_id)

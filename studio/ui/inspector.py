@@ -1,0 +1,325 @@
+"""The inspector: edits the selected node's (or nodes') parameters.
+
+Each parameter gets a widget that fits its kind (spin box with range, choice
+list, check box, tuple field); text is validated as it is typed, with the
+reason shown under the field, and every accepted change is one undoable
+command, after which shapes are re-checked at once.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QFormLayout, QFrame, QLabel, QLineEdit,
+                               QPushButton, QScrollArea, QSpinBox, QVBoxLayout, QWidget)
+
+from studio.engine import catalog
+from studio.engine.shapes import format_shape
+from studio.ui import commands
+
+NONE_TEXT = "None"
+
+
+def value_text(value: Any) -> str:
+    if value is None:
+        return NONE_TEXT
+    if isinstance(value, (list, tuple)):
+        if all(isinstance(v, (int, float)) or v is None for v in value):
+            return ", ".join(NONE_TEXT if v is None else str(v) for v in value)
+        return json.dumps(value)
+    if isinstance(value, dict):
+        return json.dumps(value)
+    return str(value)
+
+
+def parse_value(p: catalog.ParamSpec, text: str) -> tuple[Any, str | None]:
+    """Text typed for a parameter -> (value, None) or (None, reason)."""
+    t = text.strip()
+    if t in ("", NONE_TEXT, "none", "null") and (p.allow_none or p.default is None):
+        return None, None
+    if p.kind in ("tuple", "int_or_tuple"):
+        parts = [x.strip() for x in t.strip("()[]").split(",") if x.strip()]
+        if not parts:
+            return None, "enter one or more whole numbers, e.g. 3, 3"
+        values = []
+        for x in parts:
+            if x in (NONE_TEXT, "none") and p.allow_none:
+                values.append(None)
+                continue
+            try:
+                values.append(int(x))
+            except ValueError:
+                try:
+                    values.append(float(x))
+                except ValueError:
+                    return None, f"'{x}' is not a number"
+        if p.kind == "int_or_tuple" and len(values) == 1 and "," not in t:
+            return values[0], None
+        return values, None
+    if p.kind == "float":
+        try:
+            v = float(t)
+        except ValueError:
+            return None, f"'{t}' is not a number"
+        if p.min is not None and v < p.min or p.max is not None and v > p.max:
+            return None, f"must be between {p.min:g} and {p.max:g}"
+        return v, None
+    if p.kind == "int":
+        try:
+            v = int(t)
+        except ValueError:
+            return None, f"'{t}' is not a whole number"
+        return v, None
+    if p.kind in ("json", "layer"):
+        try:
+            return json.loads(t), None
+        except json.JSONDecodeError as exc:
+            try:
+                return float(t), None
+            except ValueError:
+                return None, f"not valid (JSON): {exc.msg}"
+    return t, None
+
+
+class _Field(QWidget):
+    """One parameter's editor with its error line."""
+
+    committed = Signal(str, object)  # parameter name, new value
+
+    def __init__(self, p: catalog.ParamSpec, value: Any, mixed: bool, parent=None):
+        super().__init__(parent)
+        self.p = p
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(1)
+        self.error = QLabel()
+        self.error.setStyleSheet("color: #c62828; font-size: 11px;")
+        self.error.setWordWrap(True)
+        self.error.hide()
+        self.editor = self._make_editor(value, mixed)
+        layout.addWidget(self.editor)
+        layout.addWidget(self.error)
+
+    def _make_editor(self, value, mixed):
+        p = self.p
+        if p.kind == "bool":
+            w = QCheckBox()
+            if mixed:
+                w.setTristate(True)
+                w.setCheckState(Qt.PartiallyChecked)
+            else:
+                w.setChecked(bool(value))
+            w.toggled.connect(lambda on: self.committed.emit(p.name, bool(on)))
+            return w
+        if p.kind == "choice" and p.choices is not None and not isinstance(value, dict):
+            w = QComboBox()
+            for c in p.choices:
+                w.addItem(NONE_TEXT if c is None else str(c), c)
+            if mixed:
+                w.insertItem(0, "(several values)", "__mixed__")
+                w.setCurrentIndex(0)
+            else:
+                idx = w.findData(value)
+                if idx < 0:
+                    w.addItem(str(value), value)
+                    idx = w.count() - 1
+                w.setCurrentIndex(idx)
+            w.currentIndexChanged.connect(lambda _i: self._combo_changed(w))
+            return w
+        if p.kind == "int" and isinstance(value, int) and not isinstance(value, bool) and not p.allow_none:
+            w = QSpinBox()
+            w.setRange(int(p.min) if p.min is not None else -1_000_000_000,
+                       int(p.max) if p.max is not None else 1_000_000_000)
+            w.setValue(value)
+            w.setKeyboardTracking(False)
+            if mixed:
+                w.setSpecialValueText("(several values)")
+            w.valueChanged.connect(lambda v: self.committed.emit(p.name, int(v)))
+            return w
+        w = QLineEdit("" if mixed else value_text(value))
+        if mixed:
+            w.setPlaceholderText("(several values)")
+        hints = {"tuple": "e.g. 3, 3", "int_or_tuple": "e.g. -1 or 1, 2", "json": "JSON value"}
+        if p.kind in hints and not mixed:
+            w.setToolTip(hints[p.kind])
+        w.textEdited.connect(self._validate)
+        w.editingFinished.connect(self._commit_text)
+        return w
+
+    def _combo_changed(self, w: QComboBox) -> None:
+        data = w.currentData()
+        if data != "__mixed__":
+            self.committed.emit(self.p.name, data)
+
+    def _validate(self, text: str) -> bool:
+        _, reason = parse_value(self.p, text)
+        self.error.setText(reason or "")
+        self.error.setVisible(bool(reason))
+        self.editor.setStyleSheet("border: 1px solid #c62828;" if reason else "")
+        return reason is None
+
+    def _commit_text(self) -> None:
+        text = self.editor.text()
+        if not text.strip() and self.editor.placeholderText() == "(several values)":
+            return
+        value, reason = parse_value(self.p, text)
+        if reason is None:
+            self.committed.emit(self.p.name, value)
+
+
+class Inspector(QScrollArea):
+    """Shows and edits the selected nodes. Reads from the graph, writes through commands."""
+
+    fix_requested = Signal(str)
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setWidgetResizable(True)
+        self.setMinimumWidth(280)
+        self.graph = None
+        self.checker = None
+        self.undo_stack = None
+        self.node_ids: list[str] = []
+        self.keras_ready = False
+        self.fields: dict[str, _Field] = {}
+        self.name_edit: QLineEdit | None = None
+        self._build_empty("Select a layer on the canvas to edit it.")
+
+    def bind(self, graph, checker, undo_stack) -> None:
+        self.graph, self.checker, self.undo_stack = graph, checker, undo_stack
+        self.show_nodes([])
+
+    def set_keras_ready(self) -> None:
+        self.keras_ready = True
+        self.show_nodes(self.node_ids)
+
+    def _build_empty(self, text: str) -> None:
+        w = QLabel(text)
+        w.setAlignment(Qt.AlignCenter)
+        w.setWordWrap(True)
+        w.setStyleSheet("color: #757575; padding: 20px;")
+        self.fields = {}
+        self.name_edit = None
+        self.setWidget(w)
+
+    def refresh(self) -> None:
+        """Re-read the selection from the graph (after an edit or an undo)."""
+        self.show_nodes([i for i in self.node_ids if self.graph is not None and i in self.graph.nodes])
+
+    def show_nodes(self, node_ids: list[str]) -> None:
+        self.node_ids = list(node_ids)
+        if not node_ids or self.graph is None:
+            self._build_empty("Select a layer on the canvas to edit it.")
+            return
+        nodes = [self.graph.nodes[i] for i in node_ids]
+        page = QWidget()
+        outer = QVBoxLayout(page)
+        outer.setContentsMargins(8, 8, 8, 8)
+        classes = {n.class_name for n in nodes}
+        if len(nodes) == 1:
+            node = nodes[0]
+            spec = catalog.spec(node.class_name)
+            title = QLabel(f"<b style='font-size:14px'>{node.class_name}</b><br>"
+                           f"<span style='color:#616161'>{spec.description}</span>")
+            title.setWordWrap(True)
+            outer.addWidget(title)
+            form = QFormLayout()
+            self.name_edit = QLineEdit(node.name)
+            self.name_edit.editingFinished.connect(self._rename)
+            form.addRow("Name", self.name_edit)
+            outer.addLayout(form)
+            outer.addWidget(self._status_box(node.id))
+        else:
+            self.name_edit = None
+            kinds = ", ".join(sorted(classes))
+            label = QLabel(f"<b>{len(nodes)} layers selected</b><br><span style='color:#616161'>{kinds}</span>"
+                           "<br>Changes apply to every selected layer that has the parameter.")
+            label.setWordWrap(True)
+            outer.addWidget(label)
+        outer.addWidget(self._separator())
+        self.fields = {}
+        if not self.keras_ready:
+            wait = QLabel("Loading TensorFlow… the parameters appear as soon as it is ready.")
+            wait.setWordWrap(True)
+            wait.setStyleSheet("color: #757575;")
+            outer.addWidget(wait)
+        else:
+            form = QFormLayout()
+            form.setLabelAlignment(Qt.AlignRight)
+            common = None
+            for n in nodes:
+                names = [p.name for p in catalog.params(n.class_name)]
+                common = names if common is None else [x for x in common if x in names]
+            specs = {p.name: p for p in catalog.params(nodes[0].class_name)}
+            for name in common or []:
+                p = specs[name]
+                values = [n.config.get(name, p.default) for n in nodes]
+                mixed = any(v != values[0] for v in values[1:])
+                field = _Field(p, values[0], mixed)
+                field.committed.connect(self._commit)
+                self.fields[name] = field
+                label = QLabel(name.replace("_", " "))
+                if name in catalog.spec(nodes[0].class_name).primary:
+                    label.setStyleSheet("font-weight: bold;")
+                form.addRow(label, field)
+            outer.addLayout(form)
+        outer.addStretch(1)
+        self.setWidget(page)
+
+    def _separator(self) -> QFrame:
+        line = QFrame()
+        line.setFrameShape(QFrame.HLine)
+        line.setStyleSheet("color: #e0e0e0;")
+        return line
+
+    def _status_box(self, node_id: str) -> QWidget:
+        box = QWidget()
+        layout = QVBoxLayout(box)
+        layout.setContentsMargins(0, 4, 0, 4)
+        state = self.checker.states.get(node_id) if self.checker else None
+        if state is None:
+            text = "<span style='color:#757575'>Shape: not checked yet</span>"
+        elif state.error:
+            text = f"<span style='color:#c62828'><b>Error:</b> {state.error}</span>"
+        else:
+            shapes = ", ".join(format_shape(s) for s in state.outputs or [])
+            text = f"Output: <b>{shapes}</b><br>Parameters: <b>{state.params:,}</b>"
+            if state.warning:
+                text += f"<br><span style='color:#b26a00'><b>Warning:</b> {state.warning}</span>"
+        label = QLabel(text)
+        label.setWordWrap(True)
+        label.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        layout.addWidget(label)
+        if state is not None and state.fix is not None and (state.error or state.warning):
+            button = QPushButton(f"Fix: {state.fix.label}")
+            button.clicked.connect(lambda: self.fix_requested.emit(node_id))
+            layout.addWidget(button)
+            self.fix_button = button
+        return box
+
+    def _rename(self) -> None:
+        if self.name_edit is None or len(self.node_ids) != 1:
+            return
+        new = self.name_edit.text().strip()
+        node = self.graph.nodes[self.node_ids[0]]
+        if new == node.name:
+            return
+        from studio.engine.graph import GraphError
+        try:
+            self.graph._check_name(new, node.id)
+        except GraphError as exc:
+            self.name_edit.setStyleSheet("border: 1px solid #c62828;")
+            self.name_edit.setToolTip(str(exc))
+            self.name_edit.setText(node.name)
+            return
+        self.name_edit.setStyleSheet("")
+        self.undo_stack.push(commands.Rename(self.graph, node.id, new))
+
+    def _commit(self, name: str, value: Any) -> None:
+        targets = [i for i in self.node_ids
+                   if i in self.graph.nodes and self.graph.nodes[i].config.get(name, object()) != value]
+        if not targets:
+            return
+        self.undo_stack.push(commands.set_param_command(self.graph, targets, name, value))
