@@ -72,6 +72,22 @@ class RemoveNodes(QUndoCommand):
             self.graph.set_outputs(self.outputs)
 
 
+class Compound(QUndoCommand):
+    """Several commands as one undo step (kept as Python objects, not Qt children)."""
+
+    def __init__(self, text: str, parts: list[QUndoCommand]):
+        super().__init__(text)
+        self.parts = list(parts)
+
+    def redo(self):
+        for part in self.parts:
+            part.redo()
+
+    def undo(self):
+        for part in reversed(self.parts):
+            part.undo()
+
+
 class Connect(QUndoCommand):
     def __init__(self, graph: ModelGraph, src: str, src_port: int, dst: str, dst_port: int):
         super().__init__("Connect")
@@ -223,25 +239,28 @@ def fix_command(graph: ModelGraph, fix: Fix) -> QUndoCommand:
     node = graph.nodes[fix.node_id]
     if fix.action == "set_param":
         command = set_param_command(graph, [node.id], fix.param, fix.value)
-        command.setText(fix.label)
-        return command
-    macro = QUndoCommand(fix.label)
-    if fix.action == "insert_before":
+    elif fix.action == "insert_before":
         edge = next(e for e in graph.in_edges(node.id) if e.dst_port == fix.port)
-        _InsertBetween(graph, edge, fix.class_name, fix.config or {}, macro)
+        command = InsertBetween(graph, edge, fix.class_name, fix.config or {})
     elif fix.action == "bypass":
-        ins = graph.in_edges(node.id)
-        outs = graph.out_edges(node.id)
-        _Bypass(graph, node.id, ins, outs, macro)
+        command = Bypass(graph, node.id)
     elif fix.action == "add_input":
         x, y = node.position
-        _AddInputFor(graph, node.id, (x, y - 110), macro)
-    return macro
+        command = AddInputFor(graph, node.id, (x, y - 110))
+    else:
+        raise ValueError(f"unknown fix action {fix.action!r}")
+    command.setText(fix.label)
+    return command
 
 
-class _InsertBetween(QUndoCommand):
-    def __init__(self, graph, edge: Edge, class_name, config, parent):
-        super().__init__(parent)
+# Single commands rather than macros of child commands: a Python child
+# command owned only by its C++ parent can be garbage-collected under it.
+
+class InsertBetween(QUndoCommand):
+    """Put a new layer on an existing connection."""
+
+    def __init__(self, graph, edge: Edge, class_name, config):
+        super().__init__(f"Insert {class_name}")
         self.graph, self.edge, self.class_name, self.config = graph, edge, class_name, config
         self.node_id = None
 
@@ -262,31 +281,36 @@ class _InsertBetween(QUndoCommand):
         self.graph.connect(e.src, e.dst, e.dst_port, e.src_port)
 
 
-class _Bypass(QUndoCommand):
-    def __init__(self, graph, node_id, ins, outs, parent):
-        super().__init__(parent)
+class Bypass(QUndoCommand):
+    """Remove a layer and join its (first) input straight to its consumers."""
+
+    def __init__(self, graph, node_id):
+        super().__init__("Remove layer")
         self.graph = graph
         self.remove = RemoveNodes(graph, [node_id])
-        self.ins, self.outs = ins, outs
+        self.ins = graph.in_edges(node_id)
+        self.outs = graph.out_edges(node_id)
+
+    def _joins(self):
+        if not self.ins:
+            return []
+        src = self.ins[0]
+        return [Edge(src.src, src.src_port, e.dst, e.dst_port) for e in self.outs]
 
     def redo(self):
         self.remove.redo()
-        if self.ins:
-            src = self.ins[0]
-            for e in self.outs:
-                self.graph.connect(src.src, e.dst, e.dst_port, src.src_port)
+        for e in self._joins():
+            self.graph.connect(e.src, e.dst, e.dst_port, e.src_port)
 
     def undo(self):
-        if self.ins:
-            src = self.ins[0]
-            for e in self.outs:
-                self.graph.disconnect(Edge(src.src, src.src_port, e.dst, e.dst_port))
+        for e in self._joins():
+            self.graph.disconnect(e)
         self.remove.undo()
 
 
-class _AddInputFor(QUndoCommand):
-    def __init__(self, graph, node_id, position, parent):
-        super().__init__(parent)
+class AddInputFor(QUndoCommand):
+    def __init__(self, graph, node_id, position):
+        super().__init__("Add Input")
         self.graph, self.target, self.position = graph, node_id, position
         self.node_id = None
 

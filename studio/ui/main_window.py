@@ -43,6 +43,7 @@ class MainWindow(QMainWindow):
         self.quick_add = QuickAdd(self)
         self._quick_add_pos = QPointF()
         self._pending_until_ready: list = []
+        self._edit_timer = QTimer(self, singleShot=True, interval=0, timeout=self._after_edit)
         self._build_docks()
         self._build_status_bar()
         self._build_actions()
@@ -215,7 +216,7 @@ class MainWindow(QMainWindow):
         self.setWindowModified(self.is_modified())
 
     def is_modified(self) -> bool:
-        return not self.undo_stack.isClean() or (self.project.path is None and self.undo_stack.count() > 0)
+        return not self.undo_stack.isClean()
 
     # -- TensorFlow --------------------------------------------------------------
     def _on_tf_loaded(self, version: str, device: str, seconds: float) -> None:
@@ -243,10 +244,22 @@ class MainWindow(QMainWindow):
 
     # -- edits -----------------------------------------------------------------------
     def _on_edit(self, _index: int) -> None:
+        # Coalesced and run from the event loop, never inside the gesture or
+        # command that caused it (rebuilding widgets from within a mouse
+        # handler that is still running is unsafe in Qt).
         self._update_title()
+        self._edit_timer.start()
+
+    def _after_edit(self) -> None:
         self.scene.refresh_shapes()
         self.inspector.refresh()
         self.code_view.schedule()
+
+    def flush_updates(self) -> None:
+        """Run pending post-edit updates now (used by tests and before saving)."""
+        if self._edit_timer.isActive():
+            self._edit_timer.stop()
+            self._after_edit()
 
     def _on_shapes_updated(self) -> None:
         checker = self.scene.checker
@@ -312,14 +325,15 @@ class MainWindow(QMainWindow):
     def delete_selection(self) -> None:
         nodes = self.scene.selected_node_ids()
         edges = [e for e in self.scene.selected_edges() if e.src not in nodes and e.dst not in nodes]
-        if nodes and edges:
-            self.undo_stack.beginMacro("Delete")
+        parts = []
         if edges:
-            self.undo_stack.push(commands.Disconnect(self.project.graph, edges))
+            parts.append(commands.Disconnect(self.project.graph, edges))
         if nodes:
-            self.undo_stack.push(commands.RemoveNodes(self.project.graph, nodes))
-        if nodes and edges:
-            self.undo_stack.endMacro()
+            parts.append(commands.RemoveNodes(self.project.graph, nodes))
+        if len(parts) == 1:
+            self.undo_stack.push(parts[0])
+        elif parts:
+            self.undo_stack.push(commands.Compound("Delete", parts))
 
     def select_all(self) -> None:
         for item in self.scene.node_items.values():

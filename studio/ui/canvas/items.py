@@ -10,6 +10,7 @@ from PySide6.QtWidgets import QGraphicsItem, QGraphicsObject, QStyleOptionGraphi
 
 from studio.engine import catalog
 from studio.engine.shapes import NodeState, format_shape
+from studio.ui.guard import guarded
 
 NODE_W = 200.0
 NODE_H = 66.0
@@ -197,6 +198,7 @@ class NodeItem(QGraphicsObject):
             painter.drawEllipse(self.output_port_pos(k, True), PORT_R, PORT_R)
 
     # -- interaction -----------------------------------------------------------
+    @guarded
     def hoverMoveEvent(self, event) -> None:
         port = self.port_at(event.scenePos())
         if port != self.hover_port:
@@ -206,6 +208,7 @@ class NodeItem(QGraphicsObject):
             self.update()
         super().hoverMoveEvent(event)
 
+    @guarded
     def hoverLeaveEvent(self, event) -> None:
         self.hover_port = None
         self.update()

@@ -15,6 +15,7 @@ from PySide6.QtWidgets import QGraphicsPathItem, QGraphicsScene, QGraphicsSimple
 from studio.engine.graph import ModelGraph
 from studio.engine.shapes import ShapeChecker, format_shape
 from studio.ui import commands
+from studio.ui.guard import guarded
 from studio.ui.canvas.items import EdgeItem, NodeItem, bezier
 
 
@@ -43,6 +44,12 @@ class GraphScene(QGraphicsScene):
         self._refusal_box.setZValue(100)
         self._refusal_item.setZValue(101)
         self._refusal_item.setBrush(QColor("#bf360c"))
+        self._wire_item = QGraphicsPathItem()  # reused: never deleted while a gesture is live
+        self._wire_item.setPen(QPen(QColor("#1e88e5"), 2, Qt.DashLine))
+        self._wire_item.setZValue(50)
+        self._wire_item.setAcceptedMouseButtons(Qt.NoButton)
+        self._wire_item.setVisible(False)
+        self.addItem(self._wire_item)
         self._refusal_timer = QTimer(self, singleShot=True, interval=3000, timeout=self._hide_refusal)
         self._check_timer = QTimer(self, singleShot=True, interval=0, timeout=self.refresh_shapes)
         self.set_graph(graph)
@@ -191,6 +198,7 @@ class GraphScene(QGraphicsScene):
         return None
 
     # -- wiring and moving gestures ----------------------------------------------
+    @guarded
     def mousePressEvent(self, event) -> None:
         if event.button() == Qt.LeftButton:
             item = self.node_item_at(event.scenePos())
@@ -209,6 +217,7 @@ class GraphScene(QGraphicsScene):
             ids = self.selected_node_ids()
             self._drag_start = {i: self.graph.nodes[i].position for i in ids}
 
+    @guarded
     def mouseMoveEvent(self, event) -> None:
         if self._wire is not None:
             self._update_wire(event.scenePos())
@@ -216,6 +225,7 @@ class GraphScene(QGraphicsScene):
             return
         super().mouseMoveEvent(event)
 
+    @guarded
     def mouseReleaseEvent(self, event) -> None:
         if self._wire is not None and event.button() == Qt.LeftButton:
             self._finish_wire(event.scenePos())
@@ -233,16 +243,14 @@ class GraphScene(QGraphicsScene):
         self._drag_start = None
 
     def _start_wire(self, item: NodeItem, port: int, pos: QPointF) -> None:
-        path = QGraphicsPathItem()
-        path.setPen(QPen(QColor("#1e88e5"), 2, Qt.DashLine))
-        path.setZValue(50)
-        self.addItem(path)
+        path = self._wire_item
+        path.setVisible(True)
         self._wire = {"src": item.node_id, "port": port, "start": item.output_port_pos(port), "path": path}
         self._update_wire(pos)
 
-    def _target_port(self, pos: QPointF):
+    def _target_port(self, pos: QPointF, src: str):
         item = self.node_item_at(pos)
-        if item is None or item.node_id == self._wire["src"]:
+        if item is None or item.node_id == src:
             return item, None
         port = item.port_at(pos)
         if port is not None and port[0] == "in":
@@ -253,7 +261,7 @@ class GraphScene(QGraphicsScene):
 
     def _update_wire(self, pos: QPointF) -> None:
         w = self._wire
-        item, port = self._target_port(pos)
+        item, port = self._target_port(pos, w["src"])
         end = item.input_port_pos(port) if item is not None and port is not None and port < item.n_inputs else pos
         w["path"].setPath(bezier(w["start"], end))
         reason = None
@@ -267,8 +275,8 @@ class GraphScene(QGraphicsScene):
     def _finish_wire(self, pos: QPointF) -> None:
         w = self._wire
         self._wire = None
-        self.removeItem(w["path"])
-        item, port = self._target_port(pos)
+        w["path"].setVisible(False)
+        item, port = self._target_port(pos, w["src"])
         if item is None or port is None:
             self._hide_refusal()
             return

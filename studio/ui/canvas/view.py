@@ -6,6 +6,8 @@ from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QPainter, QTransform
 from PySide6.QtWidgets import QGraphicsView
 
+from studio.ui.guard import guarded
+
 LAYER_MIME = "application/x-layer-studio-layer"
 
 
@@ -50,6 +52,7 @@ class GraphView(QGraphicsView):
         center = self.mapToScene(self.viewport().rect().center())
         self.centerOn(center + QPointF(dx, dy))
 
+    @guarded
     def wheelEvent(self, event) -> None:
         steps = event.angleDelta().y() / 120.0
         if steps == 0:
@@ -70,6 +73,7 @@ class GraphView(QGraphicsView):
             self.centerOn(rect.center())
         self.zoom_changed.emit(self.zoom())
 
+    @guarded
     def mousePressEvent(self, event) -> None:
         if event.button() == Qt.MiddleButton or (event.button() == Qt.LeftButton
                                                   and event.modifiers() & Qt.AltModifier):
@@ -79,6 +83,7 @@ class GraphView(QGraphicsView):
             return
         super().mousePressEvent(event)
 
+    @guarded
     def mouseMoveEvent(self, event) -> None:
         if self._pan_from is not None:
             delta = event.position() - self._pan_from
@@ -89,6 +94,7 @@ class GraphView(QGraphicsView):
             return
         super().mouseMoveEvent(event)
 
+    @guarded
     def mouseReleaseEvent(self, event) -> None:
         if self._pan_from is not None:
             self._pan_from = None
@@ -97,6 +103,7 @@ class GraphView(QGraphicsView):
             return
         super().mouseReleaseEvent(event)
 
+    @guarded
     def mouseDoubleClickEvent(self, event) -> None:
         if self.itemAt(event.position().toPoint()) is None:
             self.add_requested.emit(self.mapToScene(event.position().toPoint()))
@@ -119,6 +126,7 @@ class GraphView(QGraphicsView):
         else:
             super().dragMoveEvent(event)
 
+    @guarded
     def dropEvent(self, event) -> None:
         md = event.mimeData()
         if md.hasFormat(LAYER_MIME):
