@@ -60,7 +60,8 @@ class MainWindow(QMainWindow):
         if self.loader.ready:
             self._on_tf_loaded(self.loader.version, self.loader.device, 0.0)
         else:
-            self.loader.start()
+            # after the first paint: the import holds the GIL for long stretches
+            QTimer.singleShot(50, self.loader.start)
         self.setAcceptDrops(True)
 
     # -- construction --------------------------------------------------------------

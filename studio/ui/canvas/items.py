@@ -45,8 +45,18 @@ def format_params(n: int | None) -> str:
     return f"{n:,} params"
 
 
+_METRICS: dict[int, QFontMetricsF] = {}
+
+# While a zoom gesture is running the view sets this: nodes are drawn as plain
+# blocks without caches, and in full once the gesture settles.
+draft_mode = False
+
+
 def _elide(text: str, font: QFont, width: float) -> str:
-    return QFontMetricsF(font).elidedText(text, Qt.ElideRight, width)
+    fm = _METRICS.get(id(font))
+    if fm is None:
+        fm = _METRICS[id(font)] = QFontMetricsF(font)
+    return fm.elidedText(text, Qt.ElideRight, width)
 
 
 class NodeItem(QGraphicsObject):
@@ -67,6 +77,7 @@ class NodeItem(QGraphicsObject):
         self.setFlags(QGraphicsItem.ItemIsSelectable | QGraphicsItem.ItemIsMovable
                       | QGraphicsItem.ItemSendsGeometryChanges)
         self.setAcceptHoverEvents(True)
+        # rendered once per zoom level: panning costs a pixmap blit per node
         self.setCacheMode(QGraphicsItem.DeviceCoordinateCache)
         self.hover_port: tuple[str, int] | None = None
         self.update_from(node, state, connected_inputs=0)
@@ -98,6 +109,11 @@ class NodeItem(QGraphicsObject):
             self.n_inputs = spec.max_inputs
         self.port_names = [spec.port_name(k) for k in range(self.n_inputs)]
         self.n_outputs = max(1, len(state.outputs) if state and state.outputs else 1)
+        error = state is not None and state.error
+        title_width = NODE_W - (40 if self.has_fix else 18)
+        self._texts = (_elide(self.title, _TITLE_FONT, title_width),
+                       _elide(self.subtitle, _BODY_FONT, NODE_W - 18),
+                       _elide("⚠ " + state.error if error else self.status, _BODY_FONT, NODE_W - 18))
         tip = [f"<b>{node.class_name}</b> — {spec.description}", f"name: {node.name}"]
         if state is not None and state.error:
             tip.append(f"<span style='color:#d32f2f'><b>Error:</b> {state.error}</span>")
@@ -158,6 +174,13 @@ class NodeItem(QGraphicsObject):
         border = ERROR_COLOR if error else WARNING_COLOR if warning else color.darker(130)
         if self.isSelected():
             border = SELECT_COLOR
+        if lod < 0.45 or draft_mode:  # far away or zooming: a coloured block
+            painter.setRenderHint(QPainter.Antialiasing, False)
+            painter.fillRect(rect, QColor("#ffffff"))
+            painter.fillRect(QRectF(0, 0, 10, NODE_H), color)
+            painter.setPen(QPen(border, 0))
+            painter.drawRect(rect)
+            return
         painter.setPen(QPen(border, 3.0 if (self.isSelected() or error or warning) else 1.2))
         painter.setBrush(QBrush(QColor("#ffffff")))
         painter.drawRoundedRect(rect, 8, 8)
@@ -165,19 +188,15 @@ class NodeItem(QGraphicsObject):
         painter.setBrush(color)
         painter.drawRoundedRect(QRectF(0, 0, 6, NODE_H), 3, 3)
         if lod >= 0.45:
+            title, subtitle, status = self._texts
             painter.setPen(QColor("#212121"))
             painter.setFont(_TITLE_FONT)
-            width = NODE_W - (40 if self.has_fix else 18)
-            painter.drawText(QRectF(12, 4, width, 20), Qt.AlignLeft | Qt.AlignVCenter,
-                             _elide(self.title, _TITLE_FONT, width))
+            painter.drawText(QPointF(12, 18), title)
             painter.setFont(_BODY_FONT)
             painter.setPen(QColor("#616161"))
-            painter.drawText(QRectF(12, 23, NODE_W - 18, 18), Qt.AlignLeft | Qt.AlignVCenter,
-                             _elide(self.subtitle, _BODY_FONT, NODE_W - 18))
+            painter.drawText(QPointF(12, 36), subtitle)
             painter.setPen(ERROR_COLOR if error else QColor("#2e4053"))
-            status = "⚠ " + self.state.error if error else self.status
-            painter.drawText(QRectF(12, 42, NODE_W - 18, 18), Qt.AlignLeft | Qt.AlignVCenter,
-                             _elide(status, _BODY_FONT, NODE_W - 18))
+            painter.drawText(QPointF(12, 55), status)
             if self.has_fix:
                 r = self.fix_button_rect()
                 painter.setPen(QPen(border, 1.2))
@@ -225,15 +244,21 @@ def _dist(a: QPointF, b: QPointF) -> float:
 
 
 class EdgeItem(QGraphicsItem):
-    """A tensor flowing from an output port to an input port, labelled with its shape."""
+    """A tensor flowing from an output port to an input port.
 
-    def __init__(self, edge, src_item: NodeItem, dst_item: NodeItem):
+    The item is for hit-testing and selection only; every edge is drawn by
+    the scene's one :class:`EdgeLayer`, which strokes them all in a couple
+    of calls instead of one Python paint call per edge.
+    """
+
+    def __init__(self, edge, src_item: NodeItem, dst_item: NodeItem, layer: "EdgeLayer"):
         super().__init__()
         self.edge = edge
         self.src_item = src_item
         self.dst_item = dst_item
+        self.layer = layer
         self.label = ""
-        self.setFlags(QGraphicsItem.ItemIsSelectable)
+        self.setFlags(QGraphicsItem.ItemIsSelectable | QGraphicsItem.ItemHasNoContents)
         self.setZValue(-1)
         self._path = QPainterPath()
         self._bounds = QRectF()
@@ -242,14 +267,15 @@ class EdgeItem(QGraphicsItem):
     def set_label(self, text: str) -> None:
         if text != self.label:
             self.label = text
-            self.update()
+            self.layer.invalidate()
 
     def update_path(self) -> None:
         self.prepareGeometryChange()
         a = self.src_item.output_port_pos(self.edge.src_port)
         b = self.dst_item.input_port_pos(self.edge.dst_port)
         self._path = bezier(a, b)
-        self._bounds = self._path.boundingRect().adjusted(-60, -12, 90, 12)
+        self._bounds = self._path.boundingRect().adjusted(-6, -6, 6, 6)
+        self.layer.invalidate()
 
     def boundingRect(self) -> QRectF:
         return self._bounds
@@ -260,23 +286,72 @@ class EdgeItem(QGraphicsItem):
         stroker.setWidth(10)
         return stroker.createStroke(self._path)
 
+    def paint(self, painter, option, widget=None) -> None:  # drawn by the EdgeLayer
+        pass
+
+
+class EdgeLayer(QGraphicsItem):
+    """Draws every edge of the scene (with its shape label) in batches."""
+
+    def __init__(self, edges: dict):
+        super().__init__()
+        self.edges = edges
+        self.setZValue(-2)
+        self.setAcceptedMouseButtons(Qt.NoButton)
+        self.setFlag(QGraphicsItem.ItemUsesExtendedStyleOption, True)
+        self._paths: tuple[QPainterPath, QPainterPath] | None = None
+        self._bounds = QRectF()
+
+    def invalidate(self) -> None:
+        if self._paths is not None:
+            self._paths = None
+            self.update()
+
+    def _build(self) -> None:
+        normal, selected = QPainterPath(), QPainterPath()
+        bounds = QRectF()
+        for item in self.edges.values():
+            (selected if item.isSelected() else normal).addPath(item._path)
+            bounds = bounds.united(item._bounds)
+        self._paths = (normal, selected)
+        if bounds != self._bounds:
+            self.prepareGeometryChange()
+            self._bounds = bounds.adjusted(-20, -20, 120, 20)
+
+    def boundingRect(self) -> QRectF:
+        if self._paths is None:
+            self._build()
+        return self._bounds
+
     def paint(self, painter: QPainter, option, widget=None) -> None:
-        selected = self.isSelected()
-        painter.setPen(QPen(SELECT_COLOR if selected else QColor("#78909c"), 2.5 if selected else 1.6))
-        painter.setBrush(Qt.NoBrush)
-        painter.drawPath(self._path)
+        if self._paths is None:
+            self._build()
+        normal, selected = self._paths
         lod = option.levelOfDetailFromTransform(painter.worldTransform())
-        if self.label and lod >= 0.6:
-            mid = self._path.pointAtPercent(0.5)
-            painter.setFont(_SMALL_FONT)
-            fm = QFontMetricsF(_SMALL_FONT)
-            w = fm.horizontalAdvance(self.label) + 8
+        if lod < 0.45:
+            painter.setRenderHint(QPainter.Antialiasing, False)
+        painter.setBrush(Qt.NoBrush)
+        painter.setPen(QPen(QColor("#78909c"), 1.6 if lod >= 0.45 else 0))
+        painter.drawPath(normal)
+        if not selected.isEmpty():
+            painter.setPen(QPen(SELECT_COLOR, 2.5))
+            painter.drawPath(selected)
+        if lod < 0.6:
+            return
+        exposed = option.exposedRect
+        painter.setFont(_SMALL_FONT)
+        fm = _METRICS.get(id(_SMALL_FONT)) or _METRICS.setdefault(id(_SMALL_FONT), QFontMetricsF(_SMALL_FONT))
+        for item in self.edges.values():
+            if not item.label or not exposed.intersects(item._bounds):
+                continue
+            mid = item._path.pointAtPercent(0.5)
+            w = fm.horizontalAdvance(item.label) + 8
             r = QRectF(mid.x() + 6, mid.y() - 8, w, 16)
             painter.setPen(Qt.NoPen)
             painter.setBrush(QColor(255, 255, 255, 220))
             painter.drawRoundedRect(r, 3, 3)
             painter.setPen(QColor("#455a64"))
-            painter.drawText(r, Qt.AlignCenter, self.label)
+            painter.drawText(r, Qt.AlignCenter, item.label)
 
 
 def bezier(a: QPointF, b: QPointF) -> QPainterPath:

@@ -16,7 +16,7 @@ from studio.engine.graph import ModelGraph
 from studio.engine.shapes import ShapeChecker, format_shape
 from studio.ui import commands
 from studio.ui.guard import guarded
-from studio.ui.canvas.items import EdgeItem, NodeItem, bezier
+from studio.ui.canvas.items import EdgeItem, EdgeLayer, NodeItem, bezier
 
 
 class GraphScene(QGraphicsScene):
@@ -44,6 +44,9 @@ class GraphScene(QGraphicsScene):
         self._refusal_box.setZValue(100)
         self._refusal_item.setZValue(101)
         self._refusal_item.setBrush(QColor("#bf360c"))
+        self.edge_layer = EdgeLayer(self.edge_items)
+        self.addItem(self.edge_layer)
+        self.selectionChanged.connect(self.edge_layer.invalidate)
         self._wire_item = QGraphicsPathItem()  # reused: never deleted while a gesture is live
         self._wire_item.setPen(QPen(QColor("#1e88e5"), 2, Qt.DashLine))
         self._wire_item.setZValue(50)
@@ -88,6 +91,8 @@ class GraphScene(QGraphicsScene):
             self.removeItem(item)
         self.node_items.clear()
         self.edge_items.clear()
+        if hasattr(self, "edge_layer"):
+            self.edge_layer.invalidate()
 
     def enable_checking(self) -> None:
         """Called once Keras has loaded; shape checking needs it."""
@@ -146,7 +151,7 @@ class GraphScene(QGraphicsScene):
         if src is None or dst is None:
             return
         self._refresh_item(edge.dst)
-        item = EdgeItem(edge, src, dst)
+        item = EdgeItem(edge, src, dst, self.edge_layer)
         self.edge_items[edge] = item
         self.addItem(item)
         self._label_edge(item)
@@ -156,6 +161,7 @@ class GraphScene(QGraphicsScene):
         item = self.edge_items.pop(edge, None)
         if item is not None:
             self.removeItem(item)
+            self.edge_layer.invalidate()
         self._refresh_item(edge.dst)
         self.schedule_check()
 

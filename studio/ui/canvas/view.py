@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QPointF, QRectF, Qt, Signal
+from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QPainter, QTransform
-from PySide6.QtWidgets import QGraphicsView
+from PySide6.QtWidgets import QGraphicsItem, QGraphicsView
 
+from studio.ui.canvas import items as items_module
 from studio.ui.guard import guarded
 
 LAYER_MIME = "application/x-layer-studio-layer"
@@ -32,13 +33,39 @@ class GraphView(QGraphicsView):
         self.setVerticalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
         self.setSceneRect(QRectF(-50000, -50000, 100000, 100000))
         self._pan_from = None
+        self._settle = QTimer(self, singleShot=True, interval=200, timeout=self._end_zoom_gesture)
 
     # -- zoom and pan ----------------------------------------------------------
     def zoom(self) -> float:
         return self.transform().m11()
 
-    def set_zoom(self, factor: float, anchor: QPointF | None = None) -> None:
+    def _begin_zoom_gesture(self) -> None:
+        """Zooming re-renders every cached node; draw plain blocks until it settles."""
+        if not items_module.draft_mode:
+            items_module.draft_mode = True
+            for item in self.scene().node_items.values():
+                item.setCacheMode(QGraphicsItem.NoCache)
+        self._settle.start()
+
+    def _end_zoom_gesture(self) -> None:
+        items_module.draft_mode = False
+        scene = self.scene()
+        if scene is None:
+            return
+        for item in scene.node_items.values():
+            item.setCacheMode(QGraphicsItem.DeviceCoordinateCache)
+        self.viewport().update()
+
+    def settle(self) -> None:
+        """Finish a zoom gesture now (tests and benchmarks)."""
+        if self._settle.isActive():
+            self._settle.stop()
+            self._end_zoom_gesture()
+
+    def set_zoom(self, factor: float, anchor: QPointF | None = None, gesture: bool = True) -> None:
         factor = max(self.MIN_ZOOM, min(self.MAX_ZOOM, factor))
+        if gesture and hasattr(self.scene(), "node_items"):
+            self._begin_zoom_gesture()
         if anchor is not None:
             before = self.mapToScene(anchor.toPoint())
         self.setTransform(QTransform.fromScale(factor, factor))
@@ -63,13 +90,13 @@ class GraphView(QGraphicsView):
     def fit_to_view(self) -> None:
         rect = self.scene().itemsBoundingRect()
         if rect.isNull():
-            self.set_zoom(1.0)
+            self.set_zoom(1.0, gesture=False)
             self.centerOn(0, 0)
             return
         rect = rect.adjusted(-40, -40, 40, 40)
         self.fitInView(rect, Qt.KeepAspectRatio)
         if self.zoom() > 1.25:
-            self.set_zoom(1.25)
+            self.set_zoom(1.25, gesture=False)
             self.centerOn(rect.center())
         self.zoom_changed.emit(self.zoom())
 
