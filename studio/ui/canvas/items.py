@@ -340,12 +340,12 @@ class EdgeLayer(QGraphicsItem):
             return
         exposed = option.exposedRect
         painter.setFont(_SMALL_FONT)
-        fm = _METRICS.get(id(_SMALL_FONT)) or _METRICS.setdefault(id(_SMALL_FONT), QFontMetricsF(_SMALL_FONT))
+        fm = painter.fontMetrics()  # the painting device's metrics, so labels are never clipped
         for item in self.edges.values():
             if not item.label or not exposed.intersects(item._bounds):
                 continue
             mid = item._path.pointAtPercent(0.5)
-            w = fm.horizontalAdvance(item.label) + 8
+            w = fm.horizontalAdvance(item.label) + 10
             r = QRectF(mid.x() + 6, mid.y() - 8, w, 16)
             painter.setPen(Qt.NoPen)
             painter.setBrush(QColor(255, 255, 255, 220))
