@@ -23,6 +23,9 @@ def run(path: str | None = None, argv: list[str] | None = None) -> int:
     app = QApplication.instance() or QApplication(argv or sys.argv[:1])
     app.setApplicationName("Layer Studio")
     app.setOrganizationName("LayerStudio")
+    # Copied layers live in a QMimeData the clipboard owns; release it while
+    # Python still runs, or Qt deletes it during interpreter shutdown.
+    app.aboutToQuit.connect(lambda: app.clipboard().clear())
     loader = TensorFlowLoader()
     project = None
     error = None

@@ -6,6 +6,18 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import pytest  # noqa: E402
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _release_clipboard_at_exit():
+    """The clipboard owns the QMimeData our copy created; Qt would delete it
+    after Python has shut down (a crash at exit) unless it is released first."""
+    yield
+    from PySide6.QtWidgets import QApplication
+    app = QApplication.instance()
+    if app is not None:
+        app.clipboard().clear()
+        app.processEvents()
+
+
 @pytest.fixture(autouse=True)
 def _isolated_home(tmp_path, monkeypatch):
     """Settings, recent files and recovery files go to a fresh folder per test."""

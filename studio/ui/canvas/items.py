@@ -47,9 +47,6 @@ def format_params(n: int | None) -> str:
 
 _METRICS: dict[int, QFontMetricsF] = {}
 
-# While a zoom gesture is running the view sets this: nodes are drawn as plain
-# blocks without caches, and in full once the gesture settles.
-draft_mode = False
 
 
 def _elide(text: str, font: QFont, width: float) -> str:
@@ -174,7 +171,7 @@ class NodeItem(QGraphicsObject):
         border = ERROR_COLOR if error else WARNING_COLOR if warning else color.darker(130)
         if self.isSelected():
             border = SELECT_COLOR
-        if lod < 0.45 or draft_mode:  # far away or zooming: a coloured block
+        if lod < 0.45:  # far away: a coloured block
             painter.setRenderHint(QPainter.Antialiasing, False)
             painter.fillRect(rect, QColor("#ffffff"))
             painter.fillRect(QRectF(0, 0, 10, NODE_H), color)
@@ -301,6 +298,7 @@ class EdgeLayer(QGraphicsItem):
         self.setFlag(QGraphicsItem.ItemUsesExtendedStyleOption, True)
         self._paths: tuple[QPainterPath, QPainterPath] | None = None
         self._bounds = QRectF()
+        self.draft = False  # during a zoom gesture: thin lines, no labels
 
     def invalidate(self) -> None:
         if self._paths is not None:
@@ -327,18 +325,28 @@ class EdgeLayer(QGraphicsItem):
         if self._paths is None:
             self._build()
         normal, selected = self._paths
+        exposed = option.exposedRect
+        if not exposed.contains(self._bounds):
+            # stroke only what is on screen: Qt would stroke the whole path first
+            normal, selected = QPainterPath(), QPainterPath()
+            for item in self.edges.values():
+                if exposed.intersects(item._bounds):
+                    (selected if item.isSelected() else normal).addPath(item._path)
         lod = option.levelOfDetailFromTransform(painter.worldTransform())
-        if lod < 0.45:
+        if lod < 0.45 or self.draft:
             painter.setRenderHint(QPainter.Antialiasing, False)
         painter.setBrush(Qt.NoBrush)
-        painter.setPen(QPen(QColor("#78909c"), 1.6 if lod >= 0.45 else 0))
+        # a cosmetic one-pixel pen: Qt strokes it directly instead of filling
+        # an outline polygon, several times faster for long curves
+        painter.setPen(QPen(QColor("#607d8b"), 0))
         painter.drawPath(normal)
         if not selected.isEmpty():
-            painter.setPen(QPen(SELECT_COLOR, 2.5))
+            pen = QPen(SELECT_COLOR, 2.0)
+            pen.setCosmetic(True)
+            painter.setPen(pen)
             painter.drawPath(selected)
-        if lod < 0.6:
+        if lod < 0.6 or self.draft:
             return
-        exposed = option.exposedRect
         painter.setFont(_SMALL_FONT)
         fm = painter.fontMetrics()  # the painting device's metrics, so labels are never clipped
         for item in self.edges.values():
@@ -359,3 +367,41 @@ def bezier(a: QPointF, b: QPointF) -> QPainterPath:
     dy = max(40.0, abs(b.y() - a.y()) * 0.5)
     path.cubicTo(QPointF(a.x(), a.y() + dy), QPointF(b.x(), b.y() - dy), b)
     return path
+
+
+class DraftLayer(QGraphicsItem):
+    """Stands in for every node while a zoom gesture runs: one batched fill."""
+
+    def __init__(self, nodes: dict):
+        super().__init__()
+        self.nodes = nodes
+        self.setZValue(-1.5)
+        self.setAcceptedMouseButtons(Qt.NoButton)
+        self.setVisible(False)
+        self._bounds = QRectF()
+
+    def refresh(self) -> None:
+        self.prepareGeometryChange()
+        bounds = QRectF()
+        for item in self.nodes.values():
+            bounds = bounds.united(item.sceneBoundingRect())
+        self._bounds = bounds
+
+    def boundingRect(self) -> QRectF:
+        return self._bounds
+
+    def paint(self, painter: QPainter, option, widget=None) -> None:
+        painter.setRenderHint(QPainter.Antialiasing, False)
+        body, bars = QPainterPath(), {}
+        for item in self.nodes.values():
+            p = item.pos()
+            body.addRect(QRectF(p.x(), p.y(), NODE_W, NODE_H))
+            cat = catalog.SPECS[item.class_name].category
+            bars.setdefault(cat, QPainterPath()).addRect(QRectF(p.x(), p.y(), 10, NODE_H))
+        painter.setPen(QPen(QColor("#90a4ae"), 0))
+        painter.setBrush(QColor("#ffffff"))
+        painter.drawPath(body)
+        painter.setPen(Qt.NoPen)
+        for cat, path in bars.items():
+            painter.setBrush(QColor(CATEGORY_COLORS.get(cat, "#546e7a")))
+            painter.drawPath(path)

@@ -16,7 +16,7 @@ from studio.engine.graph import ModelGraph
 from studio.engine.shapes import ShapeChecker, format_shape
 from studio.ui import commands
 from studio.ui.guard import guarded
-from studio.ui.canvas.items import EdgeItem, EdgeLayer, NodeItem, bezier
+from studio.ui.canvas.items import DraftLayer, EdgeItem, EdgeLayer, NodeItem, bezier
 
 
 class GraphScene(QGraphicsScene):
@@ -46,6 +46,8 @@ class GraphScene(QGraphicsScene):
         self._refusal_item.setBrush(QColor("#bf360c"))
         self.edge_layer = EdgeLayer(self.edge_items)
         self.addItem(self.edge_layer)
+        self.draft_layer = DraftLayer(self.node_items)
+        self.addItem(self.draft_layer)
         self.selectionChanged.connect(self.edge_layer.invalidate)
         self._wire_item = QGraphicsPathItem()  # reused: never deleted while a gesture is live
         self._wire_item.setPen(QPen(QColor("#1e88e5"), 2, Qt.DashLine))

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QPainter, QTransform
-from PySide6.QtWidgets import QGraphicsItem, QGraphicsView
+from PySide6.QtWidgets import QGraphicsView
 
-from studio.ui.canvas import items as items_module
 from studio.ui.guard import guarded
 
 LAYER_MIME = "application/x-layer-studio-layer"
@@ -33,6 +32,7 @@ class GraphView(QGraphicsView):
         self.setVerticalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
         self.setSceneRect(QRectF(-50000, -50000, 100000, 100000))
         self._pan_from = None
+        self._zooming = False
         self._settle = QTimer(self, singleShot=True, interval=200, timeout=self._end_zoom_gesture)
 
     # -- zoom and pan ----------------------------------------------------------
@@ -40,20 +40,29 @@ class GraphView(QGraphicsView):
         return self.transform().m11()
 
     def _begin_zoom_gesture(self) -> None:
-        """Zooming re-renders every cached node; draw plain blocks until it settles."""
-        if not items_module.draft_mode:
-            items_module.draft_mode = True
-            for item in self.scene().node_items.values():
-                item.setCacheMode(QGraphicsItem.NoCache)
+        """Zooming re-renders every cached node; while it runs, the scene's draft
+        layer draws all nodes as plain blocks in one pass. Full detail returns
+        once the gesture settles."""
+        scene = self.scene()
+        if not self._zooming and len(scene.node_items) > 150:
+            self._zooming = True
+            scene.draft_layer.refresh()
+            scene.draft_layer.setVisible(True)
+            scene.edge_layer.draft = True
+            for item in scene.node_items.values():
+                item.setVisible(False)
         self._settle.start()
 
     def _end_zoom_gesture(self) -> None:
-        items_module.draft_mode = False
         scene = self.scene()
-        if scene is None:
+        if scene is None or not self._zooming:
             return
+        self._zooming = False
         for item in scene.node_items.values():
-            item.setCacheMode(QGraphicsItem.DeviceCoordinateCache)
+            item.setVisible(True)
+        scene.draft_layer.setVisible(False)
+        scene.edge_layer.draft = False
+        scene.edge_layer.update()
         self.viewport().update()
 
     def settle(self) -> None:
