@@ -292,3 +292,27 @@ def test_keyboard_shortcuts_follow_conventions(window):
     assert {"Ctrl+C"} <= keys(window.act_copy) and "Ctrl+V" in keys(window.act_paste)
     assert "Ctrl+D" in keys(window.act_duplicate) and "Ctrl+A" in keys(window.act_select_all)
     assert "F" in keys(window.act_fit)
+
+
+def test_dropping_a_project_file_opens_it(qtbot, window, tmp_path, ready_loader):
+    from PySide6.QtCore import QUrl
+    from studio.engine import templates
+    path = tmp_path / "dropped.studio"
+    templates.build("bilstm_text").save(path)
+    md = QMimeData()
+    md.setUrls([QUrl.fromLocalFile(str(path))])
+    vp = window.view.viewport()
+    pos = QPoint(100, 100)
+    QApplication.sendEvent(vp, QDragEnterEvent(pos, Qt.CopyAction, md, Qt.LeftButton, Qt.NoModifier))
+    QApplication.sendEvent(vp, QDragMoveEvent(pos, Qt.CopyAction, md, Qt.LeftButton, Qt.NoModifier))
+    QApplication.sendEvent(vp, QDropEvent(QPointF(pos), Qt.CopyAction, md, Qt.LeftButton, Qt.NoModifier))
+    assert window.project.path == path
+    assert window.project.graph.node_by_name("bilstm") is not None
+
+
+def test_code_tab_follows_edits(qtbot, window):
+    conv1, _ = node_by_name(window, "conv1")
+    window.undo_stack.push(commands.set_param_command(window.project.graph, [conv1.id], "filters", 24))
+    window.flush_updates()
+    window.code_view.regenerate()
+    assert "layers.Conv2D(filters=24" in window.code_view.toPlainText()
