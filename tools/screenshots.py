@@ -27,7 +27,7 @@ def main() -> int:
     os.environ.setdefault("LAYER_STUDIO_HOME", tempfile.mkdtemp())
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     sys.path.insert(0, str(ROOT))
-    from PySide6.QtCore import QPointF, QTimer
+    from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
 
     from studio.ui import commands

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from studio.engine import catalog, keras_bridge
+from studio.engine import keras_bridge
 from studio.engine.graph import GraphError, ModelGraph
 from studio.engine.shapes import _first_sentence
 
@@ -90,9 +90,3 @@ def model_weights(model) -> Weights:
             out[layer.name] = [np.asarray(a) for a in arrays]
     return out
 
-
-def count_params(graph: ModelGraph) -> int:
-    return int(compile_graph(graph).count_params())
-
-
-__all__ = ["CompileError", "compile_graph", "model_weights", "catalog"]

@@ -51,15 +51,9 @@ class Recovery:
 
     def write(self, project: Project) -> None:
         """Autosave (without weights: they are unchanged by editing)."""
-        weights, project.weights = project.weights, {}
-        saved_path = project.path
-        try:
-            text = json.dumps(project.to_dict(), indent=1)
-        finally:
-            project.weights = weights
-            project.path = saved_path
+        text = json.dumps(project.to_dict(weights_ref=None), indent=1)
         atomic_write_text(self.path, text)
-        atomic_write_text(self.note, json.dumps({"original": str(saved_path) if saved_path else None,
+        atomic_write_text(self.note, json.dumps({"original": str(project.path) if project.path else None,
                                                  "time": time.time(), "pid": self.pid}))
 
     def discard(self) -> None:
