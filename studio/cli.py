@@ -8,7 +8,7 @@ import os
 import sys
 from pathlib import Path
 
-SUBCOMMANDS = ("check", "import", "codegen")
+SUBCOMMANDS = ("check", "import", "codegen", "train")
 
 
 def _quiet_tensorflow() -> None:
@@ -98,6 +98,95 @@ def cmd_codegen(args) -> int:
     return 0
 
 
+def cmd_train(args) -> int:
+    from studio.engine import datasets
+    from studio.engine.project import ProjectError, load_project
+    from studio.engine.runs import runs_dir_for
+    from studio.engine.training import Trainer, TrainingError
+
+    try:
+        project = load_project(args.project)
+        if args.dataset:
+            spec = args.dataset
+            keep = {"preprocess": (project.dataset or {}).get("preprocess")}
+            if spec in ("mnist-sample", "sample"):
+                project.dataset = {"kind": "builtin", "name": "mnist-sample", **keep}
+            elif spec in datasets.DOWNLOADS:
+                project.dataset = {"kind": "download", "name": spec, **keep}
+            else:
+                project.dataset = {"kind": "file", "path": str(Path(spec).resolve()), **keep}
+        dataset = datasets.load(project.dataset, Path(args.project).resolve().parent)
+    except (ProjectError, datasets.DatasetError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.batch_size:
+        project.training["batch_size"] = args.batch_size
+    epochs = args.epochs or int(project.training.get("epochs", 5))
+    trainer = Trainer(project, dataset, runs_dir=runs_dir_for(Path(args.project).resolve(), Path.cwd() / "runs"),
+                      run_folder=Path(args.out) if args.out else None)
+    progress = _Progress(epochs, len(dataset.x_train), int(project.training.get("batch_size", 128)))
+    trainer.batch_ended.connect(progress.batch)
+    trainer.epoch_ended.connect(progress.epoch)
+    try:
+        summary = trainer.run_training(epochs)
+    except TrainingError as exc:
+        progress.close()
+        where = ""
+        if exc.node_id and exc.node_id in project.graph.nodes:
+            where = f" [node '{project.graph.nodes[exc.node_id].name}']"
+        print(f"error: {exc}{where}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        trainer.stop()
+        print("\ninterrupted", file=sys.stderr)
+        return 130
+    progress.close()
+    last = summary.get("last", {})
+    metrics = "  ".join(f"{k}={v:.4f}" for k, v in last.items() if k not in ("epoch", "seconds"))
+    print(f"finished {summary['epochs']} epochs in {summary['seconds']:.1f} s "
+          f"({summary['samples_per_second']:,.0f} samples/s)  {metrics}")
+    if "run" in summary:
+        print(f"run folder: {summary['run']}")
+    return 0
+
+
+class _Progress:
+    """A one-line terminal progress bar (epoch, batch, samples/s, time left)."""
+
+    def __init__(self, epochs: int, samples: int, batch_size: int):
+        import time
+        self.epochs, self.steps = epochs, max(1, -(-samples // batch_size))
+        self.batch_size = batch_size
+        self.t0 = time.perf_counter()
+        self.tty = sys.stderr.isatty()
+
+    def batch(self, index: int, logs: dict) -> None:
+        import time
+        done = index + 1
+        total = self.epochs * self.steps
+        elapsed = time.perf_counter() - self.t0
+        rate = done * self.batch_size / max(elapsed, 1e-9)
+        left = (total - done) * self.batch_size / max(rate, 1e-9)
+        width = 30
+        filled = int(width * min(done, total) / total)
+        line = (f"epoch {logs.get('epoch', 0) + 1}/{self.epochs} [{'#' * filled}{'.' * (width - filled)}] "
+                f"batch {logs.get('batch', 0) + 1}/{self.steps} loss {logs.get('loss', float('nan')):.4f} "
+                f"{rate:,.0f} samples/s, {left:.0f} s left")
+        if self.tty:
+            sys.stderr.write("\r" + line)
+            sys.stderr.flush()
+
+    def epoch(self, epoch: int, logs: dict) -> None:
+        metrics = "  ".join(f"{k}={v:.4f}" for k, v in logs.items() if k not in ("epoch", "seconds"))
+        sys.stderr.write(("\r" if self.tty else "") + f"epoch {epoch + 1}/{self.epochs}  {metrics}  "
+                         f"({logs.get('seconds', 0):.1f} s)\n")
+        sys.stderr.flush()
+
+    def close(self) -> None:
+        if self.tty:
+            sys.stderr.write("\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="layer-studio", description="Build, check and train Keras models visually.")
     sub = parser.add_subparsers(dest="command")
@@ -112,6 +201,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("project")
     p.add_argument("-o", "--output", help="write the code to this file instead of printing it")
     p.set_defaults(func=cmd_codegen)
+    p = sub.add_parser("train", help="train the project's model headless, writing a run folder")
+    p.add_argument("project")
+    p.add_argument("--epochs", type=int, help="epochs to train (default: the project's setting)")
+    p.add_argument("--batch-size", type=int, help="batch size (default: the project's setting)")
+    p.add_argument("--dataset", help="mnist-sample, mnist, fashion_mnist, or a .npz/.csv file or image folder")
+    p.add_argument("--out", help="the run folder to write (default: PROJECT.studio.runs/<time>-<name>)")
+    p.set_defaults(func=cmd_train)
     return parser
 
 

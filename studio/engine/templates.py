@@ -6,6 +6,7 @@ a test checks that the committed files match what this module builds.
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 from studio.engine.graph import ModelGraph
@@ -15,7 +16,9 @@ from studio.engine.project import DEFAULT_TRAINING, Project
 ASSETS = Path(__file__).resolve().parent.parent.parent / "assets"
 TEMPLATES_DIR = ASSETS / "templates"
 
-MNIST_SAMPLE = {"kind": "builtin", "name": "mnist-sample"}
+# the models rescale inside (a Rescaling layer), so the data stays 0..255
+MNIST_SAMPLE = {"kind": "builtin", "name": "mnist-sample",
+                "preprocess": {"scale": False, "layout": "keep", "channel_axis": True, "labels": "integer"}}
 
 
 def _chain(g: ModelGraph, *specs):
@@ -44,7 +47,7 @@ def mnist_dense() -> Project:
            ("Flatten", {}, "flatten"),
            ("Dense", {"units": 512, "activation": "relu"}, "hidden"),
            ("Dense", {"units": 10, "activation": "softmax"}, "classes"))
-    return Project(graph=g, dataset=dict(MNIST_SAMPLE),
+    return Project(graph=g, dataset=copy.deepcopy(MNIST_SAMPLE),
                    training=_training(optimizer="rmsprop", batch_size=128, epochs=5))
 
 
@@ -60,7 +63,7 @@ def mnist_convnet() -> Project:
            ("Conv2D", {"filters": 128, "kernel_size": [3, 3], "activation": "relu"}, "conv3"),
            ("Flatten", {}, "flatten"),
            ("Dense", {"units": 10, "activation": "softmax"}, "classes"))
-    return Project(graph=g, dataset=dict(MNIST_SAMPLE),
+    return Project(graph=g, dataset=copy.deepcopy(MNIST_SAMPLE),
                    training=_training(optimizer="rmsprop", batch_size=64, epochs=3))
 
 

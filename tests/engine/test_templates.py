@@ -20,6 +20,6 @@ def test_committed_template_matches_builder_and_is_clean(name):
 
 def test_starter_is_the_book_convnet_on_the_digit_sample():
     p = load_project(templates.template_path(templates.STARTER))
-    assert p.dataset == {"kind": "builtin", "name": "mnist-sample"}
+    assert p.dataset["kind"] == "builtin" and p.dataset["name"] == "mnist-sample"
     assert ShapeChecker(p.graph).total_params() == 104202
     assert (templates.ASSETS / "mnist-sample" / "t10k-images-idx3-ubyte.gz").exists()

@@ -1,0 +1,371 @@
+"""Training a project's model: fit with events, pause/resume/stop, run folders.
+
+:class:`Trainer` runs ``model.fit`` on whatever thread calls :meth:`run` (the
+window uses a worker thread, the command line the main one) and reports
+through plain callbacks (no Qt). Pause waits between batches and keeps the
+model and its optimizer state; stop ends after the current batch keeping the
+weights reached; :meth:`run` again continues from the last epoch.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from studio.engine import datasets as ds_mod
+from studio.engine.compiler import CompileError, compile_graph, model_weights
+from studio.engine.events import Event
+from studio.engine.runs import RunFolder
+
+log = logging.getLogger(__name__)
+
+OPTIMIZERS = {"sgd": "SGD", "rmsprop": "RMSprop", "adam": "Adam", "adamw": "AdamW",
+              "adagrad": "Adagrad", "nadam": "Nadam"}
+
+
+class TrainingError(Exception):
+    """Training cannot start or could not go on; ``node_id`` pins it to a node when it can."""
+
+    def __init__(self, message: str, node_id: str | None = None):
+        super().__init__(message)
+        self.node_id = node_id
+
+
+@dataclass
+class TrainingConfig:
+    optimizer: str = "adam"
+    learning_rate: float = 0.001
+    momentum: float = 0.9
+    loss: str = "sparse_categorical_crossentropy"
+    metrics: list = field(default_factory=lambda: ["accuracy"])
+    batch_size: int = 128
+    epochs: int = 5
+    validation: str = "held_out"        # held_out | split | none
+    validation_split: float = 0.1
+    shuffle_seed: int | None = 42
+    early_stopping: int | None = None   # patience in epochs
+    reduce_lr: int | None = None        # patience in epochs
+    keep_best: bool = True
+    mixed_precision: bool = False
+    device: str = "auto"                # auto | cpu | gpu:N | gpus (MirroredStrategy)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "TrainingConfig":
+        known = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
+        return cls(**known)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+    def make_optimizer(self):
+        import keras
+        name = OPTIMIZERS.get(str(self.optimizer).lower())
+        if name is None:
+            raise TrainingError(f"unknown optimizer '{self.optimizer}'; choose one of {', '.join(OPTIMIZERS)}")
+        kwargs = {"learning_rate": float(self.learning_rate)}
+        if name in ("SGD", "RMSprop"):
+            kwargs["momentum"] = float(self.momentum)
+        return getattr(keras.optimizers, name)(**kwargs)
+
+
+class _Control:
+    """Pause/stop flags shared with the Keras callback."""
+
+    def __init__(self):
+        self.running = threading.Event()
+        self.running.set()
+        self.stop = False
+
+
+class Trainer:
+    """Owns one model being trained; events fire on the training thread."""
+
+    def __init__(self, project, dataset: ds_mod.Dataset, config: TrainingConfig | None = None,
+                 runs_dir: Path | None = None, run_name: str | None = None, batch_event_interval: float = 0.05,
+                 run_folder: Path | None = None):
+        self.project = project
+        self.dataset = dataset
+        self.config = config or TrainingConfig.from_dict(project.training)
+        self.runs_dir = runs_dir
+        self.run_name = run_name
+        self.batch_event_interval = batch_event_interval
+        self.control = _Control()
+        self.model = None
+        self.run: RunFolder | None = RunFolder.at(run_folder) if run_folder is not None else None
+        self._config_written = False
+        self.epochs_done = 0
+        self.history_epochs: list[dict] = []
+        self.batch_losses: list[float] = []
+        self.batch_ended = Event("batch_ended")     # (global batch index, logs) throttled
+        self.epoch_ended = Event("epoch_ended")     # (epoch index, logs)
+        self.finished = Event("finished")           # (summary dict)
+        self.failed = Event("failed")               # (message)
+        self.status = "ready"
+        self.preprocess = ds_mod.Preprocess.from_dict((project.dataset or {}).get("preprocess"))
+
+    # -- control (any thread) ------------------------------------------------------
+    def pause(self) -> None:
+        self.control.running.clear()
+        self.status = "paused"
+
+    def resume(self) -> None:
+        self.status = "running"
+        self.control.running.set()
+
+    def stop(self) -> None:
+        self.control.stop = True
+        self.control.running.set()
+
+    def set_learning_rate(self, value: float) -> None:
+        """Change the learning rate (while paused or running); the optimizer keeps its state."""
+        if self.model is not None:
+            self.model.optimizer.learning_rate.assign(float(value))
+        self.config.learning_rate = float(value)
+
+    # -- checks before training ------------------------------------------------------
+    def arrays(self):
+        return self.preprocess.apply(self.dataset)
+
+    def check(self) -> list[tuple[str | None, str]]:
+        """Data/model mismatches found before any training, pinned to nodes."""
+        return check_fit(self.project.graph, self.dataset, self.preprocess, self.config)
+
+    # -- the run -------------------------------------------------------------------
+    def build(self):
+        import keras
+        problems = self.check()
+        if problems:
+            node_id, message = problems[0]
+            raise TrainingError(message, node_id)
+        if self.config.mixed_precision:
+            keras.mixed_precision.set_global_policy("mixed_float16")
+        try:
+            model = compile_graph(self.project.graph, self.project.weights or None)
+        except CompileError as exc:
+            node_id = exc.errors[0][0] if exc.errors else None
+            raise TrainingError(str(exc), node_id) from None
+        finally:
+            if self.config.mixed_precision:
+                keras.mixed_precision.set_global_policy("float32")
+        model.compile(optimizer=self.config.make_optimizer(), loss=self.config.loss,
+                      metrics=list(self.config.metrics))
+        return model
+
+    def run_training(self, epochs: int | None = None) -> dict:
+        """Train (or continue) for ``epochs`` more epochs; returns the summary."""
+        import keras
+        self.status = "running"
+        self.control.stop = False
+        self.control.running.set()
+        epochs = int(epochs or self.config.epochs)
+        try:
+            if self.model is None:
+                if self.config.shuffle_seed is not None:
+                    keras.utils.set_random_seed(int(self.config.shuffle_seed))
+                self.model = self.build()
+            x, y, x_test, y_test = self.arrays()
+            if self.run is None and self.runs_dir is not None:
+                self.run = RunFolder.create(self.runs_dir, self.run_name or self.project.graph.name)
+            if self.run is not None and not self._config_written:
+                self.run.write_config(self.project, self.config, self.dataset, self.preprocess)
+                self._config_written = True
+            callback = _StudioCallback(self)
+            callbacks = [callback]
+            if self.run is not None:
+                callbacks.append(keras.callbacks.TensorBoard(log_dir=str(self.run.path / "tensorboard"),
+                                                             update_freq="epoch", write_graph=False))
+            if self.config.early_stopping:
+                callbacks.append(keras.callbacks.EarlyStopping(patience=int(self.config.early_stopping),
+                                                               restore_best_weights=False))
+            if self.config.reduce_lr:
+                callbacks.append(keras.callbacks.ReduceLROnPlateau(patience=int(self.config.reduce_lr)))
+            fit_kwargs = dict(batch_size=int(self.config.batch_size), epochs=self.epochs_done + epochs,
+                              initial_epoch=self.epochs_done, verbose=0, callbacks=callbacks,
+                              shuffle=True)
+            if self.config.validation == "split":
+                fit_kwargs["validation_split"] = float(self.config.validation_split)
+            elif self.config.validation == "held_out":
+                fit_kwargs["validation_data"] = (x_test, y_test)
+            t0 = time.perf_counter()
+            with _device_scope(self.config.device):
+                self.model.fit(x, y, **fit_kwargs)
+            duration = time.perf_counter() - t0
+        except TrainingError as exc:
+            self.status = "failed"
+            self.failed.emit(str(exc))
+            raise
+        except Exception as exc:
+            self.status = "failed"
+            message = describe_failure(exc)
+            log.exception("training failed")
+            if self.run is not None:
+                self.run.finish(self, "failed", message)
+            self.failed.emit(message)
+            raise TrainingError(message) from exc
+        if callback.nan_at is not None:
+            epoch, batch = callback.nan_at
+            message = (f"training stopped: the loss became NaN or infinite at epoch {epoch + 1}, batch {batch + 1}; "
+                       "lower the learning rate or check the data for invalid values")
+            self.status = "failed"
+            if self.run is not None:
+                self.run.finish(self, "diverged", message)
+            self.failed.emit(message)
+            raise TrainingError(message)
+        self.status = "stopped" if self.control.stop else "finished"
+        summary = {"status": self.status, "epochs": self.epochs_done, "seconds": duration,
+                   "samples_per_second": callback.samples / max(callback.train_seconds, 1e-9),
+                   "last": self.history_epochs[-1] if self.history_epochs else {}}
+        if self.run is not None:
+            self.run.finish(self, self.status)
+            summary["run"] = str(self.run.path)
+        self.finished.emit(summary)
+        return summary
+
+    def weights(self) -> dict:
+        return model_weights(self.model) if self.model is not None else {}
+
+
+class _StudioCallback:
+    """The Keras callback: batch/epoch events, pause, stop, NaN detection."""
+
+    def __new__(cls, trainer):
+        import keras
+
+        class StudioCallback(keras.callbacks.Callback):
+            def __init__(self, trainer):
+                super().__init__()
+                self.trainer = trainer
+                self.nan_at = None
+                self.samples = 0
+                self.train_seconds = 0.0
+                self._last_emit = 0.0
+                self._epoch = 0
+                self._epoch_t0 = 0.0
+                self._best = math.inf
+                self.batch_size = int(trainer.config.batch_size)
+
+            def on_epoch_begin(self, epoch, logs=None):
+                self._epoch = epoch
+                self._epoch_t0 = time.perf_counter()
+
+            def on_train_batch_end(self, batch, logs=None):
+                t = self.trainer
+                loss = float(logs.get("loss", float("nan"))) if logs else float("nan")
+                t.batch_losses.append(loss)
+                self.samples += self.batch_size
+                if not math.isfinite(loss):
+                    self.nan_at = (self._epoch, batch)
+                    self.model.stop_training = True
+                    return
+                now = time.perf_counter()
+                if now - self._last_emit >= t.batch_event_interval:
+                    self._last_emit = now
+                    t.batch_ended.emit(len(t.batch_losses) - 1, dict(logs or {}, epoch=self._epoch, batch=batch))
+                if not t.control.running.is_set():
+                    paused_at = time.perf_counter()
+                    t.control.running.wait()
+                    self._epoch_t0 += time.perf_counter() - paused_at
+                if t.control.stop:
+                    self.model.stop_training = True
+
+            def on_epoch_end(self, epoch, logs=None):
+                t = self.trainer
+                logs = {k: float(v) for k, v in (logs or {}).items()}
+                seconds = time.perf_counter() - self._epoch_t0
+                self.train_seconds += seconds
+                logs["epoch"] = epoch
+                logs["seconds"] = seconds
+                t.history_epochs.append(logs)
+                t.epochs_done = epoch + 1
+                if t.run is not None:
+                    monitor = logs.get("val_loss", logs.get("loss", math.inf))
+                    if t.config.keep_best and monitor < self._best:
+                        self._best = monitor
+                        t.run.save_weights("best", model_weights(self.model))
+                    t.run.append_history(t)
+                t.epoch_ended.emit(epoch, logs)
+
+        return StudioCallback(trainer)
+
+
+class _device_scope:
+    """Place training on the chosen device (or several GPUs with MirroredStrategy)."""
+
+    def __init__(self, device: str):
+        self.device = device or "auto"
+        self._ctx = None
+
+    def __enter__(self):
+        import tensorflow as tf
+        if self.device == "cpu":
+            self._ctx = tf.device("/CPU:0")
+        elif self.device.startswith("gpu:"):
+            self._ctx = tf.device(f"/GPU:{int(self.device.split(':')[1])}")
+        if self._ctx is not None:
+            self._ctx.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        if self._ctx is not None:
+            return self._ctx.__exit__(*exc)
+        return False
+
+
+def describe_failure(exc: Exception) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    name = type(exc).__name__
+    if "ResourceExhausted" in name or "OOM" in text or isinstance(exc, MemoryError):
+        return ("out of memory while training: use a smaller batch size or a smaller model "
+                f"({text[:200]})")
+    return f"training failed: {name}: {text[:300]}"
+
+
+def check_fit(graph, dataset: ds_mod.Dataset, preprocess: ds_mod.Preprocess, config: TrainingConfig
+              ) -> list[tuple[str | None, str]]:
+    """Mismatches between the data and the model, found before training, pinned to nodes."""
+    from studio.engine.shapes import ShapeChecker, format_shape
+
+    problems: list[tuple[str | None, str]] = []
+    checker = ShapeChecker(graph)
+    errors = checker.errors()
+    if errors:
+        return errors
+    inputs = graph.input_nodes()
+    outputs = graph.model_outputs()
+    if len(inputs) != 1 or len(outputs) != 1:
+        return [(None, f"training from one dataset needs a model with one input and one output "
+                       f"(this one has {len(inputs)} and {len(outputs)})")]
+    want = tuple(preprocess.input_shape(dataset))
+    have = checker.states[inputs[0].id].output[1:]
+    if tuple(have) != want:
+        problems.append((inputs[0].id, f"the input '{inputs[0].name}' expects samples of shape {format_shape(have)} "
+                                       f"but the dataset gives {format_shape(want)}; set the input's shape to "
+                                       f"{list(want)}"))
+    out_node = graph.nodes[outputs[0]]
+    out_shape = checker.states[out_node.id].output
+    classes = dataset.num_classes
+    loss = str(config.loss)
+    if "categorical" in loss and out_shape is not None:
+        if len(out_shape) != 2 or out_shape[-1] != classes:
+            problems.append((out_node.id, f"'{out_node.name}' outputs {format_shape(out_shape)} but the dataset has "
+                                          f"{classes} classes; the last layer needs {classes} units"))
+    if loss == "sparse_categorical_crossentropy" and preprocess.labels == "onehot":
+        problems.append((out_node.id, "the labels are one-hot but the loss is sparse_categorical_crossentropy; "
+                                      "use categorical_crossentropy or integer labels"))
+    if loss == "categorical_crossentropy" and preprocess.labels == "integer":
+        problems.append((out_node.id, "the labels are integers but the loss is categorical_crossentropy; "
+                                      "use sparse_categorical_crossentropy or one-hot labels"))
+    return problems
+
+
+def plain_fit_samples_per_second(model, x, y, batch_size: int, epochs: int) -> float:
+    """Baseline for the benchmarks: model.fit with no callbacks."""
+    t = time.perf_counter()
+    model.fit(x, y, batch_size=batch_size, epochs=epochs, verbose=0)
+    return len(x) * epochs / (time.perf_counter() - t)
+
