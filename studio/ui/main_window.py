@@ -21,6 +21,7 @@ from studio.ui.code_view import CodeView
 from studio.ui.inspector import Inspector
 from studio.ui.palette import Palette, QuickAdd
 from studio.ui.tf_loader import TensorFlowLoader
+from studio.ui.training_panel import TrainingPanel
 
 log = logging.getLogger(__name__)
 NODES_MIME = "application/x-layer-studio-nodes"
@@ -76,6 +77,8 @@ class MainWindow(QMainWindow):
         right.setWidget(self.inspector)
         self.addDockWidget(Qt.RightDockWidgetArea, right)
         self.bottom_tabs = QTabWidget()
+        self.training_panel = TrainingPanel(self)
+        self.bottom_tabs.addTab(self.training_panel, "Training")
         self.bottom_tabs.addTab(self.code_view, "Code")
         self.bottom_tabs.addTab(self.problems, "Problems")
         bottom = QDockWidget("Model", self)
@@ -83,7 +86,7 @@ class MainWindow(QMainWindow):
         bottom.setWidget(self.bottom_tabs)
         self.addDockWidget(Qt.BottomDockWidgetArea, bottom)
         self.resizeDocks([left, right], [230, 310], Qt.Horizontal)
-        self.resizeDocks([bottom], [210], Qt.Vertical)
+        self.resizeDocks([bottom], [250], Qt.Vertical)
 
     def _build_status_bar(self) -> None:
         sb = self.statusBar()
@@ -161,6 +164,9 @@ class MainWindow(QMainWindow):
                                           ["Tab", "Shift+A"], view_only=True)
         for a in (self.act_fit, self.act_zoom_in, self.act_zoom_out, self.act_layout, self.act_quick_add):
             view_menu.addAction(a)
+        model_menu = mb.addMenu("&Model")
+        self.act_train = self._action("&Train", self.train, ["F5", "Ctrl+T"])
+        model_menu.addAction(self.act_train)
         help_menu = mb.addMenu("&Help")
         help_menu.addAction(self._action("&About Layer Studio", self.about))
 
@@ -175,6 +181,8 @@ class MainWindow(QMainWindow):
         tb.addSeparator()
         for a in (self.act_layout, self.act_fit):
             tb.addAction(a)
+        tb.addSeparator()
+        tb.addAction(self.act_train)
         self._refresh_recent_menu()
 
     def _connect(self) -> None:
@@ -192,6 +200,7 @@ class MainWindow(QMainWindow):
         self.undo_stack.indexChanged.connect(self._on_edit)
         self.undo_stack.cleanChanged.connect(lambda _clean: self._update_title())
         self.problems.itemActivated.connect(self._on_problem_activated)
+        self.training_panel.problem_pinned.connect(self._show_node_problem)
 
     # -- project binding -------------------------------------------------------
     def _bind_project(self) -> None:
@@ -200,6 +209,7 @@ class MainWindow(QMainWindow):
             self.scene.enable_checking()
         self.inspector.bind(self.project.graph, self.scene.checker, self.undo_stack)
         self.code_view.bind(self.project)
+        self.training_panel.bind(self.project)
         self.undo_stack.clear()
         self.undo_stack.setClean()
         self._autosaved_index = 0
@@ -281,7 +291,8 @@ class MainWindow(QMainWindow):
                 item.setData(Qt.UserRole, node_id)
                 self.problems.addItem(item)
         n = len(errors) + len(checker.problems)
-        self.bottom_tabs.setTabText(1, f"Problems ({n})" if n else "Problems")
+        index = self.bottom_tabs.indexOf(self.problems)
+        self.bottom_tabs.setTabText(index, f"Problems ({n})" if n else "Problems")
         if self.inspector.node_ids:
             self.inspector.refresh()
 
@@ -290,6 +301,15 @@ class MainWindow(QMainWindow):
         if node_id and node_id in self.scene.node_items:
             self.scene.select_nodes([node_id])
             self.view.centerOn(self.scene.node_items[node_id])
+
+    def _show_node_problem(self, node_id: str, message: str) -> None:
+        if node_id in self.scene.node_items:
+            self.scene.select_nodes([node_id])
+            self.view.centerOn(self.scene.node_items[node_id])
+
+    def train(self) -> None:
+        self.bottom_tabs.setCurrentWidget(self.training_panel)
+        self.when_keras_ready(lambda: self.training_panel.start(new=True), "training")
 
     def _on_selection(self) -> None:
         self.inspector.show_nodes(self.scene.selected_node_ids())
@@ -564,6 +584,10 @@ class MainWindow(QMainWindow):
             self.open_files(paths)
 
     def closeEvent(self, event) -> None:
+        if self.training_panel.is_running():
+            # stop cleanly: the run folder gets its final weights and history
+            self.statusBar().showMessage("Stopping training…")
+            self.training_panel.stop(wait=True)
         if not self.maybe_save():
             event.ignore()
             return

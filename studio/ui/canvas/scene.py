@@ -48,7 +48,7 @@ class GraphScene(QGraphicsScene):
         self.addItem(self.edge_layer)
         self.draft_layer = DraftLayer(self.node_items)
         self.addItem(self.draft_layer)
-        self.selectionChanged.connect(self.edge_layer.invalidate)
+        self.selectionChanged.connect(self._on_selection_changed)
         self._wire_item = QGraphicsPathItem()  # reused: never deleted while a gesture is live
         self._wire_item.setPen(QPen(QColor("#1e88e5"), 2, Qt.DashLine))
         self._wire_item.setZValue(50)
@@ -58,6 +58,12 @@ class GraphScene(QGraphicsScene):
         self._refusal_timer = QTimer(self, singleShot=True, interval=3000, timeout=self._hide_refusal)
         self._check_timer = QTimer(self, singleShot=True, interval=0, timeout=self.refresh_shapes)
         self.set_graph(graph)
+
+    def _on_selection_changed(self) -> None:
+        try:
+            self.edge_layer.invalidate()
+        except RuntimeError:  # the scene is being torn down
+            pass
 
     # -- model binding --------------------------------------------------------
     def set_graph(self, graph: ModelGraph) -> None:
