@@ -52,7 +52,7 @@ class TrainingConfig:
     reduce_lr: int | None = None        # patience in epochs
     keep_best: bool = True
     mixed_precision: bool = False
-    device: str = "auto"                # auto | cpu | gpu:N | gpus (MirroredStrategy)
+    device: str = "auto"                # auto | cpu | gpu:N | mirrored (MirroredStrategy)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "TrainingConfig":
@@ -145,15 +145,16 @@ class Trainer:
         if self.config.mixed_precision:
             keras.mixed_precision.set_global_policy("mixed_float16")
         try:
-            model = compile_graph(self.project.graph, self.project.weights or None)
+            with _strategy_scope(self.config.device), _device_scope(self.config.device):
+                model = compile_graph(self.project.graph, self.project.weights or None)
+                model.compile(optimizer=self.config.make_optimizer(), loss=self.config.loss,
+                              metrics=list(self.config.metrics))
         except CompileError as exc:
             node_id = exc.errors[0][0] if exc.errors else None
             raise TrainingError(str(exc), node_id) from None
         finally:
             if self.config.mixed_precision:
                 keras.mixed_precision.set_global_policy("float32")
-        model.compile(optimizer=self.config.make_optimizer(), loss=self.config.loss,
-                      metrics=list(self.config.metrics))
         return model
 
     def run_training(self, epochs: int | None = None) -> dict:
@@ -291,6 +292,18 @@ class _StudioCallback:
                 t.epoch_ended.emit(epoch, logs)
 
         return StudioCallback(trainer)
+
+
+def _strategy_scope(device: str):
+    """``mirrored``: synchronous data-parallel training over every visible GPU
+    (or, with none, every logical CPU device) with tf.distribute.MirroredStrategy."""
+    import contextlib
+    if device != "mirrored":
+        return contextlib.nullcontext()
+    import tensorflow as tf
+    gpus = tf.config.list_logical_devices("GPU")
+    names = [d.name for d in gpus] or [d.name for d in tf.config.list_logical_devices("CPU")]
+    return tf.distribute.MirroredStrategy(devices=names).scope()
 
 
 class _device_scope:

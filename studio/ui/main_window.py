@@ -22,6 +22,7 @@ from studio.ui.inspector import Inspector
 from studio.ui.palette import Palette, QuickAdd
 from studio.ui.tf_loader import TensorFlowLoader
 from studio.ui.training_panel import TrainingPanel
+from studio.ui.dataset_panel import DatasetPanel
 
 log = logging.getLogger(__name__)
 NODES_MIME = "application/x-layer-studio-nodes"
@@ -78,7 +79,9 @@ class MainWindow(QMainWindow):
         self.addDockWidget(Qt.RightDockWidgetArea, right)
         self.bottom_tabs = QTabWidget()
         self.training_panel = TrainingPanel(self)
+        self.dataset_panel = DatasetPanel(self)
         self.bottom_tabs.addTab(self.training_panel, "Training")
+        self.bottom_tabs.addTab(self.dataset_panel, "Dataset")
         self.bottom_tabs.addTab(self.code_view, "Code")
         self.bottom_tabs.addTab(self.problems, "Problems")
         bottom = QDockWidget("Model", self)
@@ -210,6 +213,7 @@ class MainWindow(QMainWindow):
         self.inspector.bind(self.project.graph, self.scene.checker, self.undo_stack)
         self.code_view.bind(self.project)
         self.training_panel.bind(self.project)
+        self.dataset_panel.bind(self.project)
         self.undo_stack.clear()
         self.undo_stack.setClean()
         self._autosaved_index = 0
