@@ -50,7 +50,31 @@ def main() -> int:
         g = window.project.graph
         window.view.fit_to_view()
         window.scene.select_nodes([g.node_by_name("conv2").id])
-        QTimer.singleShot(400, lambda: (shot("main-window.png"), step_error()))
+        window.bottom_tabs.setCurrentWidget(window.code_view)
+        QTimer.singleShot(400, lambda: (shot("main-window.png"), step_dataset()))
+
+    def step_dataset():
+        window.bottom_tabs.setCurrentWidget(window.dataset_panel)
+        window.dataset_panel.load_spec({"kind": "builtin", "name": "mnist-sample"})
+        QTimer.singleShot(400, lambda: (shot("dataset.png"), step_training()))
+
+    def step_training():
+        panel = window.training_panel
+        window.bottom_tabs.setCurrentWidget(panel)
+        panel.epochs_spin.setValue(3)
+        panel.start(new=True)
+        wait_for_epochs()
+
+    def wait_for_epochs():
+        panel = window.training_panel
+        if len(panel.epochs) >= 2:
+            shot("training.png")
+            panel.stop(wait=True)
+            app.processEvents()
+            window.undo_stack.setClean()
+            step_error()
+        else:
+            QTimer.singleShot(200, wait_for_epochs)
 
     def step_error():
         g = window.project.graph
@@ -66,7 +90,7 @@ def main() -> int:
         window.undo_stack.push(commands.Connect(g, conv3.id, 0, merge.node_id, 1))
         window.flush_updates()
         window.scene.select_nodes([merge.node_id])
-        window.bottom_tabs.setCurrentIndex(1)
+        window.bottom_tabs.setCurrentWidget(window.problems)
         window.view.fit_to_view()
         QTimer.singleShot(400, lambda: (shot("shape-errors.png"), step_import()))
 
@@ -78,7 +102,7 @@ def main() -> int:
         window.undo_stack.setClean()
         window.open_files([str(path)])
         window.flush_updates()
-        window.bottom_tabs.setCurrentIndex(0)
+        window.bottom_tabs.setCurrentWidget(window.code_view)
         QTimer.singleShot(300, zoom_in)
 
     def zoom_in():

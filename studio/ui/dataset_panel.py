@@ -196,10 +196,10 @@ class DatasetPanel(QWidget):
         x, y, _, _ = pre.apply(datasets.Dataset(ds.name, ds.x_train[:1], ds.y_train[:1], ds.x_test[:1],
                                                 ds.y_test[:1], ds.class_names))
         self.summary.setText(
-            f"<b>{ds.name}</b> — {ds.source}<br>{len(ds.x_train):,} training / {len(ds.x_test):,} held-out samples, "
-            f"{ds.num_classes} classes<br>raw: {tuple(ds.x_train.shape[1:])} {ds.x_train.dtype}, labels "
-            f"{ds.y_train.dtype}<br>to the model: {tuple(x.shape[1:])} {x.dtype}, labels {tuple(y.shape[1:]) or 'scalar'} "
-            f"{y.dtype}")
+            f"<b>{ds.name}</b>: {len(ds.x_train):,} train / {len(ds.x_test):,} held out, {ds.num_classes} classes<br>"
+            f"{tuple(ds.x_train.shape[1:])} {ds.x_train.dtype} → model {tuple(x.shape[1:])} {x.dtype}; "
+            f"labels {y.dtype}{' one-hot' if y.ndim == 2 else ''}")
+        self.summary.setToolTip(ds.source)
         for k in range(min(24, len(ds.x_train))):
             img = ds.x_train[k]
             label = QLabel()

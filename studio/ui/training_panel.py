@@ -288,8 +288,11 @@ class TrainingPanel(QWidget):
 
     # -- worker signals (GUI thread) -------------------------------------------------
     def _on_batch(self, step: int, loss: float, epoch: int, batch: int) -> None:
-        self.batch_step.append(step)
-        self.batch_loss.append(loss)
+        # events are throttled; take every batch's loss recorded since the last one
+        losses = self.trainer.batch_losses
+        for k in range(self.batch_loss.n, min(len(losses), step + 1)):
+            self.batch_step.append(k)
+            self.batch_loss.append(losses[k])
         self._dirty = True
         done = step + 1 - self._samples_at_start
         elapsed = time.perf_counter() - self._t0
@@ -326,6 +329,12 @@ class TrainingPanel(QWidget):
 
     def _on_thread_finished(self) -> None:
         self.plot_timer.stop()
+        if self.trainer is not None:
+            losses = self.trainer.batch_losses
+            for k in range(self.batch_loss.n, len(losses)):
+                self.batch_step.append(k)
+                self.batch_loss.append(losses[k])
+            self._dirty = True
         self._update_plots()
         self._set_state("idle")
         self.refresh_runs()

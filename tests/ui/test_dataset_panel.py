@@ -9,8 +9,8 @@ def test_load_sample_shows_grid_counts_and_shapes(qtbot, window):
     panel = window.dataset_panel
     assert panel.load_spec({"kind": "builtin", "name": "mnist-sample"})
     assert panel.grid.count() == 24
-    assert "8,000 training / 2,000 held-out" in panel.summary.text()
-    assert "(28, 28, 1) float32" in panel.summary.text() or "(28, 28, 1) uint8" in panel.summary.text()
+    assert "8,000 train / 2,000 held out" in panel.summary.text()
+    assert "model (28, 28, 1) float32" in panel.summary.text()
     assert window.training_panel.dataset is panel.dataset
 
 
