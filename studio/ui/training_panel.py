@@ -77,14 +77,7 @@ class Buffer:
         self.n = 0
 
 
-def smooth(values: np.ndarray, weight: float = 0.9) -> np.ndarray:
-    """Exponential moving average, as TensorBoard's smoothing does."""
-    out = np.empty_like(values)
-    acc = values[0] if len(values) else 0.0
-    for k, v in enumerate(values):
-        acc = weight * acc + (1 - weight) * v
-        out[k] = acc
-    return out
+SMOOTHING = 0.9  # weight of the exponential moving average (as TensorBoard's smoothing)
 
 
 class TrainingPanel(QWidget):
@@ -102,11 +95,15 @@ class TrainingPanel(QWidget):
         self.dataset = None
         self.batch_step = Buffer()
         self.batch_loss = Buffer()
+        self.batch_smooth = Buffer()   # exponential moving average, kept incrementally
         self.epochs: list[dict] = []
         self._dirty = False
         self._t0 = 0.0
         self._build(pg)
-        self.plot_timer = QTimer(self, interval=40, timeout=self._update_plots)  # 25 Hz
+        # 10 Hz: live to the eye, and little GIL time taken from the training thread
+        self.plot_timer = QTimer(self, interval=100, timeout=self._update_plots)
+        self._epochs_dirty = False
+        self._last_label = 0.0
 
     # -- layout ----------------------------------------------------------------------
     def _build(self, pg) -> None:
@@ -289,13 +286,13 @@ class TrainingPanel(QWidget):
     # -- worker signals (GUI thread) -------------------------------------------------
     def _on_batch(self, step: int, loss: float, epoch: int, batch: int) -> None:
         # events are throttled; take every batch's loss recorded since the last one
-        losses = self.trainer.batch_losses
-        for k in range(self.batch_loss.n, min(len(losses), step + 1)):
-            self.batch_step.append(k)
-            self.batch_loss.append(losses[k])
-        self._dirty = True
+        self._take_losses(step + 1)
+        now = time.perf_counter()
+        if now - self._last_label < 0.2:
+            return
+        self._last_label = now
         done = step + 1 - self._samples_at_start
-        elapsed = time.perf_counter() - self._t0
+        elapsed = now - self._t0
         rate = done * self.batch_spin.value() / max(elapsed, 1e-9)
         left = (self._total_steps - done) * self.batch_spin.value() / max(rate, 1e-9)
         self.progress.setValue(min(done, self._total_steps))
@@ -305,7 +302,7 @@ class TrainingPanel(QWidget):
 
     def _on_epoch(self, epoch: int, logs: dict) -> None:
         self.epochs.append(logs)
-        self._dirty = True
+        self._epochs_dirty = True
 
     def _on_done(self, summary: dict) -> None:
         last = summary.get("last", {})
@@ -330,31 +327,41 @@ class TrainingPanel(QWidget):
     def _on_thread_finished(self) -> None:
         self.plot_timer.stop()
         if self.trainer is not None:
-            losses = self.trainer.batch_losses
-            for k in range(self.batch_loss.n, len(losses)):
-                self.batch_step.append(k)
-                self.batch_loss.append(losses[k])
-            self._dirty = True
+            self._take_losses(len(self.trainer.batch_losses))
+            self._epochs_dirty = True
         self._update_plots()
         self._set_state("idle")
         self.refresh_runs()
         self.training_stopped.emit()
 
     # -- plots -----------------------------------------------------------------------
+    def _take_losses(self, upto: int) -> None:
+        losses = self.trainer.batch_losses
+        for k in range(self.batch_loss.n, min(len(losses), upto)):
+            value = losses[k]
+            prev = self.batch_smooth.values()[-1] if self.batch_smooth.n else value
+            self.batch_step.append(k)
+            self.batch_loss.append(value)
+            self.batch_smooth.append(SMOOTHING * prev + (1 - SMOOTHING) * value if np.isfinite(value) else prev)
+        self._dirty = True
+
     def _clear_plots(self) -> None:
         self.batch_step.clear()
         self.batch_loss.clear()
+        self.batch_smooth.clear()
         self.epochs = []
-        self._dirty = True
+        self._dirty = self._epochs_dirty = True
         self._update_plots()
 
     def _update_plots(self) -> None:
-        if not self._dirty:
+        if self._dirty:
+            self._dirty = False
+            x, y = self.batch_step.values(), self.batch_loss.values()
+            self.raw_curve.setData(x, y)
+            self.smooth_curve.setData(x, self.batch_smooth.values())
+        if not self._epochs_dirty:
             return
-        self._dirty = False
-        x, y = self.batch_step.values(), self.batch_loss.values()
-        self.raw_curve.setData(x, y)
-        self.smooth_curve.setData(x, smooth(y) if len(y) else y)
+        self._epochs_dirty = False
         for key, curve in self.epoch_curves.items():
             pts = [(e["epoch"] + 1, e[key]) for e in self.epochs if key in e]
             curve.setData([p[0] for p in pts], [p[1] for p in pts])
