@@ -50,7 +50,9 @@ DEFAULT_TRAINING: dict[str, Any] = {
 _TRAINING_TYPES: dict[str, tuple] = {
     "optimizer": (str,), "learning_rate": (int, float), "loss": (str,), "metrics": (list,),
     "batch_size": (int,), "epochs": (int,), "validation_split": (int, float),
-    "shuffle_seed": (int, type(None)),
+    "shuffle_seed": (int, type(None)), "validation": (str,), "early_stopping": (int, type(None)),
+    "reduce_lr": (int, type(None)), "keep_best": (bool,), "mixed_precision": (bool,), "device": (str,),
+    "momentum": (int, float),
 }
 
 

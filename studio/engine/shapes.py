@@ -107,6 +107,8 @@ class ShapeChecker:
         self._cache: OrderedDict[str, _Result] = OrderedDict()
         self._cache_size = cache_size
         self.checked_count = 0  # nodes actually inferred (not cached) since creation
+        # warnings from outside shape checking (e.g. the data does not fit), by node
+        self.external: dict[str, tuple[str, Fix | None]] = {}
         self.states_changed = Event("states_changed")  # (set of node ids)
         graph.node_added.connect(self._on_node_added)
         graph.node_removed.connect(self._on_node_removed)
@@ -205,12 +207,50 @@ class ShapeChecker:
                 if old is None or (old.outputs, old.dtypes, old.error is None) != (
                         new.outputs, new.dtypes, new.error is None):
                     dirty.update(consumers.get(node_id, ()))
+            self._apply_external(node_id, new)
             self.states[node_id] = new
         self._dirty = set()
         self._graph_problems()
         if changed:
             self.states_changed.emit(changed)
         return changed
+
+    def set_external(self, problems: dict[str, tuple[str, "Fix | None"]]) -> set[str]:
+        """Show other checks' findings (message, fix) as warnings on their nodes."""
+        touched = (set(self.external) | set(problems)) & set(self.states)
+        self.external = dict(problems)
+        changed = set()
+        for node_id in touched:
+            state = self.states[node_id]
+            before = (state.warning, state.fix)
+            if state.error is None:
+                state.warning, state.fix = None, None
+                self._warnings(self.graph.nodes[node_id], self._input_shapes(node_id), state,
+                               node_id in set(self.graph.model_outputs()))
+            self._apply_external(node_id, state)
+            if (state.warning, state.fix) != before:
+                changed.add(node_id)
+        if changed:
+            self.states_changed.emit(changed)
+        return changed
+
+    def _input_shapes(self, node_id: str) -> list[Shape]:
+        ports = self.graph.inputs_of(node_id)
+        out = []
+        for k in sorted(ports):
+            src, port = ports[k]
+            up = self.states.get(src)
+            if up is None or not up.outputs or port >= len(up.outputs):
+                return []
+            out.append(up.outputs[port])
+        return out
+
+    def _apply_external(self, node_id: str, state: NodeState) -> None:
+        found = self.external.get(node_id)
+        if found is not None and state.error is None:
+            message, fix = found
+            state.warning = message if state.warning is None else f"{state.warning} {message}"
+            state.fix = state.fix or fix
 
     def _graph_problems(self) -> None:
         self.problems = []

@@ -376,6 +376,39 @@ def check_fit(graph, dataset: ds_mod.Dataset, preprocess: ds_mod.Preprocess, con
     return problems
 
 
+def data_problems(graph, states: dict, dataset: ds_mod.Dataset, preprocess: ds_mod.Preprocess,
+                  config: TrainingConfig) -> dict:
+    """Where the data does not fit the model, by node: {node id: (message, Fix)}.
+
+    Uses shape states already computed (the window's live checker), so it is
+    cheap enough to run after every edit.
+    """
+    from studio.engine.shapes import Fix, format_shape
+
+    out: dict = {}
+    inputs = graph.input_nodes()
+    outputs = graph.model_outputs()
+    if len(inputs) != 1 or len(outputs) != 1:
+        return out
+    want = list(preprocess.input_shape(dataset))
+    state = states.get(inputs[0].id)
+    if state is not None and state.output is not None and list(state.output[1:]) != want:
+        out[inputs[0].id] = (f"The dataset gives samples of shape {format_shape(tuple(want))}.",
+                             Fix(f"Set the input shape to {want}", "set_param", inputs[0].id, param="shape",
+                                 value=want))
+    node = graph.nodes[outputs[0]]
+    state = states.get(node.id)
+    classes = dataset.num_classes
+    if state is not None and state.output is not None and "categorical" in str(config.loss):
+        shape = state.output
+        if len(shape) == 2 and shape[-1] != classes:
+            fix = None
+            if "units" in node.config or node.class_name == "Dense":
+                fix = Fix(f"Set units to {classes}", "set_param", node.id, param="units", value=classes)
+            out[node.id] = (f"The dataset has {classes} classes but this layer outputs {shape[-1]}.", fix)
+    return out
+
+
 def plain_fit_samples_per_second(model, x, y, batch_size: int, epochs: int) -> float:
     """Baseline for the benchmarks: model.fit with no callbacks."""
     t = time.perf_counter()

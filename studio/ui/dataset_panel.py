@@ -169,6 +169,7 @@ class DatasetPanel(QWidget):
         self.window.training_panel.dataset = dataset
         self.window.undo_stack.push(SetDataset(self.window, spec, self.preprocess().input_shape(dataset)))
         self._show_dataset()
+        self.window.flush_updates()
         return True
 
     def _preprocess_changed(self, *_args) -> None:

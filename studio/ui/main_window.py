@@ -267,8 +267,23 @@ class MainWindow(QMainWindow):
 
     def _after_edit(self) -> None:
         self.scene.refresh_shapes()
+        self.check_data_fit()
         self.inspector.refresh()
         self.code_view.schedule()
+
+    def check_data_fit(self) -> None:
+        """Flag, on their nodes, the places where the loaded dataset does not fit the model."""
+        dataset = self.training_panel.dataset
+        checker = self.scene.checker
+        if dataset is None or not self.scene.checking_enabled:
+            checker.set_external({})
+            return
+        from studio.engine import datasets
+        from studio.engine.training import TrainingConfig, data_problems
+        pre = datasets.Preprocess.from_dict((self.project.dataset or {}).get("preprocess"))
+        checker.set_external(data_problems(self.project.graph, checker.states, dataset, pre,
+                                           TrainingConfig.from_dict(self.project.training)))
+        self._on_shapes_updated()
 
     def flush_updates(self) -> None:
         """Run pending post-edit updates now (used by tests and before saving)."""

@@ -123,6 +123,9 @@ class TrainingPanel(QWidget):
         form.addRow("Batch size", self.batch_spin)
         form.addRow("Optimizer", self.optimizer_combo)
         form.addRow("Learning rate", self.lr_spin)
+        self.more = _AdvancedSettings()
+        form.addRow(self.more.toggle)
+        form.addRow(self.more)
         buttons = QHBoxLayout()
         self.train_button = QPushButton("Train")
         self.pause_button = QPushButton("Pause")
@@ -186,7 +189,7 @@ class TrainingPanel(QWidget):
         self.pause_button.setEnabled(running)
         self.pause_button.setText("Resume" if state == "paused" else "Pause")
         self.stop_button.setEnabled(running)
-        for w in (self.epochs_spin, self.batch_spin, self.optimizer_combo):
+        for w in (self.epochs_spin, self.batch_spin, self.optimizer_combo, self.more):
             w.setEnabled(not running)
 
     # -- project -------------------------------------------------------------------
@@ -200,6 +203,7 @@ class TrainingPanel(QWidget):
         self.batch_spin.setValue(int(t.get("batch_size", 64)))
         self.optimizer_combo.setCurrentText(str(t.get("optimizer", "adam")))
         self.lr_spin.setValue(float(t.get("learning_rate", 0.001)))
+        self.more.load(t)
         ds = project.dataset
         self.dataset_label.setText(_describe(ds))
         self.dataset = None
@@ -224,7 +228,8 @@ class TrainingPanel(QWidget):
         self.window.flush_updates()
         t = self.project.training
         t.update(epochs=self.epochs_spin.value(), batch_size=self.batch_spin.value(),
-                 optimizer=self.optimizer_combo.currentText(), learning_rate=self.lr_spin.value())
+                 optimizer=self.optimizer_combo.currentText(), learning_rate=self.lr_spin.value(),
+                 **self.more.values())
         if new or self.trainer is None:
             try:
                 if self.dataset is None:
@@ -400,6 +405,72 @@ class TrainingPanel(QWidget):
                 curve = self.epoch_plot.plot([p[0] for p in pts], [p[1] for p in pts],
                                              pen=pg.mkPen(colors[len(self.overlay_curves) % len(colors)], width=1.5))
                 self.overlay_curves.append(curve)
+
+
+class _AdvancedSettings(QWidget):
+    """The rest of the training configuration, folded away under a toggle."""
+
+    LOSSES = ["sparse_categorical_crossentropy", "categorical_crossentropy", "binary_crossentropy",
+              "mean_squared_error", "mean_absolute_error", "huber"]
+
+    def __init__(self):
+        super().__init__()
+        from PySide6.QtWidgets import QCheckBox, QLineEdit
+        self.toggle = QPushButton("More settings ▸")
+        self.toggle.setCheckable(True)
+        self.toggle.setFlat(True)
+        self.toggle.toggled.connect(self._show)
+        form = QFormLayout(self)
+        form.setContentsMargins(0, 0, 0, 0)
+        self.loss = QComboBox()
+        self.loss.addItems(self.LOSSES)
+        self.loss.setEditable(True)
+        self.metrics = QLineEdit("accuracy")
+        self.validation = QComboBox()
+        self.validation.addItem("dataset's held-out part", "held_out")
+        self.validation.addItem("split off the training data", "split")
+        self.validation.addItem("none", "none")
+        self.split = QDoubleSpinBox(minimum=0.01, maximum=0.9, singleStep=0.05, value=0.1)
+        self.seed = QSpinBox(minimum=0, maximum=2**31 - 1, value=42)
+        self.early = QSpinBox(minimum=0, maximum=1000, specialValueText="off")
+        self.plateau = QSpinBox(minimum=0, maximum=1000, specialValueText="off")
+        self.keep_best = QCheckBox("keep the best weights")
+        self.mixed = QCheckBox("mixed precision (float16)")
+        self.device = QComboBox()
+        self.device.addItem("automatic", "auto")
+        self.device.addItem("CPU", "cpu")
+        self.device.addItem("GPU 0", "gpu:0")
+        self.device.addItem("all GPUs (MirroredStrategy)", "mirrored")
+        for label, w in (("Loss", self.loss), ("Metrics", self.metrics), ("Validation", self.validation),
+                         ("Split fraction", self.split), ("Shuffle seed", self.seed),
+                         ("Early stopping patience", self.early), ("Reduce LR on plateau", self.plateau),
+                         ("", self.keep_best), ("", self.mixed), ("Device", self.device)):
+            form.addRow(label, w)
+        self.setVisible(False)
+
+    def _show(self, on: bool) -> None:
+        self.setVisible(on)
+        self.toggle.setText("More settings ▾" if on else "More settings ▸")
+
+    def load(self, t: dict) -> None:
+        self.loss.setCurrentText(str(t.get("loss", "sparse_categorical_crossentropy")))
+        self.metrics.setText(", ".join(t.get("metrics", ["accuracy"])))
+        self.validation.setCurrentIndex(max(0, self.validation.findData(t.get("validation", "held_out"))))
+        self.split.setValue(float(t.get("validation_split", 0.1)))
+        self.seed.setValue(int(t.get("shuffle_seed") or 0))
+        self.early.setValue(int(t.get("early_stopping") or 0))
+        self.plateau.setValue(int(t.get("reduce_lr") or 0))
+        self.keep_best.setChecked(bool(t.get("keep_best", True)))
+        self.mixed.setChecked(bool(t.get("mixed_precision", False)))
+        self.device.setCurrentIndex(max(0, self.device.findData(t.get("device", "auto"))))
+
+    def values(self) -> dict:
+        return {"loss": self.loss.currentText().strip(),
+                "metrics": [m.strip() for m in self.metrics.text().split(",") if m.strip()],
+                "validation": self.validation.currentData(), "validation_split": self.split.value(),
+                "shuffle_seed": self.seed.value(), "early_stopping": self.early.value() or None,
+                "reduce_lr": self.plateau.value() or None, "keep_best": self.keep_best.isChecked(),
+                "mixed_precision": self.mixed.isChecked(), "device": self.device.currentData()}
 
 
 def _describe(ds: dict | None) -> str:

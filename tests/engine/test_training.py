@@ -171,3 +171,23 @@ def test_mirrored_strategy_on_two_logical_cpus():
     assert out["replicas"] == 2
     # same data, seed and batch size: the losses agree closely (summation order differs)
     assert out["mirrored"] == pytest.approx(out["cpu"], rel=0.05)
+
+
+def test_failures_are_described_plainly():
+    import tensorflow as tf
+    from studio.engine.training import describe_failure
+    oom = tf.errors.ResourceExhaustedError(None, None, "OOM when allocating tensor with shape [4096,4096]")
+    assert describe_failure(oom).startswith("out of memory while training: use a smaller batch size")
+    assert describe_failure(MemoryError()).startswith("out of memory")
+    assert describe_failure(ValueError("bad thing")) == "training failed: ValueError: bad thing"
+
+
+def test_an_exception_inside_training_is_reported(small, monkeypatch):
+    t = Trainer(dense_project(), small)
+    failures = []
+    t.failed.connect(failures.append)
+    t.model = t.build()
+    monkeypatch.setattr(t.model, "fit", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("device lost")))
+    with pytest.raises(TrainingError, match="training failed: RuntimeError: device lost"):
+        t.run_training(1)
+    assert failures == ["training failed: RuntimeError: device lost"] and t.status == "failed"

@@ -3,6 +3,7 @@
 import numpy as np
 
 from studio.engine.training import TrainingConfig, check_fit
+from studio.ui import commands
 
 
 def test_load_sample_shows_grid_counts_and_shapes(qtbot, window):
@@ -50,3 +51,18 @@ def test_npz_dataset_drives_training_shapes(qtbot, window, tmp_path):
     problems = check_fit(window.project.graph, window.dataset_panel.dataset, window.dataset_panel.preprocess(),
                          TrainingConfig())
     assert problems == []
+
+
+def test_class_count_mismatch_is_flagged_on_the_node_with_a_fix(qtbot, window):
+    g = window.project.graph
+    window.dataset_panel.load_spec({"kind": "builtin", "name": "mnist-sample"})
+    classes = g.node_by_name("classes")
+    window.undo_stack.push(commands.set_param_command(g, [classes.id], "units", 4))
+    window.flush_updates()
+    state = window.scene.checker.states[classes.id]
+    assert state.warning and "10 classes" in state.warning and state.fix.value == 10
+    assert window.scene.node_items[classes.id].has_fix
+    window.apply_fix(classes.id)
+    window.flush_updates()
+    assert g.nodes[classes.id].config["units"] == 10
+    assert window.scene.checker.states[classes.id].warning is None

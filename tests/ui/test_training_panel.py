@@ -83,3 +83,18 @@ def test_closing_the_window_mid_run_stops_cleanly(qtbot, ready_loader, small, mo
     meta = json.loads((run / "run.json").read_text())
     assert meta["status"] == "stopped" and (run / "weights_final.h5").exists()
     assert (run / "history_batches.csv").exists()
+
+
+def test_advanced_settings_reach_the_project(qtbot, window, small):
+    panel = window.training_panel
+    panel.more.toggle.setChecked(True)
+    panel.more.early.setValue(2)
+    panel.more.device.setCurrentIndex(panel.more.device.findData("cpu"))
+    panel.more.validation.setCurrentIndex(panel.more.validation.findData("split"))
+    panel.dataset = small
+    panel.epochs_spin.setValue(1)
+    assert panel.start(new=True)
+    qtbot.waitUntil(lambda: not panel.is_running() and panel.state == "idle", timeout=120_000)
+    t = window.project.training
+    assert t["early_stopping"] == 2 and t["device"] == "cpu" and t["validation"] == "split"
+    assert panel.trainer.config.early_stopping == 2
