@@ -19,6 +19,9 @@ from studio.engine.compiler import compile_graph
 from studio.engine.training import Trainer, TrainingConfig
 
 
+SEEDS = (42, 7, 2024, 1, 2)
+
+
 def starter():
     project = templates.build(templates.STARTER)
     return project
@@ -28,7 +31,12 @@ def plain_fit(project, x, y, epochs, seed):
     keras.utils.set_random_seed(seed)
     model = compile_graph(project.graph)
     cfg = TrainingConfig.from_dict(project.training)
-    model.compile(optimizer=cfg.make_optimizer(), loss=cfg.loss, metrics=list(cfg.metrics))
+    rate = cfg.learning_rate
+    if cfg.lr_schedule == "cosine":  # Keras's own CosineDecay over the whole run
+        rate = keras.optimizers.schedules.CosineDecay(rate, decay_steps=epochs * -(-len(x) // cfg.batch_size))
+    optimizer = getattr(keras.optimizers, {"rmsprop": "RMSprop", "adam": "Adam", "sgd": "SGD"}[cfg.optimizer])(
+        learning_rate=rate, **({"momentum": cfg.momentum} if cfg.optimizer in ("rmsprop", "sgd") else {}))
+    model.compile(optimizer=optimizer, loss=cfg.loss, metrics=list(cfg.metrics))
     t = time.perf_counter()
     model.fit(x, y, batch_size=cfg.batch_size, epochs=epochs, verbose=0, shuffle=True)
     return len(x) * epochs / (time.perf_counter() - t), model
@@ -55,14 +63,14 @@ def main():
         engine.append(engine_fit(starter(), dataset, 2, seed)[0])
     ratio = statistics.median(engine) / statistics.median(plain)
     accs = []
-    for seed in (42, 7, 2024):
+    for seed in SEEDS:
         p = starter()
         p.training["shuffle_seed"] = seed
         t = Trainer(p, dataset)
         t.run_training(3)
         accs.append(t.history_epochs[-1]["val_accuracy"])
     plain_accs = []
-    for seed in (42, 7, 2024):
+    for seed in SEEDS:
         _, model = plain_fit(starter(), x, y, 3, seed)
         plain_accs.append(model.evaluate(x_test, y_test, verbose=0)[1])
     rows = [
@@ -71,10 +79,10 @@ def main():
         {"what": "engine Trainer (events, pause/stop checks, NaN guard)",
          "value": f"{statistics.median(engine):,.0f} samples/s", "target": ""},
         {"what": "ratio engine / plain fit", "value": f"{ratio:.3f}x", "target": ">= 0.97x", "ok": ratio >= 0.97},
-        {"what": "starter held-out accuracy after 3 epochs (seeds 42, 7, 2024)",
+        {"what": f"starter held-out accuracy after 3 epochs (seeds {', '.join(map(str, SEEDS))})",
          "value": ", ".join(f"{a:.4f}" for a in accs) + f" (median {statistics.median(accs):.4f})",
          "target": ">= 0.98", "ok": statistics.median(accs) >= 0.98},
-        {"what": "baseline: plain Keras, same model, data and seeds",
+        {"what": "baseline: plain Keras (RMSprop + CosineDecay), same model, data and seeds",
          "value": ", ".join(f"{a:.4f}" for a in plain_accs), "target": "reference"},
     ]
     return report("training", rows)

@@ -185,22 +185,33 @@ def training_code(training: dict[str, Any]) -> str:
     optimizers = {"adam": "Adam", "sgd": "SGD", "rmsprop": "RMSprop", "adamw": "AdamW",
                   "adagrad": "Adagrad", "nadam": "Nadam"}
     cls = optimizers.get(str(opt).lower(), "Adam")
-    extra = ", momentum=%r" % training["momentum"] if cls == "SGD" and "momentum" in training else ""
+    extra = ", momentum=%r" % training["momentum"] if cls in ("SGD", "RMSprop") and "momentum" in training else ""
+    lr = training.get("learning_rate", 0.001)
+    batch, epochs = training.get("batch_size", 128), training.get("epochs", 5)
+    split = training.get("validation_split", 0.1)
+    if training.get("lr_schedule") == "cosine":
+        rate = ("    # cosine decay of the learning rate to 0 over the whole run\n"
+                f"    learning_rate = keras.optimizers.schedules.CosineDecay({lr!r}, decay_steps=steps)\n")
+    else:
+        rate = f"    learning_rate = {lr!r}\n"
     return (
-        "def compile_model(model):\n"
-        f"    model.compile(\n"
-        f"        optimizer=keras.optimizers.{cls}(learning_rate={training.get('learning_rate', 0.001)!r}{extra}),\n"
+        "def compile_model(model, steps=1000):\n"
+        + rate +
+        "    model.compile(\n"
+        f"        optimizer=keras.optimizers.{cls}(learning_rate=learning_rate{extra}),\n"
         f"        loss={training.get('loss', 'sparse_categorical_crossentropy')!r},\n"
         f"        metrics={list(training.get('metrics', ['accuracy']))!r},\n"
         "    )\n"
         "    return model\n\n\n"
         "def train(model, x_train, y_train):\n"
         f"    keras.utils.set_random_seed({training.get('shuffle_seed', 42)!r})\n"
+        f"    steps = {epochs!r} * -(-int(len(x_train) * (1 - {split!r})) // {batch!r})\n"
+        "    compile_model(model, steps)\n"
         "    return model.fit(\n"
         "        x_train, y_train,\n"
-        f"        batch_size={training.get('batch_size', 128)!r},\n"
-        f"        epochs={training.get('epochs', 5)!r},\n"
-        f"        validation_split={training.get('validation_split', 0.1)!r},\n"
+        f"        batch_size={batch!r},\n"
+        f"        epochs={epochs!r},\n"
+        f"        validation_split={split!r},\n"
         "    )\n"
     )
 

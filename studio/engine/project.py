@@ -52,7 +52,7 @@ _TRAINING_TYPES: dict[str, tuple] = {
     "batch_size": (int,), "epochs": (int,), "validation_split": (int, float),
     "shuffle_seed": (int, type(None)), "validation": (str,), "early_stopping": (int, type(None)),
     "reduce_lr": (int, type(None)), "keep_best": (bool,), "mixed_precision": (bool,), "device": (str,),
-    "momentum": (int, float),
+    "momentum": (int, float), "lr_schedule": (str,),
 }
 
 

@@ -41,6 +41,7 @@ class TrainingConfig:
     optimizer: str = "adam"
     learning_rate: float = 0.001
     momentum: float = 0.9
+    lr_schedule: str = "constant"       # constant | cosine (decays to 0 over each run)
     loss: str = "sparse_categorical_crossentropy"
     metrics: list = field(default_factory=lambda: ["accuracy"])
     batch_size: int = 128
@@ -67,10 +68,45 @@ class TrainingConfig:
         name = OPTIMIZERS.get(str(self.optimizer).lower())
         if name is None:
             raise TrainingError(f"unknown optimizer '{self.optimizer}'; choose one of {', '.join(OPTIMIZERS)}")
-        kwargs = {"learning_rate": float(self.learning_rate)}
+        rate = float(self.learning_rate)
+        if self.lr_schedule == "cosine":
+            rate = CosineCycle(rate)
+        elif self.lr_schedule != "constant":
+            raise TrainingError(f"unknown learning-rate schedule '{self.lr_schedule}'; use constant or cosine")
+        kwargs = {"learning_rate": rate}
         if name in ("SGD", "RMSprop"):
             kwargs["momentum"] = float(self.momentum)
         return getattr(keras.optimizers, name)(**kwargs)
+
+
+def CosineCycle(base: float):
+    """A cosine learning-rate decay from ``base`` to 0 over one run; each run
+    (and each Continue) starts a new cycle, and the rate can be reset while
+    paused. Built lazily so Keras is imported only when training."""
+    import math as _math
+
+    import keras
+    from keras import ops
+
+    class _CosineCycle(keras.optimizers.schedules.LearningRateSchedule):
+        def __init__(self, base):
+            self.base = keras.Variable(float(base), trainable=False, dtype="float32", name="lr_base")
+            self.start = keras.Variable(0.0, trainable=False, dtype="float32", name="lr_start")
+            self.length = keras.Variable(1.0, trainable=False, dtype="float32", name="lr_length")
+
+        def __call__(self, step):
+            t = ops.clip((ops.cast(step, "float32") - self.start) / ops.maximum(self.length, 1.0), 0.0, 1.0)
+            return self.base * 0.5 * (1.0 + ops.cos(_math.pi * t))
+
+        def restart(self, base: float, start_step: int, steps: int) -> None:
+            self.base.assign(float(base))
+            self.start.assign(float(start_step))
+            self.length.assign(float(max(1, steps)))
+
+        def get_config(self):
+            return {"base": float(self.base.numpy())}
+
+    return _CosineCycle(base)
 
 
 class _Control:
@@ -95,6 +131,7 @@ class Trainer:
         self.run_name = run_name
         self.batch_event_interval = batch_event_interval
         self.control = _Control()
+        self._planned_end = 0
         self.model = None
         self.run: RunFolder | None = RunFolder.at(run_folder) if run_folder is not None else None
         self._config_written = False
@@ -122,10 +159,24 @@ class Trainer:
         self.control.running.set()
 
     def set_learning_rate(self, value: float) -> None:
-        """Change the learning rate (while paused or running); the optimizer keeps its state."""
-        if self.model is not None:
-            self.model.optimizer.learning_rate.assign(float(value))
+        """Change the learning rate (while paused or running); the optimizer keeps its state.
+
+        With the cosine schedule the new rate applies from now and decays to 0
+        by the end of the current run.
+        """
         self.config.learning_rate = float(value)
+        if self.model is None:
+            return
+        schedule = self._schedule()
+        if schedule is not None:
+            step = int(self.model.optimizer.iterations.numpy())
+            schedule.restart(value, step, self._planned_end - step)
+        else:
+            self.model.optimizer.learning_rate.assign(float(value))
+
+    def _schedule(self):
+        lr = getattr(self.model.optimizer, "_learning_rate", None)
+        return lr if hasattr(lr, "restart") else None
 
     # -- checks before training ------------------------------------------------------
     def arrays(self):
@@ -170,6 +221,13 @@ class Trainer:
                     keras.utils.set_random_seed(int(self.config.shuffle_seed))
                 self.model = self.build()
             x, y, x_test, y_test = self.arrays()
+            n_train = len(x) if self.config.validation != "split" else int(len(x) * (1 - self.config.validation_split))
+            steps = epochs * -(-n_train // int(self.config.batch_size))
+            start = int(self.model.optimizer.iterations.numpy())
+            self._planned_end = start + steps
+            schedule = self._schedule()
+            if schedule is not None:
+                schedule.restart(self.config.learning_rate, start, steps)
             if self.run is None and self.runs_dir is not None:
                 self.run = RunFolder.create(self.runs_dir, self.run_name or self.project.graph.name)
             if self.run is not None and not self._config_written:

@@ -191,3 +191,17 @@ def test_an_exception_inside_training_is_reported(small, monkeypatch):
     with pytest.raises(TrainingError, match="training failed: RuntimeError: device lost"):
         t.run_training(1)
     assert failures == ["training failed: RuntimeError: device lost"] and t.status == "failed"
+
+
+def test_cosine_schedule_decays_per_run_and_restarts_on_continue(small):
+    p = dense_project()
+    p.training.update(lr_schedule="cosine", learning_rate=0.01)
+    t = Trainer(p, small)
+    t.run_training(1)
+    assert float(t.model.optimizer.learning_rate.numpy()) < 1e-4  # decayed to ~0 by the end of the run
+    t.set_learning_rate(0.004)  # e.g. while paused: applies now, decays by the planned end
+    assert float(t.model.optimizer.learning_rate.numpy()) == pytest.approx(0.004, rel=1e-3)
+    t.config.learning_rate = 0.01
+    t.run_training(2)
+    assert [e["epoch"] for e in t.history_epochs] == [0, 1, 2]
+    assert float(t.model.optimizer.learning_rate.numpy()) < 1e-4

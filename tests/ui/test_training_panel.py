@@ -45,7 +45,9 @@ def test_train_pause_resume_stop_continue(qtbot, window, small):
     panel.stop()
     qtbot.waitUntil(lambda: not panel.is_running() and panel.state == "idle", timeout=120_000)
     assert panel.trainer.status == "stopped"
-    assert float(panel.trainer.model.optimizer.learning_rate.numpy()) == pytest.approx(0.0005)
+    # the starter decays its rate along a cosine: the new rate applies from the resume on
+    assert panel.trainer.config.learning_rate == pytest.approx(0.0005)
+    assert 0 < float(panel.trainer.model.optimizer.learning_rate.numpy()) <= 0.0005
     run = panel.trainer.run.path
     assert json.loads((run / "run.json").read_text())["status"] == "stopped"
     assert panel.runs_list.count() == 1 and window.project.weights  # weights reached are kept
