@@ -70,6 +70,21 @@ class RunFolder:
         self._write_json("history_batches.json", batches)
         atomic_write_text(self.path / "history_batches.csv", _csv(["step", "loss"], batches))
 
+    def write_tensorboard(self, epoch: int, logs: dict) -> None:
+        """Per-epoch scalars in TensorBoard's layout (train/ and validation/)."""
+        import tensorflow as tf
+        if not hasattr(self, "_writers"):
+            self._writers = {part: tf.summary.create_file_writer(str(self.path / "tensorboard" / part))
+                             for part in ("train", "validation")}
+        for key, value in logs.items():
+            if key in ("epoch", "seconds"):
+                continue
+            part, name = ("validation", key[4:]) if key.startswith("val_") else ("train", key)
+            with self._writers[part].as_default():
+                tf.summary.scalar(f"epoch_{name}", value, step=epoch)
+        for w in self._writers.values():
+            w.flush()
+
     def finish(self, trainer, status: str, message: str = "") -> None:
         if trainer.model is not None:
             self.save_weights("final", trainer.weights())

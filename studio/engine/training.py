@@ -235,9 +235,6 @@ class Trainer:
                 self._config_written = True
             callback = _StudioCallback(self)
             callbacks = [callback]
-            if self.run is not None:
-                callbacks.append(keras.callbacks.TensorBoard(log_dir=str(self.run.path / "tensorboard"),
-                                                             update_freq="epoch", write_graph=False))
             if self.config.early_stopping:
                 callbacks.append(keras.callbacks.EarlyStopping(patience=int(self.config.early_stopping),
                                                                restore_best_weights=False))
@@ -296,6 +293,11 @@ class _StudioCallback:
         import keras
 
         class StudioCallback(keras.callbacks.Callback):
+            # Batch ends are dispatched by Keras on a thread pool (no wait for
+            # the loss on the training loop, as in a plain fit); pausing and
+            # stopping happen at batch begin, on the training loop itself.
+            async_safe = True
+
             def __init__(self, trainer):
                 super().__init__()
                 self.trainer = trainer
@@ -306,31 +308,48 @@ class _StudioCallback:
                 self._epoch = 0
                 self._epoch_t0 = 0.0
                 self._best = math.inf
+                self._lock = threading.Lock()
+                self._offset = len(trainer.batch_losses)
+                self._steps = 0
                 self.batch_size = int(trainer.config.batch_size)
+
+            def on_train_begin(self, logs=None):
+                self._steps = int(self.params.get("steps") or 0)
 
             def on_epoch_begin(self, epoch, logs=None):
                 self._epoch = epoch
                 self._epoch_t0 = time.perf_counter()
 
+            def on_train_batch_begin(self, batch, logs=None):
+                control = self.trainer.control
+                if not control.running.is_set():
+                    paused_at = time.perf_counter()
+                    control.running.wait()
+                    self._epoch_t0 += time.perf_counter() - paused_at
+                if control.stop or self.nan_at is not None:
+                    self.model.stop_training = True
+
             def on_train_batch_end(self, batch, logs=None):
                 t = self.trainer
                 loss = float(logs.get("loss", float("nan"))) if logs else float("nan")
-                t.batch_losses.append(loss)
-                self.samples += self.batch_size
-                if not math.isfinite(loss):
-                    self.nan_at = (self._epoch, batch)
-                    self.model.stop_training = True
-                    return
-                now = time.perf_counter()
-                if now - self._last_emit >= t.batch_event_interval:
-                    self._last_emit = now
-                    t.batch_ended.emit(len(t.batch_losses) - 1, dict(logs or {}, epoch=self._epoch, batch=batch))
-                if not t.control.running.is_set():
-                    paused_at = time.perf_counter()
-                    t.control.running.wait()
-                    self._epoch_t0 += time.perf_counter() - paused_at
-                if t.control.stop:
-                    self.model.stop_training = True
+                epoch = self._epoch
+                index = self._offset + (epoch - t.epochs_done) * self._steps + batch
+                with self._lock:
+                    losses = t.batch_losses
+                    if index >= len(losses):
+                        losses.extend([float("nan")] * (index + 1 - len(losses)))
+                    losses[index] = loss
+                    self.samples += self.batch_size
+                    if not math.isfinite(loss) and (self.nan_at is None or (epoch, batch) < self.nan_at):
+                        self.nan_at = (epoch, batch)
+                        self.model.stop_training = True
+                        return
+                    now = time.perf_counter()
+                    emit = now - self._last_emit >= t.batch_event_interval
+                    if emit:
+                        self._last_emit = now
+                if emit:
+                    t.batch_ended.emit(index, dict(logs or {}, epoch=epoch, batch=batch))
 
             def on_epoch_end(self, epoch, logs=None):
                 t = self.trainer
@@ -341,12 +360,14 @@ class _StudioCallback:
                 logs["seconds"] = seconds
                 t.history_epochs.append(logs)
                 t.epochs_done = epoch + 1
+                self._offset = len(t.batch_losses)
                 if t.run is not None:
                     monitor = logs.get("val_loss", logs.get("loss", math.inf))
                     if t.config.keep_best and monitor < self._best:
                         self._best = monitor
                         t.run.save_weights("best", model_weights(self.model))
                     t.run.append_history(t)
+                    t.run.write_tensorboard(epoch, logs)
                 t.epoch_ended.emit(epoch, logs)
 
         return StudioCallback(trainer)

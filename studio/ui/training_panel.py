@@ -145,7 +145,7 @@ class TrainingPanel(QWidget):
         self.stop_button.clicked.connect(self.stop)
         self.batch_plot = pg.PlotWidget(title="Training loss per batch")
         self.batch_plot.setLabel("bottom", "batch")
-        self.raw_curve = self.batch_plot.plot(pen=pg.mkPen("#b0bec5", width=1))
+        self.raw_curve = self.batch_plot.plot(pen=pg.mkPen("#b0bec5", width=1), connect="finite")
         self.smooth_curve = self.batch_plot.plot(pen=pg.mkPen("#1565c0", width=2))
         for c in (self.raw_curve, self.smooth_curve):
             c.setDownsampling(auto=True, method="peak")
