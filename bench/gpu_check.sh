@@ -25,7 +25,7 @@ for device in (["gpu:0"] if gpus else []) + ["cpu"]:
     t = time.perf_counter()
     trainer.run_training(2)
     rate = len(ds.x_train) * 2 / (time.perf_counter() - t)
-    placed = [v.device for v in trainer.model.weights][:1]
+    placed = [v.value.device for v in trainer.model.weights][:1]
     results[device] = {"samples_per_second": round(rate), "weights_on": placed,
                        "val_accuracy": round(trainer.history_epochs[-1]["val_accuracy"], 4)}
     print(f"{device}: {rate:,.0f} samples/s, weights on {placed}, "
