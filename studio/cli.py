@@ -8,7 +8,7 @@ import os
 import sys
 from pathlib import Path
 
-SUBCOMMANDS = ("check", "import", "codegen", "train")
+SUBCOMMANDS = ("check", "import", "codegen", "train", "export")
 
 
 def _quiet_tensorflow() -> None:
@@ -187,6 +187,35 @@ class _Progress:
             sys.stderr.write("\n")
 
 
+def cmd_export(args) -> int:
+    from studio.engine import datasets
+    from studio.engine.export import ExportError, export
+    from studio.engine.project import ProjectError, load_project, load_weights
+
+    try:
+        project = load_project(args.project)
+        if args.run:
+            run = Path(args.run)
+            which = run / f"weights_{args.weights}.h5"
+            if not which.exists():
+                which = run / "weights_final.h5"
+            project.weights = load_weights(which)
+        sample = None
+        if project.dataset:
+            try:
+                ds = datasets.load(project.dataset, Path(args.project).resolve().parent)
+                pre = datasets.Preprocess.from_dict(project.dataset.get("preprocess"))
+                sample = pre.x(ds.x_test[:200] if args.quantize else ds.x_test[:16])
+            except datasets.DatasetError:
+                sample = None
+        result = export(project, args.format, args.output, sample=sample, quantize=args.quantize)
+    except (ProjectError, ExportError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(result.summary())
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="layer-studio", description="Build, check and train Keras models visually.")
     sub = parser.add_subparsers(dest="command")
@@ -208,6 +237,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset", help="mnist-sample, mnist, fashion_mnist, or a .npz/.csv file or image folder")
     p.add_argument("--out", help="the run folder to write (default: PROJECT.studio.runs/<time>-<name>)")
     p.set_defaults(func=cmd_train)
+    p = sub.add_parser("export", help="export the model (verified by reloading it in its own runtime)")
+    p.add_argument("project")
+    p.add_argument("--format", required=True, choices=["keras", "savedmodel", "tflite", "python", "svg"])
+    p.add_argument("-o", "--output", required=True, help="the file or folder to write")
+    p.add_argument("--run", help="a run folder whose weights to export (default: the project's weights)")
+    p.add_argument("--weights", choices=["best", "final"], default="best", help="with --run: which weights")
+    p.add_argument("--quantize", action="store_true", help="TFLite: dynamic-range quantization")
+    p.set_defaults(func=cmd_export)
     return parser
 
 

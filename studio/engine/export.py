@@ -1,0 +1,208 @@
+"""Export a project's model, verified before it is reported done.
+
+Each format is written to a temporary name beside the destination, reloaded
+in its own runtime and compared with the in-app model on sample inputs; only
+then is it renamed into place, so a failed or interrupted export leaves no
+half-written file at the destination.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from studio.engine.compiler import compile_graph
+
+FORMATS = ("keras", "savedmodel", "tflite", "python", "svg")
+TOLERANCE = 1e-4
+
+
+class ExportError(Exception):
+    """An export that could not be written or did not verify; the message says which."""
+
+
+@dataclass
+class ExportResult:
+    format: str
+    path: Path
+    seconds: float
+    bytes: int
+    max_abs_diff: float | None = None
+    top1_agreement: float | None = None
+    details: dict = field(default_factory=dict)
+
+    def summary(self) -> str:
+        check = []
+        if self.max_abs_diff is not None:
+            check.append(f"max |difference| {self.max_abs_diff:.2e}")
+        if self.top1_agreement is not None:
+            check.append(f"top-1 agreement {self.top1_agreement:.2%}")
+        return (f"{self.format}: {self.path} ({self.bytes:,} bytes, {self.seconds:.1f} s)"
+                + (f"; verified: {', '.join(check)}" if check else "; written"))
+
+
+def _size(path: Path) -> int:
+    if path.is_dir():
+        return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+    return path.stat().st_size
+
+
+def _sample_inputs(model, dataset=None, n: int = 16) -> list[np.ndarray]:
+    if dataset is not None and len(model.inputs) == 1:
+        return [dataset[:n].astype("float32")]
+    rng = np.random.default_rng(0)
+    out = []
+    for t in model.inputs:
+        shape = [n] + [d or 8 for d in t.shape[1:]]
+        if "int" in str(t.dtype):
+            out.append(rng.integers(0, 10, shape).astype(str(t.dtype)))
+        else:
+            out.append(rng.random(shape, dtype="float32"))
+    return out
+
+
+def _outputs(values) -> list[np.ndarray]:
+    if isinstance(values, dict):
+        values = list(values.values())
+    if not isinstance(values, (list, tuple)):
+        values = [values]
+    return [np.asarray(v) for v in values]
+
+
+def _max_diff(a, b) -> float:
+    a, b = _outputs(a), _outputs(b)
+    if len(a) != len(b):
+        raise ExportError(f"the exported model has {len(b)} outputs instead of {len(a)}")
+    return max(float(np.max(np.abs(x.astype("float64") - y.astype("float64")))) for x, y in zip(a, b))
+
+
+class _Staging:
+    """A temporary path beside the destination, renamed into place on success."""
+
+    def __init__(self, dest: Path, directory: bool):
+        self.dest = Path(dest)
+        self.directory = directory
+
+    def __enter__(self) -> Path:
+        parent = self.dest.parent
+        try:
+            parent.mkdir(parents=True, exist_ok=True)
+            self.tmp_root = Path(tempfile.mkdtemp(prefix=f".{self.dest.name}.", dir=parent))
+        except OSError as exc:
+            raise ExportError(f"cannot write in '{parent}': {exc.strerror or exc}") from None
+        return self.tmp_root / self.dest.name
+
+    def __exit__(self, exc_type, exc, tb):
+        try:
+            if exc_type is None:
+                staged = self.tmp_root / self.dest.name
+                if self.dest.exists():
+                    if self.dest.is_dir():
+                        shutil.rmtree(self.dest)
+                    else:
+                        self.dest.unlink()
+                os.replace(staged, self.dest)
+        except OSError as e:
+            raise ExportError(f"could not move the export into '{self.dest}': {e.strerror or e}") from None
+        finally:
+            shutil.rmtree(self.tmp_root, ignore_errors=True)
+        return False
+
+
+def export(project, fmt: str, dest: str | Path, sample: np.ndarray | None = None, quantize: bool = False,
+           model=None) -> ExportResult:
+    """Write ``fmt`` to ``dest`` and verify it; raises ExportError with the reason."""
+    if fmt not in FORMATS:
+        raise ExportError(f"unknown format '{fmt}'; choose one of {', '.join(FORMATS)}")
+    dest = Path(dest)
+    if model is None:
+        model = compile_graph(project.graph, project.weights or None)
+    t0 = time.perf_counter()
+    inputs = _sample_inputs(model, sample)
+    expected = model.predict(inputs if len(inputs) > 1 else inputs[0], verbose=0)
+    writer = {"keras": _keras, "savedmodel": _savedmodel, "tflite": _tflite, "python": _python,
+              "svg": _svg}[fmt]
+    try:
+        with _Staging(dest, directory=fmt in ("savedmodel", "python")) as staged:
+            result = writer(project, model, staged, inputs, expected, quantize)
+    except ExportError:
+        raise
+    except OSError as exc:
+        raise ExportError(f"could not write '{dest}': {exc.strerror or exc}") from None
+    except Exception as exc:
+        raise ExportError(f"{fmt} export failed: {type(exc).__name__}: {exc}") from None
+    result.path = dest
+    result.seconds = time.perf_counter() - t0
+    result.bytes = _size(dest)
+    return result
+
+
+def _check(fmt, diff: float, tolerance: float = TOLERANCE) -> None:
+    if not math.isfinite(diff) or diff > tolerance:
+        raise ExportError(f"the {fmt} export does not reproduce the model: max |difference| {diff:.3g} "
+                          f"exceeds {tolerance:g}; nothing was written")
+
+
+def _keras(project, model, path, inputs, expected, quantize) -> ExportResult:
+    import keras
+    model.save(path)
+    reloaded = keras.saving.load_model(path, safe_mode=True, compile=False)
+    diff = _max_diff(expected, reloaded.predict(inputs if len(inputs) > 1 else inputs[0], verbose=0))
+    _check("keras", diff)
+    return ExportResult("keras", path, 0, 0, max_abs_diff=diff)
+
+
+def _savedmodel(project, model, path, inputs, expected, quantize) -> ExportResult:
+    import tensorflow as tf
+    model.export(str(path), verbose=False)
+    loaded = tf.saved_model.load(str(path))
+    got = loaded.serve(*[tf.constant(x) for x in inputs])
+    diff = _max_diff(expected, got)
+    _check("SavedModel", diff)
+    return ExportResult("savedmodel", path, 0, 0, max_abs_diff=diff, details={"signature": "serve"})
+
+
+def _tflite(project, model, path, inputs, expected, quantize) -> ExportResult:
+    import tensorflow as tf
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    if quantize:
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    path.write_bytes(converter.convert())
+    interpreter = tf.lite.Interpreter(model_path=str(path))
+    got = []
+    for k in range(len(inputs[0])):
+        interpreter.allocate_tensors()
+        for detail, x in zip(interpreter.get_input_details(), inputs):
+            interpreter.set_tensor(detail["index"], x[k:k + 1])
+        interpreter.invoke()
+        got.append([interpreter.get_tensor(d["index"]) for d in interpreter.get_output_details()])
+    outs = [np.concatenate([g[j] for g in got]) for j in range(len(got[0]))]
+    exp = _outputs(expected)
+    if quantize:
+        agree = float(np.mean(np.argmax(outs[0], -1) == np.argmax(exp[0], -1)))
+        if agree < 0.99:
+            raise ExportError(f"the quantized TFLite model agrees on the top-1 class for only {agree:.1%} of the "
+                              "samples (needs 99%); nothing was written")
+        return ExportResult("tflite", path, 0, 0, top1_agreement=agree, details={"quantized": True})
+    diff = _max_diff(exp, outs)
+    _check("TFLite", diff)
+    return ExportResult("tflite", path, 0, 0, max_abs_diff=diff)
+
+
+def _python(project, model, path, inputs, expected, quantize) -> ExportResult:
+    from studio.engine.standalone import write_standalone
+    write_standalone(project, path)
+    return ExportResult("python", path, 0, 0)
+
+
+def _svg(project, model, path, inputs, expected, quantize) -> ExportResult:
+    from studio.engine.diagram import graph_svg
+    path.write_text(graph_svg(project.graph), encoding="utf-8")
+    return ExportResult("svg", path, 0, 0)

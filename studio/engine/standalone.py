@@ -1,0 +1,97 @@
+"""A standalone Python project: model code, training code and data, no Layer Studio needed."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from studio.engine import datasets
+from studio.engine.codegen import generate
+
+_LOADERS = {
+    "idx": '''def load_data():
+    """The MNIST digit sample (IDX files in data/), split as Layer Studio splits it."""
+    import gzip
+    here = Path(__file__).parent / "data"
+    def idx(name):
+        raw = gzip.decompress((here / name).read_bytes())
+        ndim = raw[3]
+        dims = [int.from_bytes(raw[4 + 4 * k: 8 + 4 * k], "big") for k in range(ndim)]
+        return np.frombuffer(raw, np.uint8, offset=4 + 4 * ndim).reshape(dims)
+    x, y = idx("t10k-images-idx3-ubyte.gz"), idx("t10k-labels-idx1-ubyte.gz")
+    order = np.random.default_rng(1234).permutation(len(x))
+    test, train = order[:2000], order[2000:]
+    return (x[train], y[train]), (x[test], y[test])
+''',
+    "npz": '''def load_data():
+    """The project's dataset, saved as data/dataset.npz (Keras's layout)."""
+    with np.load(Path(__file__).parent / "data" / "dataset.npz", allow_pickle=False) as f:
+        return (f["x_train"], f["y_train"]), (f["x_test"], f["y_test"])
+''',
+    "download": '''def load_data():
+    """Downloads the dataset through keras.datasets on first use."""
+    return keras.datasets.{name}.load_data()
+''',
+}
+
+
+def write_standalone(project, folder: Path) -> None:
+    folder = Path(folder)
+    folder.mkdir(parents=True)
+    spec = project.dataset or {}
+    pre = datasets.Preprocess.from_dict(spec.get("preprocess"))
+    if spec.get("kind") == "builtin":
+        (folder / "data").mkdir()
+        for name in ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"):
+            shutil.copy(datasets.SAMPLE_DIR / name, folder / "data" / name)
+        shutil.copy(datasets.SAMPLE_DIR / "README.md", folder / "data" / "README.md")
+        loader = _LOADERS["idx"]
+    elif spec.get("kind") == "download":
+        loader = _LOADERS["download"].replace("{name}", str(spec.get("name")))
+    elif spec:
+        ds = datasets.load(spec, project.path.parent if project.path else None)
+        (folder / "data").mkdir()
+        np.savez_compressed(folder / "data" / "dataset.npz", x_train=ds.x_train, y_train=ds.y_train,
+                            x_test=ds.x_test, y_test=ds.y_test)
+        loader = _LOADERS["npz"]
+    else:
+        loader = ('def load_data():\n    raise SystemExit("this project has no dataset: '
+                  'edit load_data() in train.py to return (x_train, y_train), (x_test, y_test)")\n')
+    (folder / "model.py").write_text(generate(project.graph, project.training), encoding="utf-8")
+    prep = []
+    if pre.scale:
+        prep.append("    x = x.astype('float32') / 255.0 if x.dtype == np.uint8 else x.astype('float32')")
+    else:
+        prep.append("    x = x.astype('float32')")
+    if pre.layout == "flatten":
+        prep.append("    x = x.reshape(len(x), -1)")
+    elif pre.channel_axis:
+        prep.append("    x = x[..., None] if x.ndim == 3 else x")
+    if pre.labels == "onehot":
+        prep.append("    y = keras.utils.to_categorical(y)")
+    (folder / "train.py").write_text(
+        '"""Train the model from scratch: python train.py [--epochs N]"""\n'
+        "import argparse\nfrom pathlib import Path\n\nimport keras\nimport numpy as np\n\n"
+        "from model import build_model, train\n\n\n"
+        + loader + "\n\ndef prepare(x, y):\n" + "\n".join(prep) + "\n    return x, y\n\n\n"
+        "def main():\n"
+        "    parser = argparse.ArgumentParser()\n"
+        "    parser.add_argument('--epochs', type=int, default=None)\n"
+        "    parser.add_argument('--save', default='model.keras')\n"
+        "    args = parser.parse_args()\n"
+        "    (x_train, y_train), (x_test, y_test) = load_data()\n"
+        "    x_train, y_train = prepare(x_train, y_train)\n"
+        "    x_test, y_test = prepare(x_test, y_test)\n"
+        "    model = build_model()\n"
+        "    train(model, x_train, y_train, epochs=args.epochs)\n"
+        "    print('held-out:', dict(zip(model.metrics_names, np.atleast_1d(model.evaluate(x_test, y_test, verbose=0)))))\n"
+        "    model.save(args.save)\n\n\n"
+        "if __name__ == '__main__':\n    main()\n", encoding="utf-8")
+    (folder / "requirements.txt").write_text("tensorflow>=2.16\nkeras>=3\nnumpy\n", encoding="utf-8")
+    (folder / "README.md").write_text(
+        f"# {project.graph.name}\n\nExported from Layer Studio. Needs only TensorFlow/Keras and NumPy:\n\n"
+        "```sh\npip install -r requirements.txt\npython train.py            # trains from scratch, saves model.keras\n"
+        "python train.py --epochs 1\n```\n\n`model.py` builds the model with the Keras functional API and holds "
+        "the training settings; `train.py` loads the data and trains.\n", encoding="utf-8")
