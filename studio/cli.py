@@ -208,7 +208,11 @@ def cmd_export(args) -> int:
                 sample = pre.x(ds.x_test[:200] if args.quantize else ds.x_test[:16])
             except datasets.DatasetError:
                 sample = None
-        result = export(project, args.format, args.output, sample=sample, quantize=args.quantize)
+        if args.format == "png":
+            from studio.ui.diagram_png import export_png
+            result = export_png(project, args.output)
+        else:
+            result = export(project, args.format, args.output, sample=sample, quantize=args.quantize)
     except (ProjectError, ExportError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -239,7 +243,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_train)
     p = sub.add_parser("export", help="export the model (verified by reloading it in its own runtime)")
     p.add_argument("project")
-    p.add_argument("--format", required=True, choices=["keras", "savedmodel", "tflite", "python", "svg"])
+    p.add_argument("--format", required=True, choices=["keras", "savedmodel", "tflite", "onnx", "python", "svg", "png"])
     p.add_argument("-o", "--output", required=True, help="the file or folder to write")
     p.add_argument("--run", help="a run folder whose weights to export (default: the project's weights)")
     p.add_argument("--weights", choices=["best", "final"], default="best", help="with --run: which weights")

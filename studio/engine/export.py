@@ -20,7 +20,7 @@ import numpy as np
 
 from studio.engine.compiler import compile_graph
 
-FORMATS = ("keras", "savedmodel", "tflite", "python", "svg")
+FORMATS = ("keras", "savedmodel", "tflite", "onnx", "python", "svg")
 TOLERANCE = 1e-4
 
 
@@ -127,8 +127,8 @@ def export(project, fmt: str, dest: str | Path, sample: np.ndarray | None = None
     t0 = time.perf_counter()
     inputs = _sample_inputs(model, sample)
     expected = model.predict(inputs if len(inputs) > 1 else inputs[0], verbose=0)
-    writer = {"keras": _keras, "savedmodel": _savedmodel, "tflite": _tflite, "python": _python,
-              "svg": _svg}[fmt]
+    writer = {"keras": _keras, "savedmodel": _savedmodel, "tflite": _tflite, "onnx": _onnx,
+              "python": _python, "svg": _svg}[fmt]
     try:
         with _Staging(dest, directory=fmt in ("savedmodel", "python")) as staged:
             result = writer(project, model, staged, inputs, expected, quantize)
@@ -194,6 +194,20 @@ def _tflite(project, model, path, inputs, expected, quantize) -> ExportResult:
     diff = _max_diff(exp, outs)
     _check("TFLite", diff)
     return ExportResult("tflite", path, 0, 0, max_abs_diff=diff)
+
+
+def _onnx(project, model, path, inputs, expected, quantize) -> ExportResult:
+    import warnings
+
+    import onnxruntime as ort
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        model.export(str(path), format="onnx", verbose=False)
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    feeds = {i.name: x for i, x in zip(session.get_inputs(), inputs)}
+    diff = _max_diff(expected, session.run(None, feeds))
+    _check("ONNX", diff)
+    return ExportResult("onnx", path, 0, 0, max_abs_diff=diff, details={"runtime": f"onnxruntime {ort.__version__}"})
 
 
 def _python(project, model, path, inputs, expected, quantize) -> ExportResult:

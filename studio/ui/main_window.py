@@ -130,6 +130,8 @@ class MainWindow(QMainWindow):
         self.recent_menu = file_menu.addMenu("Open &Recent")
         self.act_import = self._action("&Import Keras Model…", self.import_dialog, "Ctrl+I")
         file_menu.addAction(self.act_import)
+        self.act_export = self._action("&Export…", self.export_dialog, "Ctrl+E")
+        file_menu.addAction(self.act_export)
         file_menu.addSeparator()
         self.act_save = self._action("&Save", self.save, QKeySequence.Save)
         self.act_save_as = self._action("Save &As…", self.save_as, "Ctrl+Shift+S")
@@ -504,6 +506,10 @@ class MainWindow(QMainWindow):
         QApplication.restoreOverrideCursor()
         self.set_project(Project(graph=graph, weights=weights))
         self.statusBar().showMessage(f"Imported {len(graph.nodes)} layers from {path.name}; save to keep it", 6000)
+
+    def export_dialog(self) -> None:
+        from studio.ui.export_dialog import export_interactively
+        export_interactively(self)
 
     def save(self) -> bool:
         if self.project.path is None:

@@ -24,7 +24,8 @@ def trained():
     return p, sample
 
 
-@pytest.mark.parametrize("fmt, name", [("keras", "m.keras"), ("savedmodel", "saved"), ("tflite", "m.tflite")])
+@pytest.mark.parametrize("fmt, name", [("keras", "m.keras"), ("savedmodel", "saved"), ("tflite", "m.tflite"),
+                                       ("onnx", "m.onnx")])
 def test_formats_reload_and_match(tmp_path, trained, fmt, name):
     project, sample = trained
     result = export(project, fmt, tmp_path / "out dir é" / name, sample=sample[:16])
