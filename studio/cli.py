@@ -122,6 +122,8 @@ def cmd_train(args) -> int:
     if args.batch_size:
         project.training["batch_size"] = args.batch_size
     epochs = args.epochs or int(project.training.get("epochs", 5))
+    if args.cluster or args.worker_index is not None or "TF_CONFIG" in os.environ:
+        return _train_cluster(args, project, dataset, epochs)
     trainer = Trainer(project, dataset, runs_dir=runs_dir_for(Path(args.project).resolve(), Path.cwd() / "runs"),
                       run_folder=Path(args.out) if args.out else None)
     progress = _Progress(epochs, len(dataset.x_train), int(project.training.get("batch_size", 128)))
@@ -147,6 +149,22 @@ def cmd_train(args) -> int:
           f"({summary['samples_per_second']:,.0f} samples/s)  {metrics}")
     if "run" in summary:
         print(f"run folder: {summary['run']}")
+    return 0
+
+
+def _train_cluster(args, project, dataset, epochs: int) -> int:
+    from studio.engine.distributed import ClusterError, configure_from_args, train_multiworker
+    try:
+        configure_from_args(args.cluster, args.worker_index)
+        out = Path(args.out) if args.out else Path(args.project).resolve().with_name(
+            Path(args.project).name + ".runs") / "cluster"
+        history = train_multiworker(project, dataset, epochs, out, timeout=args.timeout,
+                                    on_epoch=lambda e, logs: print(f"epoch {e + 1}/{epochs} loss={logs['loss']:.6f} "
+                                                                   f"workers={logs['workers']}", flush=True))
+    except ClusterError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 3
+    print(f"finished {len(history)} epochs on {history[-1]['workers'] if history else '?'} workers")
     return 0
 
 
@@ -240,6 +258,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, help="batch size (default: the project's setting)")
     p.add_argument("--dataset", help="mnist-sample, mnist, fashion_mnist, or a .npz/.csv file or image folder")
     p.add_argument("--out", help="the run folder to write (default: PROJECT.studio.runs/<time>-<name>)")
+    p.add_argument("--cluster", help="HOST:PORT,HOST:PORT,... — train on several machines (TF_CONFIG also works)")
+    p.add_argument("--worker-index", type=int, help="this machine's position in --cluster (0 writes the run)")
+    p.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for a silent worker (cluster)")
     p.set_defaults(func=cmd_train)
     p = sub.add_parser("export", help="export the model (verified by reloading it in its own runtime)")
     p.add_argument("project")

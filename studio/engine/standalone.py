@@ -37,6 +37,45 @@ _LOADERS = {
 }
 
 
+_CLUSTER_CODE = '''def train_on_cluster(args, x_train, y_train):
+    """Synchronous data-parallel training on several machines (MultiWorkerMirroredStrategy).
+
+    model.fit does not work under this strategy in Keras 3 (keras-team/keras
+    issue 20585), so a custom step runs through strategy.run in a tf.function.
+    """
+    import json, os
+    import tensorflow as tf
+    from model import compile_model
+    hosts = args.cluster.split(",")
+    os.environ["TF_CONFIG"] = json.dumps({"cluster": {"worker": hosts},
+                                          "task": {"type": "worker", "index": args.worker_index}})
+    strategy = tf.distribute.MultiWorkerMirroredStrategy()
+    with strategy.scope():
+        model = compile_model(build_model())
+    batch = TRAINING["batch_size"] * strategy.num_replicas_in_sync
+    loss_fn = keras.losses.get(TRAINING["loss"])
+    data = tf.data.Dataset.from_tensor_slices((x_train, y_train)).shuffle(len(x_train), seed=TRAINING["seed"])
+    data = strategy.experimental_distribute_dataset(data.batch(batch, drop_remainder=True))
+
+    @tf.function
+    def step(inputs):
+        def one(x, y):
+            with tf.GradientTape() as tape:
+                loss = tf.nn.compute_average_loss(loss_fn(y, model(x, training=True)), global_batch_size=batch)
+            grads = tape.gradient(loss, model.trainable_variables)
+            model.optimizer.apply_gradients(zip(grads, model.trainable_variables))
+            return loss
+        return strategy.reduce(tf.distribute.ReduceOp.SUM, strategy.run(one, args=inputs), axis=None)
+
+    for epoch in range(args.epochs or TRAINING["epochs"]):
+        losses = [float(step(b)) for b in data]
+        print(f"epoch {epoch + 1} loss={sum(losses) / len(losses):.6f}", flush=True)
+    return model
+
+
+'''
+
+
 def write_standalone(project, folder: Path) -> None:
     folder = Path(folder)
     folder.mkdir(parents=True)
@@ -74,18 +113,32 @@ def write_standalone(project, folder: Path) -> None:
     (folder / "train.py").write_text(
         '"""Train the model from scratch: python train.py [--epochs N]"""\n'
         "import argparse\nfrom pathlib import Path\n\nimport keras\nimport numpy as np\n\n"
-        "from model import build_model, train\n\n\n"
+        "from model import build_model, train\n\n"
+        f"TRAINING = {{'batch_size': {int(project.training.get('batch_size', 128))}, "
+        f"'loss': {str(project.training.get('loss', 'sparse_categorical_crossentropy'))!r}, "
+        f"'epochs': {int(project.training.get('epochs', 5))}, 'seed': {int(project.training.get('shuffle_seed') or 0)}}}\n\n\n"
         + loader + "\n\ndef prepare(x, y):\n" + "\n".join(prep) + "\n    return x, y\n\n\n"
+        + _CLUSTER_CODE +
         "def main():\n"
         "    parser = argparse.ArgumentParser()\n"
         "    parser.add_argument('--epochs', type=int, default=None)\n"
         "    parser.add_argument('--save', default='model.keras')\n"
+        "    parser.add_argument('--cluster', help='HOST:PORT,HOST:PORT,... (several machines)')\n"
+        "    parser.add_argument('--worker-index', type=int, default=0)\n"
         "    args = parser.parse_args()\n"
         "    (x_train, y_train), (x_test, y_test) = load_data()\n"
         "    x_train, y_train = prepare(x_train, y_train)\n"
         "    x_test, y_test = prepare(x_test, y_test)\n"
-        "    model = build_model()\n"
-        "    train(model, x_train, y_train, epochs=args.epochs)\n"
+        "    if args.cluster:\n"
+        "        trained = train_on_cluster(args, x_train, y_train)\n"
+        "        if args.worker_index != 0:\n"
+        "            return  # worker 0 evaluates and saves\n"
+        "        from model import compile_model\n"
+        "        model = compile_model(build_model())  # outside the strategy: evaluate/save as usual\n"
+        "        model.set_weights(trained.get_weights())\n"
+        "    else:\n"
+        "        model = build_model()\n"
+        "        train(model, x_train, y_train, epochs=args.epochs)\n"
         "    print('held-out:', dict(zip(model.metrics_names, np.atleast_1d(model.evaluate(x_test, y_test, verbose=0)))))\n"
         "    model.save(args.save)\n\n\n"
         "if __name__ == '__main__':\n    main()\n", encoding="utf-8")
