@@ -211,12 +211,41 @@ def _onnx(project, model, path, inputs, expected, quantize) -> ExportResult:
 
 
 def _python(project, model, path, inputs, expected, quantize) -> ExportResult:
+    """The project is checked by building its model from the written model.py and
+    comparing layers, configs and parameter count with the in-app model."""
     from studio.engine.standalone import write_standalone
     write_standalone(project, path)
-    return ExportResult("python", path, 0, 0)
+    namespace: dict = {"__name__": "exported_model"}
+    exec(compile((path / "model.py").read_text(encoding="utf-8"), str(path / "model.py"), "exec"), namespace)
+    rebuilt = namespace["build_model"]()
+    mismatch = [a.name for a, b in zip(model.layers, rebuilt.layers)
+                if type(a) is not type(b) or _plain(a.get_config()) != _plain(b.get_config())]
+    if len(model.layers) != len(rebuilt.layers) or mismatch or model.count_params() != rebuilt.count_params():
+        raise ExportError(f"the exported model.py does not rebuild the same model (differs at "
+                          f"{', '.join(mismatch[:3]) or 'the layer count'}); nothing was written")
+    rebuilt.set_weights(model.get_weights())
+    diff = _max_diff(expected, rebuilt.predict(inputs if len(inputs) > 1 else inputs[0], verbose=0))
+    _check("Python", diff)
+    return ExportResult("python", path, 0, 0, max_abs_diff=diff,
+                        details={"files": sorted(p.name for p in path.iterdir())})
+
+
+def _plain(value):
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items() if k != "registered_name"}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
 
 
 def _svg(project, model, path, inputs, expected, quantize) -> ExportResult:
+    import xml.etree.ElementTree as ET
+
     from studio.engine.diagram import graph_svg
-    path.write_text(graph_svg(project.graph), encoding="utf-8")
-    return ExportResult("svg", path, 0, 0)
+    text = graph_svg(project.graph)
+    path.write_text(text, encoding="utf-8")
+    root = ET.parse(path).getroot()  # reads back as well-formed SVG with one box per layer
+    boxes = sum(1 for el in root.iter() if el.tag.endswith("rect")) - 1
+    if boxes != 2 * len(project.graph.nodes):
+        raise ExportError("the SVG diagram did not read back with every layer; nothing was written")
+    return ExportResult("svg", path, 0, 0, details={"layers": len(project.graph.nodes)})
