@@ -68,6 +68,7 @@ def main() -> int:
     def wait_for_epochs():
         panel = window.training_panel
         if len(panel.epochs) >= 2:
+            panel._update_plots()
             shot("training.png")
             panel.stop(wait=True)
             app.processEvents()

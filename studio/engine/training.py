@@ -309,6 +309,7 @@ class _StudioCallback:
                 self._epoch_t0 = 0.0
                 self._best = math.inf
                 self._lock = threading.Lock()
+                self._avg: dict[int, tuple[int, float]] = {}  # index -> (batch in epoch, running mean)
                 self._offset = len(trainer.batch_losses)
                 self._steps = 0
                 self.batch_size = int(trainer.config.batch_size)
@@ -329,6 +330,14 @@ class _StudioCallback:
                 if control.stop or self.nan_at is not None:
                     self.model.stop_training = True
 
+            def _batch_loss(self, index: int) -> float:
+                """Keras reports the epoch's running mean; this batch's own loss follows from it."""
+                batch, mean = self._avg[index]
+                if batch == 0:
+                    return mean
+                previous = self._avg.get(index - 1)
+                return float("nan") if previous is None else (batch + 1) * mean - batch * previous[1]
+
             def on_train_batch_end(self, batch, logs=None):
                 t = self.trainer
                 loss = float(logs.get("loss", float("nan"))) if logs else float("nan")
@@ -338,7 +347,10 @@ class _StudioCallback:
                     losses = t.batch_losses
                     if index >= len(losses):
                         losses.extend([float("nan")] * (index + 1 - len(losses)))
-                    losses[index] = loss
+                    self._avg[index] = (batch, loss)
+                    losses[index] = self._batch_loss(index)
+                    if index + 1 in self._avg:  # a later batch finished first
+                        losses[index + 1] = self._batch_loss(index + 1)
                     self.samples += self.batch_size
                     if not math.isfinite(loss) and (self.nan_at is None or (epoch, batch) < self.nan_at):
                         self.nan_at = (epoch, batch)
