@@ -310,6 +310,8 @@ class _StudioCallback:
                 self._best = math.inf
                 self._lock = threading.Lock()
                 self._avg: dict[int, tuple[int, float]] = {}  # index -> (batch in epoch, running mean)
+                self._latest = None   # (index, logs) of the newest finished batch
+                self._emitted = -1
                 self._offset = len(trainer.batch_losses)
                 self._steps = 0
                 self.batch_size = int(trainer.config.batch_size)
@@ -322,6 +324,10 @@ class _StudioCallback:
                 self._epoch_t0 = time.perf_counter()
 
             def on_train_batch_begin(self, batch, logs=None):
+                # Events are emitted here, on the training thread itself: batch
+                # ends run on Keras's thread pool, and signals are not sent
+                # from threads the GUI toolkit does not know.
+                self._emit_due()
                 control = self.trainer.control
                 if not control.running.is_set():
                     paused_at = time.perf_counter()
@@ -356,15 +362,25 @@ class _StudioCallback:
                         self.nan_at = (epoch, batch)
                         self.model.stop_training = True
                         return
+                    if self._latest is None or index > self._latest[0]:
+                        self._latest = (index, dict(logs or {}, epoch=epoch, batch=batch))
+
+            def _emit_due(self, force: bool = False) -> None:
+                t = self.trainer
+                with self._lock:
+                    latest = self._latest
                     now = time.perf_counter()
-                    emit = now - self._last_emit >= t.batch_event_interval
-                    if emit:
+                    due = latest is not None and latest[0] != self._emitted and (
+                        force or now - self._last_emit >= t.batch_event_interval)
+                    if due:
                         self._last_emit = now
-                if emit:
-                    t.batch_ended.emit(index, dict(logs or {}, epoch=epoch, batch=batch))
+                        self._emitted = latest[0]
+                if due:
+                    t.batch_ended.emit(latest[0], latest[1])
 
             def on_epoch_end(self, epoch, logs=None):
                 t = self.trainer
+                self._emit_due(force=True)
                 logs = {k: float(v) for k, v in (logs or {}).items()}
                 seconds = time.perf_counter() - self._epoch_t0
                 self.train_seconds += seconds
