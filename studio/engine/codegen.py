@@ -48,13 +48,14 @@ def _default_config(class_name: str) -> dict[str, Any]:
 _DEFAULT_CONFIGS: dict[str, dict[str, Any]] = {}
 
 
-def _normalize(value: Any) -> Any:
+def normalize_config(value: Any) -> Any:
+    """Configs compare equal whether they hold tuples or lists (registered names ignored)."""
     if isinstance(value, tuple):
-        return [_normalize(v) for v in value]
+        return [normalize_config(v) for v in value]
     if isinstance(value, list):
-        return [_normalize(v) for v in value]
+        return [normalize_config(v) for v in value]
     if isinstance(value, dict):
-        return {k: _normalize(v) for k, v in value.items() if k != "registered_name"}
+        return {k: normalize_config(v) for k, v in value.items() if k != "registered_name"}
     return value
 
 
@@ -63,7 +64,7 @@ def _is_default(class_name: str, key: str, value: Any) -> bool:
         _DEFAULT_CONFIGS[class_name] = _default_config(class_name)
     defaults = _DEFAULT_CONFIGS[class_name]
     if key in defaults and key not in catalog.spec(class_name).default_config():
-        return _normalize(defaults[key]) == _normalize(value)
+        return normalize_config(defaults[key]) == normalize_config(value)
     return False
 
 
@@ -97,7 +98,7 @@ def _object_call(obj: dict) -> str:
         return layer_expression(cname, cfg.pop("name", None), cfg)
     defaults = _defaults(cname, module)
     args = [f"{k}={py_literal(v)}" for k, v in cfg.items()
-            if not (k in defaults and _normalize(defaults[k]) == _normalize(v))]
+            if not (k in defaults and normalize_config(defaults[k]) == normalize_config(v))]
     return f"{prefix}.{cname}({', '.join(args)})"
 
 

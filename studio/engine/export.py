@@ -215,6 +215,7 @@ def _python(project, model, path, inputs, expected, quantize) -> ExportResult:
     comparing layers, configs and parameter count with the in-app model."""
     from studio.engine.standalone import write_standalone
     write_standalone(project, path)
+    from studio.engine.codegen import normalize_config as _plain
     namespace: dict = {"__name__": "exported_model"}
     exec(compile((path / "model.py").read_text(encoding="utf-8"), str(path / "model.py"), "exec"), namespace)
     rebuilt = namespace["build_model"]()
@@ -228,14 +229,6 @@ def _python(project, model, path, inputs, expected, quantize) -> ExportResult:
     _check("Python", diff)
     return ExportResult("python", path, 0, 0, max_abs_diff=diff,
                         details={"files": sorted(p.name for p in path.iterdir())})
-
-
-def _plain(value):
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items() if k != "registered_name"}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value
 
 
 def _svg(project, model, path, inputs, expected, quantize) -> ExportResult:

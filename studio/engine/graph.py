@@ -87,6 +87,15 @@ class ModelGraph:
         self.edge_removed = Event("edge_removed")    # (edge)
         self.outputs_changed = Event("outputs_changed")  # ()
 
+    def subscribe(self, handlers: dict) -> None:
+        """Connect {event name: callback} for a view or checker of this graph."""
+        for name, callback in handlers.items():
+            getattr(self, name).connect(callback)
+
+    def unsubscribe(self, handlers: dict) -> None:
+        for name, callback in handlers.items():
+            getattr(self, name).disconnect(callback)
+
     # -- queries -------------------------------------------------------------
     def node(self, node_id: str) -> Node:
         try:

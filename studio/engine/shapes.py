@@ -110,21 +110,13 @@ class ShapeChecker:
         # warnings from outside shape checking (e.g. the data does not fit), by node
         self.external: dict[str, tuple[str, Fix | None]] = {}
         self.states_changed = Event("states_changed")  # (set of node ids)
-        graph.node_added.connect(self._on_node_added)
-        graph.node_removed.connect(self._on_node_removed)
-        graph.node_changed.connect(self._on_node_changed)
-        graph.edge_added.connect(self._on_edge)
-        graph.edge_removed.connect(self._on_edge)
-        graph.outputs_changed.connect(self._on_outputs_changed)
+        self._handlers = {"node_added": self._on_node_added, "node_removed": self._on_node_removed,
+                          "node_changed": self._on_node_changed, "edge_added": self._on_edge,
+                          "edge_removed": self._on_edge, "outputs_changed": self._on_outputs_changed}
+        graph.subscribe(self._handlers)
 
     def detach(self) -> None:
-        g = self.graph
-        g.node_added.disconnect(self._on_node_added)
-        g.node_removed.disconnect(self._on_node_removed)
-        g.node_changed.disconnect(self._on_node_changed)
-        g.edge_added.disconnect(self._on_edge)
-        g.edge_removed.disconnect(self._on_edge)
-        g.outputs_changed.disconnect(self._on_outputs_changed)
+        self.graph.unsubscribe(self._handlers)
 
     # -- change tracking --------------------------------------------------------
     def _on_node_added(self, node) -> None:

@@ -72,26 +72,19 @@ class GraphScene(QGraphicsScene):
         self.clear_items()
         self.graph = graph
         self.checker = ShapeChecker(graph)
-        g = graph
-        g.node_added.connect(self._on_node_added)
-        g.node_removed.connect(self._on_node_removed)
-        g.node_changed.connect(self._on_node_changed)
-        g.edge_added.connect(self._on_edge_added)
-        g.edge_removed.connect(self._on_edge_removed)
+        self._handlers = {"node_added": self._on_node_added, "node_removed": self._on_node_removed,
+                          "node_changed": self._on_node_changed, "edge_added": self._on_edge_added,
+                          "edge_removed": self._on_edge_removed}
+        graph.subscribe(self._handlers)
         self.checker.states_changed.connect(self._on_states_changed)
-        for node in g.nodes.values():
+        for node in graph.nodes.values():
             self._on_node_added(node)
-        for edge in g.edges:
+        for edge in graph.edges:
             self._on_edge_added(edge)
         self.schedule_check()
 
     def _unsubscribe(self) -> None:
-        g = self.graph
-        g.node_added.disconnect(self._on_node_added)
-        g.node_removed.disconnect(self._on_node_removed)
-        g.node_changed.disconnect(self._on_node_changed)
-        g.edge_added.disconnect(self._on_edge_added)
-        g.edge_removed.disconnect(self._on_edge_removed)
+        self.graph.unsubscribe(self._handlers)
         self.checker.detach()
 
     def clear_items(self) -> None:
