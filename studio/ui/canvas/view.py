@@ -148,16 +148,20 @@ class GraphView(QGraphicsView):
         super().mouseDoubleClickEvent(event)
 
     # -- drops -------------------------------------------------------------------
-    def dragEnterEvent(self, event) -> None:
+    @staticmethod
+    def _wanted(event) -> bool:
+        """Layers from the palette and files (projects, .keras models) may be dropped here."""
         md = event.mimeData()
-        if md.hasFormat(LAYER_MIME) or md.hasUrls():
+        return md.hasFormat(LAYER_MIME) or md.hasUrls()
+
+    def dragEnterEvent(self, event) -> None:
+        if self._wanted(event):
             event.acceptProposedAction()
         else:
             super().dragEnterEvent(event)
 
     def dragMoveEvent(self, event) -> None:
-        md = event.mimeData()
-        if md.hasFormat(LAYER_MIME) or md.hasUrls():
+        if self._wanted(event):
             event.acceptProposedAction()
         else:
             super().dragMoveEvent(event)
