@@ -116,6 +116,9 @@ class _Control:
         self.running = threading.Event()
         self.running.set()
         self.stop = False
+        self.lock = threading.Lock()
+        self.in_fit = False        # the training thread owns the model's variables
+        self.pending_lr: float | None = None
 
 
 class Trainer:
@@ -162,17 +165,32 @@ class Trainer:
         """Change the learning rate (while paused or running); the optimizer keeps its state.
 
         With the cosine schedule the new rate applies from now and decays to 0
-        by the end of the current run.
+        by the end of the current run. During a run the change is handed to the
+        training thread, which applies it before its next batch: the optimizer's
+        variables are only ever touched by the thread that trains with them.
         """
         self.config.learning_rate = float(value)
-        if self.model is None:
-            return
+        with self.control.lock:
+            if self.control.in_fit:
+                self.control.pending_lr = float(value)
+                return
+        if self.model is not None:
+            self._apply_learning_rate(float(value))
+
+    def _apply_pending_learning_rate(self) -> None:
+        """On the training thread: apply a rate set from another thread."""
+        with self.control.lock:
+            value, self.control.pending_lr = self.control.pending_lr, None
+        if value is not None:
+            self._apply_learning_rate(value)
+
+    def _apply_learning_rate(self, value: float) -> None:
         schedule = self._schedule()
         if schedule is not None:
             step = int(self.model.optimizer.iterations.numpy())
             schedule.restart(value, step, self._planned_end - step)
         else:
-            self.model.optimizer.learning_rate.assign(float(value))
+            self.model.optimizer.learning_rate.assign(value)
 
     def _schedule(self):
         lr = getattr(self.model.optimizer, "_learning_rate", None)
@@ -248,8 +266,15 @@ class Trainer:
             elif self.config.validation == "held_out":
                 fit_kwargs["validation_data"] = (x_test, y_test)
             t0 = time.perf_counter()
-            with _device_scope(self.config.device):
-                self.model.fit(x, y, **fit_kwargs)
+            with self.control.lock:
+                self.control.in_fit = True
+            try:
+                with _device_scope(self.config.device):
+                    self.model.fit(x, y, **fit_kwargs)
+            finally:
+                with self.control.lock:
+                    self.control.in_fit = False
+                self._apply_pending_learning_rate()  # set after the last batch began
             duration = time.perf_counter() - t0
         except TrainingError as exc:
             self.status = "failed"
@@ -333,6 +358,7 @@ class _StudioCallback:
                     paused_at = time.perf_counter()
                     control.running.wait()
                     self._epoch_t0 += time.perf_counter() - paused_at
+                self.trainer._apply_pending_learning_rate()
                 if control.stop or self.nan_at is not None:
                     self.model.stop_training = True
 

@@ -14,7 +14,7 @@ from PySide6.QtWidgets import (QApplication, QDockWidget, QFileDialog, QLabel, Q
 
 from studio.engine import templates
 from studio.engine.project import Project, ProjectError, load_project
-from studio.ui import commands, recovery
+from studio.ui import commands, gc_guard, recovery
 from studio.ui.canvas.scene import GraphScene
 from studio.ui.canvas.view import GraphView
 from studio.ui.code_view import CodeView
@@ -32,6 +32,7 @@ FILE_FILTER = "Layer Studio projects (*.studio);;Keras models (*.keras);;All fil
 class MainWindow(QMainWindow):
     def __init__(self, project: Project | None = None, loader: TensorFlowLoader | None = None):
         super().__init__()
+        gc_guard.install()  # before any background thread runs Python: see gc_guard
         self.resize(1400, 860)
         self.undo_stack = QUndoStack(self)
         self.project = project or templates.build(templates.STARTER)
