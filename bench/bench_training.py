@@ -58,17 +58,28 @@ def main():
     pre = datasets.Preprocess.from_dict(project.dataset.get("preprocess"))
     x, y, x_test, y_test = pre.apply(dataset)
     plain_fit(project, x[:1024], y[:1024], 1, 0)  # warm-up
-    plain, engine = [], []
-    for seed in (1, 2, 3, 4, 5):  # interleaved pairs: this machine's speed drifts
-        plain.append(plain_fit(project, x, y, 2, seed)[0])
-        engine.append(engine_fit(starter(), dataset, 2, seed)[0])
-    ratio = statistics.median(engine) / statistics.median(plain)
+    plain, engine, ratios = [], [], []
+    # interleaved pairs, the order alternating: this machine's speed drifts
+    # and the second run of a pair tends to be the faster one
+    for k, seed in enumerate((1, 2, 3, 4, 5, 6, 7)):
+        if k % 2 == 0:
+            p = plain_fit(project, x, y, 2, seed)[0]
+            e = engine_fit(starter(), dataset, 2, seed)[0]
+        else:
+            e = engine_fit(starter(), dataset, 2, seed)[0]
+            p = plain_fit(project, x, y, 2, seed)[0]
+        plain.append(p)
+        engine.append(e)
+        ratios.append(e / p)
+        print(f"pair {k + 1}: plain {p:,.0f}, engine {e:,.0f} samples/s, ratio {e / p:.3f}", flush=True)
+    ratio = statistics.median(ratios)
     speed_rows = [
         {"what": "baseline: plain model.fit, starter convnet, 8,000 digits, batch 64",
          "value": f"{statistics.median(plain):,.0f} samples/s", "target": "reference"},
         {"what": "engine Trainer (events, pause/stop checks, NaN guard)",
          "value": f"{statistics.median(engine):,.0f} samples/s", "target": ""},
-        {"what": "ratio engine / plain fit", "value": f"{ratio:.3f}x", "target": ">= 0.97x", "ok": ratio >= 0.97},
+        {"what": "ratio engine / plain fit, median of 7 interleaved pairs", "value": f"{ratio:.3f}x "
+         f"(pairs {min(ratios):.3f}-{max(ratios):.3f})", "target": ">= 0.97x", "ok": ratio >= 0.97},
     ]
     if only_speed:
         return report("training_speed", speed_rows)
