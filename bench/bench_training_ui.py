@@ -78,14 +78,22 @@ def main():
     dataset = datasets.bundled_sample()
     headless(datasets.Dataset("warm", dataset.x_train[:512], dataset.y_train[:512], dataset.x_test[:64],
                               dataset.y_test[:64]))
-    heads, wins = [], []
-    for _ in range(3):
-        heads.append(headless(dataset))
-        wins.append(in_window(app, dataset)[0])
+    heads, wins, ratios = [], [], []
+    for k in range(5):  # interleaved pairs, the order alternating (the machine's speed drifts)
+        if k % 2 == 0:
+            h = headless(dataset)
+            w = in_window(app, dataset)[0]
+        else:
+            w = in_window(app, dataset)[0]
+            h = headless(dataset)
+        heads.append(h)
+        wins.append(w)
+        ratios.append(w / h)
+        print(f"pair {k + 1}: headless {h:,.0f}, window {w:,.0f} samples/s, ratio {w / h:.3f}", flush=True)
     # the responsiveness probe runs separately: its own 100 wake-ups a second
     # would otherwise be counted against the window's throughput
     _, all_delays = in_window(app, dataset, probe_ms=10)
-    ratio = statistics.median(wins) / statistics.median(heads)
+    ratio = statistics.median(ratios)
     delays = sorted(all_delays)
     p99 = delays[int(0.99 * (len(delays) - 1))]
     rows = [
@@ -93,7 +101,9 @@ def main():
          "value": f"{statistics.median(heads):,.0f} samples/s", "target": "baseline"},
         {"what": "from the window (worker thread, live curves)", "value": f"{statistics.median(wins):,.0f} samples/s",
          "target": ""},
-        {"what": "ratio window / headless", "value": f"{ratio:.3f}x", "target": ">= 0.90x", "ok": ratio >= 0.90},
+        {"what": "ratio window / headless, median of 5 interleaved pairs",
+         "value": f"{ratio:.3f}x (pairs {min(ratios):.3f}-{max(ratios):.3f})", "target": ">= 0.90x",
+         "ok": ratio >= 0.90},
         {"what": f"GUI 10 ms timer probe during training ({len(delays)} ticks)",
          "value": f"p50 {delays[len(delays) // 2]} ms, p99 {p99} ms, max {delays[-1]} ms late",
          "target": "p99 <= 50 ms", "ok": p99 <= 50},

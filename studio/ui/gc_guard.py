@@ -11,6 +11,12 @@ that never finished).
 So automatic collection is switched off and a timer on the GUI thread does
 the same work with the same thresholds. Plain reference counting still frees
 everything that is not in a cycle at once, in any thread.
+
+A full collection walks every live object; with TensorFlow and Keras loaded
+that is about 150 ms with the GIL held, a visible stall and a pause in
+training. Once TensorFlow has loaded, ``settle()`` collects once and freezes
+what is alive then (modules, classes, registries: they live as long as the
+process) so that later full collections only walk what was made since.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ class MainThreadGarbageCollector(QObject):
         self.setObjectName(_INSTALLED_NAME)
         self.thresholds = gc.get_threshold()
         self.collections = 0
+        self.settled = False
         gc.disable()
         self.timer = QTimer(self)
         self.timer.setInterval(interval_ms)
@@ -47,6 +54,14 @@ class MainThreadGarbageCollector(QObject):
         if generation >= 0:
             gc.collect(generation)
             self.collections += 1
+
+    def settle(self) -> None:
+        """Once per process, after the heavy imports: collect, then freeze the survivors."""
+        if self.settled:
+            return
+        self.settled = True
+        gc.collect()
+        gc.freeze()
 
 
 def install() -> MainThreadGarbageCollector:

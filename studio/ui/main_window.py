@@ -239,6 +239,7 @@ class MainWindow(QMainWindow):
     # -- TensorFlow --------------------------------------------------------------
     def _on_tf_loaded(self, version: str, device: str, seconds: float) -> None:
         self.tf_label.setText(f"TensorFlow {version}")
+        gc_guard.install().settle()
         self.device_label.setText(f"Device: {device}")
         self.statusBar().showMessage(f"TensorFlow ready ({seconds:.1f} s); shapes are checked live.", 5000)
         self.scene.enable_checking()
