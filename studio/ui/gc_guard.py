@@ -40,7 +40,6 @@ class MainThreadGarbageCollector(QObject):
         self.timer.setInterval(interval_ms)
         self.timer.timeout.connect(self.check)
         self.timer.start()
-        self.destroyed.connect(gc.enable)
 
     def check(self) -> None:
         """Collect the generations whose counts passed their thresholds, as Python would."""
