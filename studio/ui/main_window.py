@@ -228,9 +228,12 @@ class MainWindow(QMainWindow):
         self._bind_project()
         self._on_shapes_updated()
 
+    def _display_name(self) -> str:
+        return self.project.path.name if self.project.path else f"{self.project.graph.name} (unsaved)"
+
     def _update_title(self) -> None:
-        name = self.project.path.name if self.project.path else f"{self.project.graph.name} (unsaved)"
-        self.setWindowTitle(f"{name}{'*' if self.is_modified() else ''} — Layer Studio")
+        # Qt shows the '*' in place of '[*]' while the window is marked modified
+        self.setWindowTitle(f"{self._display_name()}[*] — Layer Studio")
         self.setWindowModified(self.is_modified())
 
     def is_modified(self) -> bool:
@@ -446,7 +449,7 @@ class MainWindow(QMainWindow):
         if not self.is_modified():
             return True
         answer = QMessageBox.question(
-            self, "Unsaved changes", f"Save the changes to {self.windowTitle().split(' — ')[0].rstrip('*')}?",
+            self, "Unsaved changes", f"Save the changes to {self._display_name()}?",
             QMessageBox.Save | QMessageBox.Discard | QMessageBox.Cancel, QMessageBox.Save)
         if answer == QMessageBox.Cancel:
             return False
