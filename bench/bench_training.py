@@ -16,7 +16,7 @@ import statistics
 import sys
 import time
 
-from common import report
+from common import interleaved_pairs, report
 
 import keras
 
@@ -108,20 +108,10 @@ def main():
     pre = datasets.Preprocess.from_dict(project.dataset.get("preprocess"))
     x, y, x_test, y_test = pre.apply(dataset)
     plain_fit(project, x[:1024], y[:1024], 1, 0)  # warm-up
-    plain, engine, ratios = [], [], []
-    # interleaved pairs, each order equally often: this machine's speed drifts
-    # and the second run of a pair tends to be the faster one
-    for k, seed in enumerate(range(1, 9)):
-        if k % 2 == 0:
-            p = plain_fit(project, x, y, 2, seed)[0]
-            e = engine_fit(starter(), dataset, 2, seed)[0]
-        else:
-            e = engine_fit(starter(), dataset, 2, seed)[0]
-            p = plain_fit(project, x, y, 2, seed)[0]
-        plain.append(p)
-        engine.append(e)
-        ratios.append(e / p)
-        print(f"pair {k + 1}: plain {p:,.0f}, engine {e:,.0f} samples/s, ratio {e / p:.3f}", flush=True)
+    # seeds 1..8, each order equally often
+    plain, engine, ratios = interleaved_pairs(lambda k: plain_fit(project, x, y, 2, k + 1)[0],
+                                              lambda k: engine_fit(starter(), dataset, 2, k + 1)[0],
+                                              8, ("plain", "engine"))
     per_batch, share, batch_seconds = callback_cost(dataset)
     # geometric mean of the per-pair ratios: with both orders equally often,
     # an order effect cancels out

@@ -16,7 +16,7 @@ from pathlib import Path
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("LAYER_STUDIO_HOME", tempfile.mkdtemp())
 
-from common import report  # noqa: E402
+from common import interleaved_pairs, report  # noqa: E402
 
 from PySide6.QtCore import QElapsedTimer, QEventLoop, QTimer  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
@@ -78,18 +78,8 @@ def main():
     dataset = datasets.bundled_sample()
     headless(datasets.Dataset("warm", dataset.x_train[:512], dataset.y_train[:512], dataset.x_test[:64],
                               dataset.y_test[:64]))
-    heads, wins, ratios = [], [], []
-    for k in range(5):  # interleaved pairs, the order alternating (the machine's speed drifts)
-        if k % 2 == 0:
-            h = headless(dataset)
-            w = in_window(app, dataset)[0]
-        else:
-            w = in_window(app, dataset)[0]
-            h = headless(dataset)
-        heads.append(h)
-        wins.append(w)
-        ratios.append(w / h)
-        print(f"pair {k + 1}: headless {h:,.0f}, window {w:,.0f} samples/s, ratio {w / h:.3f}", flush=True)
+    heads, wins, ratios = interleaved_pairs(lambda k: headless(dataset), lambda k: in_window(app, dataset)[0],
+                                            5, ("headless", "window"))
     # the responsiveness probe runs separately: its own 100 wake-ups a second
     # would otherwise be counted against the window's throughput
     _, all_delays = in_window(app, dataset, probe_ms=10)

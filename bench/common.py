@@ -27,6 +27,25 @@ def timed(fn, repeat=7, setup=None):
     return statistics.median(times), min(times)
 
 
+def interleaved_pairs(baseline, candidate, n, label=("baseline", "candidate")):
+    """Run ``baseline(k)`` and ``candidate(k)`` n times each, in pairs whose order
+    alternates (this machine's speed drifts, and the second run of a pair tends
+    to be the faster). Both return a rate; returns (baselines, candidates, ratios)."""
+    bases, cands, ratios = [], [], []
+    for k in range(n):
+        if k % 2 == 0:
+            b = baseline(k)
+            c = candidate(k)
+        else:
+            c = candidate(k)
+            b = baseline(k)
+        bases.append(b)
+        cands.append(c)
+        ratios.append(c / b)
+        print(f"pair {k + 1}: {label[0]} {b:,.0f}, {label[1]} {c:,.0f} samples/s, ratio {c / b:.3f}", flush=True)
+    return bases, cands, ratios
+
+
 def machine():
     return f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
 

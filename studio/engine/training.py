@@ -179,6 +179,8 @@ class Trainer:
 
     def _apply_pending_learning_rate(self) -> None:
         """On the training thread: apply a rate set from another thread."""
+        if self.control.pending_lr is None:  # every batch: no lock unless a rate waits
+            return
         with self.control.lock:
             value, self.control.pending_lr = self.control.pending_lr, None
         if value is not None:

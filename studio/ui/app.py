@@ -17,14 +17,12 @@ def run(path: str | None = None, argv: list[str] | None = None) -> int:
     from PySide6.QtWidgets import QApplication, QMessageBox
 
     from studio.engine.project import ProjectError, load_project
-    from studio.ui import gc_guard
     from studio.ui.main_window import MainWindow
     from studio.ui.tf_loader import TensorFlowLoader
 
     app = QApplication.instance() or QApplication(argv or sys.argv[:1])
     app.setApplicationName("Layer Studio")
     app.setOrganizationName("LayerStudio")
-    gc_guard.install()  # cyclic garbage is collected on this thread only (see gc_guard)
     # Copied layers live in a QMimeData the clipboard owns; release it while
     # Python still runs, or Qt deletes it during interpreter shutdown.
     app.aboutToQuit.connect(lambda: app.clipboard().clear())
