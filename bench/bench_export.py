@@ -17,7 +17,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 from studio.engine import datasets, templates  # noqa: E402
 from studio.engine.compiler import compile_graph  # noqa: E402
 from studio.engine.export import export  # noqa: E402
-from studio.engine.training import Trainer  # noqa: E402
+from studio.engine.train import Trainer  # noqa: E402
 
 
 def main():

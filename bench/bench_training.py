@@ -22,7 +22,7 @@ import keras
 
 from studio.engine import datasets, templates
 from studio.engine.compiler import compile_graph
-from studio.engine.training import Trainer, TrainingConfig
+from studio.engine.train import Trainer, TrainingConfig
 
 
 SEEDS = (42, 7, 2024, 1, 2)
@@ -74,7 +74,7 @@ def callback_cost(dataset, epochs=2):
     """CPU time spent inside the engine callback's hooks (every thread), per
     batch and as a share of the fit's wall time: an upper bound on what the
     callback costs, and far less noisy than a ratio of two runs' speeds."""
-    from studio.engine import training
+    from studio.engine.train import trainer as training
     original = training._StudioCallback
     spent = [0.0, 0]
 

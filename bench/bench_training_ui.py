@@ -26,7 +26,7 @@ EPOCHS = 2
 
 def headless(dataset):
     from studio.engine import templates
-    from studio.engine.training import Trainer
+    from studio.engine.train import Trainer
     project = templates.build(templates.STARTER)
     trainer = Trainer(project, dataset, runs_dir=Path(tempfile.mkdtemp()))  # as `layer-studio train` does
     t = time.perf_counter()

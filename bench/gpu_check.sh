@@ -11,7 +11,7 @@ export TF_CPP_MIN_LOG_LEVEL=3
 import json, sys, time
 import tensorflow as tf
 from studio.engine import datasets, templates
-from studio.engine.training import Trainer
+from studio.engine.train import Trainer
 
 gpus = tf.config.list_physical_devices("GPU")
 print("GPUs visible:", [g.name for g in gpus] or "none")

@@ -23,11 +23,16 @@ class CompileError(Exception):
 Weights = dict[str, list[np.ndarray]]
 
 
-def compile_graph(graph: ModelGraph, weights: Weights | None = None, name: str | None = None):
+def compile_graph(graph: ModelGraph, weights: Weights | None = None, name: str | None = None,
+                  skipped: list[tuple[str, str]] | None = None):
     """Build the functional ``keras.Model`` the graph describes.
 
-    ``weights`` maps node names to the arrays ``layer.set_weights`` takes;
-    nodes without an entry keep freshly initialized weights.
+    Only the nodes that make up the model are built (layers left dangling are
+    not part of it: see ``ModelGraph.stray_nodes``). ``weights`` maps node
+    names to the arrays ``layer.set_weights`` takes; nodes without an entry
+    keep freshly initialized weights. Weights that no longer fit their layer
+    raise CompileError, unless a ``skipped`` list is given: then those layers
+    start fresh and (node id, message) is appended for each.
     """
     import keras
 
@@ -38,9 +43,10 @@ def compile_graph(graph: ModelGraph, weights: Weights | None = None, name: str |
         order = graph.topological_order()
     except GraphError as exc:
         raise CompileError([(None, str(exc))]) from None
+    used = graph.model_node_ids()
     tensors: dict[str, list[Any]] = {}
     layers: dict[str, Any] = {}
-    for node_id in order:
+    for node_id in (i for i in order if i in used):
         node = graph.nodes[node_id]
         try:
             layer = keras_bridge.make_layer(node.class_name, node.name, node.config)
@@ -59,11 +65,12 @@ def compile_graph(graph: ModelGraph, weights: Weights | None = None, name: str |
                         outputs=outputs[0] if len(outputs) == 1 else outputs,
                         name=name or graph.name)
     if weights:
-        set_weights(graph, layers, weights)
+        set_weights(graph, layers, weights, skipped)
     return model
 
 
-def set_weights(graph: ModelGraph, layers: dict[str, Any], weights: Weights) -> None:
+def set_weights(graph: ModelGraph, layers: dict[str, Any], weights: Weights,
+                skipped: list[tuple[str, str]] | None = None) -> None:
     errors = []
     for node_id, layer in layers.items():
         node = graph.nodes[node_id]
@@ -73,6 +80,10 @@ def set_weights(graph: ModelGraph, layers: dict[str, Any], weights: Weights) -> 
         expected = [tuple(w.shape) for w in layer.weights]
         got = [tuple(np.shape(a)) for a in arrays]
         if expected != got:
+            if skipped is not None:
+                skipped.append((node_id, f"the saved weights of '{node.name}' do not fit the layer any more "
+                                         f"(shapes {got}, the layer needs {expected}); it starts fresh"))
+                continue
             errors.append((node_id, f"the saved weights of '{node.name}' have shapes {got} but the layer "
                                     f"now needs {expected}; its settings changed since they were saved"))
             continue

@@ -37,7 +37,7 @@ def train_multiworker(project, dataset, epochs: int, run_dir: Path | None, timeo
     from studio.engine import datasets as ds_mod
     from studio.engine.compiler import compile_graph, model_weights
     from studio.engine.runs import RunFolder
-    from studio.engine.training import TrainingConfig
+    from studio.engine.train import TrainingConfig
 
     config = TrainingConfig.from_dict(project.training)
     comm = tf.distribute.experimental.CommunicationOptions(

@@ -123,7 +123,7 @@ def export(project, fmt: str, dest: str | Path, sample: np.ndarray | None = None
         raise ExportError(f"unknown format '{fmt}'; choose one of {', '.join(FORMATS)}")
     dest = Path(dest)
     if model is None:
-        model = compile_graph(project.graph, project.weights or None)
+        model = compile_graph(project.graph, project.current_weights() or None)
     t0 = time.perf_counter()
     inputs = _sample_inputs(model, sample)
     expected = model.predict(inputs if len(inputs) > 1 else inputs[0], verbose=0)

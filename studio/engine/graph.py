@@ -126,12 +126,41 @@ class ModelGraph:
         return [n for n in self.nodes.values() if n.spec.is_input]
 
     def model_outputs(self) -> list[str]:
-        """The node ids whose outputs are the model's outputs, in order."""
+        """The node ids whose outputs are the model's outputs, in order.
+
+        Outputs are the nodes the person marked. Unmarked, the one open end of
+        the graph (a layer fed from an Input that feeds nothing) is the output;
+        with several open ends the output is not obvious and this returns []:
+        the checker asks the person to mark them instead of guessing.
+        """
         if self.output_ids:
             return [i for i in self.output_ids if i in self.nodes]
+        ends = self.open_ends()
+        return ends if len(ends) == 1 else []
+
+    def open_ends(self) -> list[str]:
+        """Layers fed (directly or not) from an Input whose output nothing consumes."""
         fed = {e.src for e in self.edges}
-        return [i for i, n in self.nodes.items() if i not in fed and not n.spec.is_input
-                and any(e.dst == i for e in self.edges)]
+        reachable = self.downstream(n.id for n in self.input_nodes())
+        return [i for i, n in self.nodes.items() if i in reachable and i not in fed and not n.spec.is_input]
+
+    def upstream(self, node_ids: Iterable[str]) -> set[str]:
+        """The given nodes and every node they depend on."""
+        seen = set(node_ids)
+        queue = deque(seen)
+        inputs: dict[str, list[str]] = {}
+        for e in self.edges:
+            inputs.setdefault(e.dst, []).append(e.src)
+        while queue:
+            for s in inputs.get(queue.popleft(), ()):
+                if s not in seen:
+                    seen.add(s)
+                    queue.append(s)
+        return seen
+
+    def model_node_ids(self) -> set[str]:
+        """The nodes that make up the model: the outputs, what they depend on, and every Input."""
+        return self.upstream(self.model_outputs()) | {n.id for n in self.input_nodes()}
 
     def downstream(self, node_ids: Iterable[str]) -> set[str]:
         """The given nodes and every node that depends on them."""
@@ -311,13 +340,33 @@ class ModelGraph:
 
     # -- structural checks -------------------------------------------------------
     def problems(self) -> list[Problem]:
-        """Structural problems: missing inputs/outputs, dangling ports, stray nodes."""
+        """Structural problems of the model: missing inputs or outputs, dangling ports.
+
+        Only the nodes that make up the model count (see :meth:`model_node_ids`);
+        a layer left unconnected, or one that leads to no output, is not part
+        of the model, and :meth:`stray_nodes` names it for a warning.
+        """
         out: list[Problem] = []
         inputs = self.input_nodes()
         if not inputs:
             out.append(Problem(None, "the model has no Input node", "add an Input node and connect it to the first layer"))
+            return out
+        outputs = self.model_outputs()
+        if not outputs:
+            ends = self.open_ends()
+            if ends:
+                names = ", ".join(f"'{self.nodes[i].name}'" for i in ends)
+                out.append(Problem(None, f"the model's output is not clear: {names} all end the graph; mark the "
+                                         "outputs (right-click a layer → Mark as output) or remove what is not needed"))
+            else:
+                out.append(Problem(None, "the model has no output: no layer is connected after an Input"))
+            return out
+        used = self.model_node_ids()
         reachable = self.downstream(n.id for n in inputs)
-        for node in self.nodes.values():
+        for node_id in self.nodes:
+            if node_id not in used:
+                continue
+            node = self.nodes[node_id]
             s = node.spec
             ports = self.inputs_of(node.id)
             if s.is_input:
@@ -338,8 +387,25 @@ class ModelGraph:
                 out.append(Problem(node.id, f"{s.class_name} '{node.name}' needs at least {s.min_inputs} inputs but has {len(ports)}"))
             if node.id not in reachable:
                 out.append(Problem(node.id, f"'{node.name}' is not connected to any Input"))
-        if inputs and not self.model_outputs():
-            out.append(Problem(None, "the model has no output: no layer is connected after an Input"))
+        return out
+
+    def stray_nodes(self) -> dict[str, str]:
+        """Layers that are not part of the model, with the reason: {node id: warning}."""
+        outputs = self.model_outputs()
+        if not outputs:
+            return {}
+        used = self.model_node_ids()
+        reachable = self.downstream(n.id for n in self.input_nodes())
+        out = {}
+        for node_id, node in self.nodes.items():
+            if node_id in used:
+                continue
+            if node_id not in reachable:
+                out[node_id] = (f"'{node.name}' is not connected to an Input, so it is not part of the model "
+                                "and is left out; wire it in or delete it")
+            else:
+                out[node_id] = (f"'{node.name}' leads to no model output, so it is left out of the model; "
+                                "mark it as an output or delete it")
         return out
 
     # -- serialization -------------------------------------------------------

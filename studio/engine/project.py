@@ -5,22 +5,30 @@ Layout of the file::
     {"format": "layer-studio-project", "schema_version": 1,
      "graph": {"name", "nodes": [{"id", "class_name", "name", "config", "position"}],
                "edges": [[src_id, src_port, dst_id, dst_port]], "outputs": [ids]},
-     "dataset": null | {...}, "training": {...}, "weights": "x.studio.weights.h5" | null}
+     "dataset": null | {...}, "training": {...},
+     "weights": "x.studio.weights-<hash>.h5" | null, "weights_sha256": "<hex>"}
 
-Weights live beside the project in an HDF5 file (one group per layer, one
-dataset per weight), referenced by a path relative to the project. Saving
-writes to a temporary file, flushes it to disk and renames it over the old
-one, so a crash never leaves a half-written project. Loading validates every
-field before anything is built and never executes anything from the file.
+Weights live beside the project in an HDF5 file: the starting weights
+(imported or pretrained) as one group per layer, one dataset per weight, and
+the weights the last run reached under the group ``@trained``. The file's
+name carries a hash of its content and the project records the full hash, so
+a project and its weights are one save: the new weights go to a new name, the
+project is renamed into place last, and older weights files are removed only
+after that. A crash at any moment leaves the previous pair or the new pair,
+and a weights file that does not match its project is reported, not used.
+Loading validates every field before anything is built and never executes
+anything from the file.
 """
 
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import math
 import os
 import tempfile
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,25 +43,12 @@ FORMAT = "layer-studio-project"
 SCHEMA_VERSION = 1
 MAX_FILE_BYTES = 64 * 1024 * 1024
 MAX_NODES = 20000
+MAX_WEIGHTS_BYTES = 8 * 1024**3   # declared size of all arrays in a weights file
+TRAINED_GROUP = "@trained"        # '@' cannot occur in a layer name
 
-DEFAULT_TRAINING: dict[str, Any] = {
-    "optimizer": "adam",
-    "learning_rate": 0.001,
-    "loss": "sparse_categorical_crossentropy",
-    "metrics": ["accuracy"],
-    "batch_size": 128,
-    "epochs": 5,
-    "validation_split": 0.1,
-    "shuffle_seed": 42,
-}
-
-_TRAINING_TYPES: dict[str, tuple] = {
-    "optimizer": (str,), "learning_rate": (int, float), "loss": (str,), "metrics": (list,),
-    "batch_size": (int,), "epochs": (int,), "validation_split": (int, float),
-    "shuffle_seed": (int, type(None)), "validation": (str,), "early_stopping": (int, type(None)),
-    "reduce_lr": (int, type(None)), "keep_best": (bool,), "mixed_precision": (bool,), "device": (str,),
-    "momentum": (int, float), "lr_schedule": (str,),
-}
+def default_training() -> dict[str, Any]:
+    from studio.engine.train.settings import TrainingConfig
+    return TrainingConfig().to_dict()
 
 
 class ProjectError(Exception):
@@ -62,14 +57,23 @@ class ProjectError(Exception):
 
 @dataclass
 class Project:
+    """A project as plain data: what the file holds (see :mod:`studio.engine.document`
+    for the project in memory, with events)."""
+
     graph: ModelGraph = field(default_factory=ModelGraph)
     dataset: dict | None = None
-    training: dict[str, Any] = field(default_factory=lambda: copy.deepcopy(DEFAULT_TRAINING))
-    weights: dict[str, list[np.ndarray]] = field(default_factory=dict)
+    training: dict[str, Any] = field(default_factory=default_training)
+    weights: dict[str, list[np.ndarray]] = field(default_factory=dict)          # starting weights, by layer name
+    trained_weights: dict[str, list[np.ndarray]] = field(default_factory=dict)  # reached by the last run
     path: Path | None = None
+    warnings: list[str] = field(default_factory=list)   # found while loading, for the person
 
-    def to_dict(self, weights_ref: str | None = None) -> dict[str, Any]:
-        return {
+    def current_weights(self) -> dict[str, list[np.ndarray]]:
+        """The weights the model has now: trained ones where a run reached them, else the starting ones."""
+        return {**self.weights, **self.trained_weights}
+
+    def to_dict(self, weights_ref: str | None = None, weights_sha256: str | None = None) -> dict[str, Any]:
+        doc = {
             "format": FORMAT,
             "schema_version": SCHEMA_VERSION,
             "graph": self.graph.to_dict(),
@@ -77,20 +81,74 @@ class Project:
             "training": copy.deepcopy(self.training),
             "weights": weights_ref,
         }
+        if weights_sha256:
+            doc["weights_sha256"] = weights_sha256
+        return doc
 
     # -- saving ---------------------------------------------------------------
     def save(self, path: str | Path) -> Path:
-        """Write the project (and its weights, if any) atomically."""
+        """Write the project and its weights as one consistent pair (see the module's notes)."""
         path = Path(path)
-        weights_ref = None
-        if self.weights:
-            weights_path = path.with_name(path.name + ".weights.h5")
-            save_weights(self.weights, weights_path)
+        if path.is_dir():
+            raise ProjectError(f"'{path}' is a folder; give a file name ending in .studio")
+        weights_ref = digest = None
+        if self.weights or self.trained_weights:
+            weights_path, digest = save_weights_for(path, self.weights, self.trained_weights)
             weights_ref = weights_path.name
-        text = json.dumps(self.to_dict(weights_ref), indent=1, allow_nan=False)
+        text = json.dumps(self.to_dict(weights_ref, digest), indent=1, allow_nan=False)
         atomic_write_text(path, text + "\n")
+        remove_stale_files(path, keep=weights_ref)
         self.path = path
         return path
+
+
+def weights_prefix(project_path: Path) -> str:
+    return project_path.name + ".weights"
+
+
+def save_weights_for(project_path: Path, weights: dict, trained: dict) -> tuple[Path, str]:
+    """Write the weights under a new, content-named file beside the project; returns (path, sha256)."""
+    directory = project_path.parent if str(project_path.parent) else Path(".")
+    with atomic_path(directory / f"{weights_prefix(project_path)}.pending.h5", rename=False) as tmp:
+        save_weights(weights, tmp, trained=trained, atomic=False)
+        digest = file_sha256(tmp)
+        final = directory / f"{weights_prefix(project_path)}-{digest[:16]}.h5"
+        try:
+            if final.exists() and file_sha256(final) == digest:
+                return final, digest
+            os.replace(tmp, final)
+            _fsync_dir(directory)
+        except OSError as exc:
+            raise ProjectError(f"could not save '{final}': {exc.strerror or exc}") from None
+    return final, digest
+
+
+def remove_stale_files(project_path: Path, keep: str | None) -> None:
+    """After a save: remove weights files the project no longer names, and temporaries that
+    an interrupted save left behind (only this project's own)."""
+    directory = project_path.parent if str(project_path.parent) else Path(".")
+    prefix = weights_prefix(project_path)
+    try:
+        entries = list(os.scandir(directory))
+    except OSError:
+        return
+    for entry in entries:
+        name = entry.name
+        stale_weights = name.startswith(prefix) and name.endswith(".h5") and name != keep
+        stale_tmp = name.startswith(f".{project_path.name}.") and name.endswith(".tmp")
+        if (stale_weights or stale_tmp) and entry.is_file(follow_symlinks=False):
+            try:
+                os.unlink(entry.path)
+            except OSError:
+                pass
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
 
 
 def _fsync_dir(directory: Path) -> None:
@@ -106,9 +164,23 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _umask()
+
+
 @contextmanager
-def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; on success rename it into place."""
+def atomic_path(path: str | Path, rename: bool = True) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; on success flush it and rename it into place.
+
+    The one way this project writes a file it must not leave half-written.
+    The file gets the person's normal permissions (as ``open`` would give it).
+    With ``rename=False`` the caller moves the temporary itself (inside the block).
+    """
     path = Path(path)
     directory = path.parent if str(path.parent) else Path(".")
     try:
@@ -118,11 +190,13 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     os.close(fd)
     tmp = Path(tmp_name)
     try:
+        os.chmod(tmp, 0o666 & ~_UMASK)
         yield tmp
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-        _fsync_dir(directory)
+        if rename:
+            with open(tmp, "rb+") as f:
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+            _fsync_dir(directory)
     except OSError as exc:
         raise ProjectError(f"could not save '{path}': {exc.strerror or exc}") from None
     finally:
@@ -137,45 +211,100 @@ def atomic_write_text(path: str | Path, text: str) -> None:
             f.flush()
 
 
-def save_weights(weights: dict[str, list[np.ndarray]], path: str | Path) -> None:
+def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+
+
+def _write_groups(parent, weights: dict[str, list[np.ndarray]]) -> None:
+    for layer_name, arrays in weights.items():
+        group = parent.create_group(layer_name.replace("/", "\\"))
+        group.attrs["count"] = len(arrays)
+        for k, a in enumerate(arrays):
+            group.create_dataset(str(k), data=np.asarray(a))
+
+
+def save_weights(weights: dict[str, list[np.ndarray]], path: str | Path, trained: dict | None = None,
+                 atomic: bool = True) -> None:
+    """Write starting weights (and, under ``@trained``, the weights a run reached)."""
     import h5py
 
-    with atomic_path(path) as tmp:
-        with h5py.File(tmp, "w") as f:
+    def write(target: Path) -> None:
+        with h5py.File(target, "w", track_order=True) as f:
             f.attrs["format"] = "layer-studio-weights"
-            for layer_name, arrays in weights.items():
-                group = f.create_group(layer_name.replace("/", "\\"))
-                group.attrs["count"] = len(arrays)
-                for k, a in enumerate(arrays):
-                    group.create_dataset(str(k), data=np.asarray(a))
+            f.attrs["version"] = 2
+            _write_groups(f, weights)
+            if trained:
+                _write_groups(f.create_group(TRAINED_GROUP), trained)
+        with open(target, "rb+") as fh:
+            os.fsync(fh.fileno())
+
+    if not atomic:
+        write(Path(path))
+        return
+    with atomic_path(path) as tmp:
+        write(tmp)
 
 
-def load_weights(path: str | Path) -> dict[str, list[np.ndarray]]:
-    """Read a weights file; only numeric arrays are accepted."""
+def _read_groups(parent, path: Path, budget: list[int], uncompressed_limit: int) -> dict[str, list[np.ndarray]]:
+    import h5py
+
+    out: dict[str, list[np.ndarray]] = {}
+    for layer_name, group in parent.items():
+        if layer_name == TRAINED_GROUP:
+            continue
+        if not isinstance(group, h5py.Group):
+            raise ProjectError(f"{path}: entry '{layer_name}' is not a layer group")
+        count = group.attrs.get("count", len(group))
+        if not isinstance(count, (int, np.integer)) or not 0 <= int(count) <= 10_000:
+            raise ProjectError(f"{path}: layer '{layer_name}' declares an impossible number of weights")
+        arrays = []
+        for k in range(int(count)):
+            ds = group.get(str(k))
+            if not isinstance(ds, h5py.Dataset) or ds.dtype.kind not in "fiub":
+                raise ProjectError(f"{path}: weight {k} of layer '{layer_name}' is missing or not numeric")
+            declared = int(np.prod(ds.shape, dtype=np.float64)) * ds.dtype.itemsize
+            budget[0] -= declared
+            if budget[0] < 0 or (ds.compression is None and declared > uncompressed_limit):
+                raise ProjectError(f"{path}: weight {k} of layer '{layer_name}' declares shape {tuple(ds.shape)} "
+                                   f"({declared / 1e9:.1f} GB), more than the file can hold; the file is damaged")
+            arrays.append(np.asarray(ds[()]))
+        out[layer_name.replace("\\", "/")] = arrays
+    return out
+
+
+def load_weights_pair(path: str | Path) -> tuple[dict[str, list[np.ndarray]], dict[str, list[np.ndarray]]]:
+    """Read a weights file: (starting weights, trained weights); only numeric arrays are accepted,
+    and the sizes the file declares are checked before anything is read."""
     import h5py
 
     path = Path(path)
     try:
+        if not path.is_file():
+            if path.exists():
+                raise ProjectError(f"the weights file '{path}' is not a regular file")
+            raise FileNotFoundError(path)
+        size = path.stat().st_size
+        budget = [MAX_WEIGHTS_BYTES]
         with h5py.File(path, "r") as f:
-            out: dict[str, list[np.ndarray]] = {}
-            for layer_name, group in f.items():
-                if not isinstance(group, h5py.Group):
-                    raise ProjectError(f"{path}: entry '{layer_name}' is not a layer group")
-                count = int(group.attrs.get("count", len(group)))
-                arrays = []
-                for k in range(count):
-                    ds = group.get(str(k))
-                    if not isinstance(ds, h5py.Dataset) or ds.dtype.kind not in "fiub":
-                        raise ProjectError(f"{path}: weight {k} of layer '{layer_name}' is missing or not numeric")
-                    arrays.append(np.asarray(ds[()]))
-                out[layer_name.replace("\\", "/")] = arrays
-            return out
+            start = _read_groups(f, path, budget, size)
+            trained_group = f.get(TRAINED_GROUP)
+            trained = _read_groups(trained_group, path, budget, size) if isinstance(trained_group, h5py.Group) else {}
+            return start, trained
     except ProjectError:
         raise
     except FileNotFoundError:
         raise ProjectError(f"the weights file '{path}' is missing") from None
     except Exception as exc:
         raise ProjectError(f"the weights file '{path}' is damaged: {exc}") from None
+
+
+def load_weights(path: str | Path) -> dict[str, list[np.ndarray]]:
+    """The weights a file holds now: trained ones where present, else the starting ones."""
+    start, trained = load_weights_pair(path)
+    return {**start, **trained}
 
 
 # -- loading ----------------------------------------------------------------------
@@ -277,9 +406,15 @@ def validate_document(doc: Any, source: str = "project") -> dict[str, Any]:
     training = doc.get("training", {})
     _expect(training, (dict,), f"{source}: training", "an object")
     _check_json_value(training, f"{source}: training")
-    for key, types in _TRAINING_TYPES.items():
-        if key in training:
-            _expect(training[key], types, f"{source}: training.{key}", f"of type {'/'.join(t.__name__ for t in types)}")
+    from studio.engine.train.settings import SettingsError, TrainingConfig
+    try:
+        TrainingConfig.from_dict(training)
+    except SettingsError as exc:
+        raise ProjectError(f"{source}: {exc}") from None
+    sha = doc.get("weights_sha256")
+    if sha is not None and not (isinstance(sha, str) and len(sha) == 64
+                                and all(c in "0123456789abcdef" for c in sha)):
+        raise _fail(f"{source}: weights_sha256", "should be 64 hexadecimal digits")
     weights = doc.get("weights")
     if weights is not None:
         _expect(weights, (str,), f"{source}: weights", "a file name")
@@ -294,11 +429,17 @@ def project_from_document(doc: dict[str, Any], source: str = "project", base_dir
         graph = ModelGraph.from_dict(doc["graph"])
     except GraphError as exc:
         raise ProjectError(f"{source}: {exc}") from None
-    training = copy.deepcopy(DEFAULT_TRAINING)
-    training.update(doc.get("training") or {})
+    from studio.engine.train.settings import TrainingConfig
+    training = TrainingConfig.from_dict(doc.get("training") or {}).to_dict()
     project = Project(graph=graph, dataset=copy.deepcopy(doc.get("dataset")), training=training)
     if doc.get("weights") and base_dir is not None:
-        project.weights = load_weights(base_dir / doc["weights"])
+        weights_file = base_dir / doc["weights"]
+        expected = doc.get("weights_sha256")
+        if expected and weights_file.is_file() and file_sha256(weights_file) != expected:
+            project.warnings.append(f"the weights file '{doc['weights']}' does not match this project (it was "
+                                    "changed or replaced after the project was saved); every layer starts fresh")
+        else:
+            project.weights, project.trained_weights = load_weights_pair(weights_file)
     return project
 
 
@@ -332,7 +473,8 @@ def load_project_bytes(raw: bytes, source: str = "project", base_dir: Path | Non
     try:
         doc = json.loads(text, parse_constant=_reject_constant)
     except json.JSONDecodeError as exc:
-        hint = " (the file looks cut off)" if exc.pos >= len(text.rstrip()) - 1 else ""
+        cut = exc.pos >= len(text.rstrip()) - 1 or not text.rstrip().endswith("}")
+        hint = " (the file looks cut off)" if cut else ""
         raise ProjectError(f"{source}: not valid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}{hint}") from None
     except RecursionError:
         raise ProjectError(f"{source}: the JSON is nested too deeply") from None

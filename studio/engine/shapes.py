@@ -34,7 +34,7 @@ class Fix:
     action: ``insert_before`` (put a new layer on input ``port`` of the node),
     ``set_param`` (set ``param`` to ``value``), ``add_input`` (add an Input
     feeding the node), ``bypass`` (remove the node, joining its input to its
-    consumers).
+    consumers), ``mark_output`` (make the node one of the model's outputs).
     """
 
     label: str
@@ -103,6 +103,9 @@ class ShapeChecker:
         self.problems: list[str] = []  # graph-level messages (no Input, no output)
         self.graph_fix: Fix | None = None
         self._dirty: set[str] = set(graph.nodes)
+        self._outputs: set[str] = set()
+        self._stray: dict[str, str] = {}
+        self._ends: set[str] = set()
         self._order: list[str] | None = None
         self._cache: OrderedDict[str, _Result] = OrderedDict()
         self._cache_size = cache_size
@@ -185,6 +188,15 @@ class ShapeChecker:
             inputs_of.setdefault(e.dst, {})[e.dst_port] = (e.src, e.src_port)
             consumers.setdefault(e.src, set()).add(e.dst)
         outputs = set(graph.model_outputs())
+        stray = graph.stray_nodes()
+        # a node whose part in the model changed is checked again (an output has
+        # its own warnings; a stray node's problems are warnings, not errors)
+        self._dirty.update(outputs ^ self._outputs)
+        self._dirty.update(k for k in set(stray) | set(self._stray) if stray.get(k) != self._stray.get(k))
+        ends = set(graph.open_ends()) if not outputs and graph.input_nodes() else set()
+        self._dirty.update(ends ^ self._ends)
+        self._dirty &= set(graph.nodes)
+        self._outputs, self._stray, self._ends = outputs, stray, ends
         changed: set[str] = set()
         dirty = self._dirty
         for node_id in self._order:
@@ -193,6 +205,16 @@ class ShapeChecker:
             dirty.discard(node_id)
             old = self.states.get(node_id)
             new = self._check_node(node_id, inputs_of.get(node_id, {}), node_id in outputs)
+            if node_id in ends and new.error is None:
+                name = graph.nodes[node_id].name
+                new.warning = (f"'{name}' is one of {len(ends)} ends of the graph; the model's outputs "
+                               "are not clear: mark this layer as an output, or delete it")
+                new.fix = Fix(f"Mark '{name}' as an output", "mark_output", node_id)
+            if node_id in stray:
+                new = NodeState(new.outputs, new.dtypes, new.params,
+                                warning=stray[node_id] + (f" ({new.error})" if new.error and new.outputs is None
+                                                          and "no input" not in new.error
+                                                          and "waiting for" not in new.error else ""))
             if old is None or (old.outputs, old.dtypes, old.error, old.params, old.warning) != (
                     new.outputs, new.dtypes, new.error, new.params, new.warning):
                 changed.add(node_id)
@@ -248,13 +270,21 @@ class ShapeChecker:
         self.problems = []
         self.graph_fix = None
         g = self.graph
+        if not g.nodes:
+            return
         if not g.input_nodes():
             self.problems.append("the model has no Input node: add one and connect it to the first layer")
             first = next((n for n in g.nodes.values() if not g.inputs_of(n.id)), None)
             if first is not None:
                 self.graph_fix = Fix("Add an Input before '%s'" % first.name, "add_input", first.id)
-        elif g.nodes and not g.model_outputs():
-            self.problems.append("the model has no output: connect a layer after an Input")
+        elif not g.model_outputs():
+            ends = g.open_ends()
+            if ends:
+                names = ", ".join(f"'{g.nodes[i].name}'" for i in ends)
+                self.problems.append(f"the model's output is not clear: {names} all end the graph; mark the "
+                                     "outputs (right-click a layer → Mark as output) or delete what is not needed")
+            else:
+                self.problems.append("the model has no output: connect a layer after an Input")
 
     def _check_node(self, node_id: str, ports: dict[int, tuple[str, int]], is_output: bool) -> NodeState:
         node = self.graph.nodes[node_id]
@@ -483,6 +513,8 @@ def apply_fix(graph: ModelGraph, fix: Fix) -> list[str]:
         new = graph.add_node("InputLayer", position=(x, y - 80))
         added.append(new.id)
         graph.connect(new.id, node.id, 0)
+    elif fix.action == "mark_output":
+        graph.set_outputs(graph.model_outputs() + [node.id])
     else:
         raise ValueError(f"unknown fix action {fix.action!r}")
     return added

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from studio.engine.graph import ModelGraph
 from studio.engine.layout import layered_layout
-from studio.engine.project import DEFAULT_TRAINING, Project
+from studio.engine.project import Project, default_training
 
 ASSETS = Path(__file__).resolve().parent.parent.parent / "assets"
 TEMPLATES_DIR = ASSETS / "templates"
@@ -34,7 +34,7 @@ def _chain(g: ModelGraph, *specs):
 
 
 def _training(**overrides):
-    t = dict(DEFAULT_TRAINING)
+    t = default_training()
     t.update(overrides)
     return t
 

@@ -286,7 +286,7 @@ class MainWindow(QMainWindow):
             checker.set_external({})
             return
         from studio.engine import datasets
-        from studio.engine.training import TrainingConfig, data_problems
+        from studio.engine.train import TrainingConfig, data_problems
         pre = datasets.Preprocess.from_dict((self.project.dataset or {}).get("preprocess"))
         checker.set_external(data_problems(self.project.graph, checker.states, dataset, pre,
                                            TrainingConfig.from_dict(self.project.training)))

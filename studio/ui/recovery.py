@@ -88,7 +88,8 @@ def restore(meta: dict) -> Project:
     project.path = Path(original) if original else None
     if original:
         try:
-            project.weights = load_project(original).weights
+            saved = load_project(original)
+            project.weights, project.trained_weights = saved.weights, saved.trained_weights
         except ProjectError:
             pass
     return project

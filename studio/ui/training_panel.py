@@ -44,7 +44,7 @@ class TrainingWorker(QThread):
                               int(logs.get("batch", 0)))
 
     def run(self) -> None:
-        from studio.engine.training import TrainingError
+        from studio.engine.train import TrainingError
         try:
             self.done.emit(self.trainer.run_training(self.epochs))
         except TrainingError as exc:
@@ -222,7 +222,7 @@ class TrainingPanel(QWidget):
     # -- actions -------------------------------------------------------------------
     def start(self, new: bool = True) -> bool:
         from studio.engine import datasets
-        from studio.engine.training import Trainer, TrainingConfig
+        from studio.engine.train import Trainer, TrainingConfig
         if self.is_running():
             return False
         self.window.flush_updates()

@@ -39,11 +39,15 @@ def test_multi_input_multi_output():
 def test_errors_are_pinned_to_nodes():
     g = ModelGraph()
     i, d = chain(g, ("InputLayer", {"shape": [4]}), ("Dense", {"units": 2}))
-    bad = g.add_node("Dense")
+    stray = g.add_node("Dense")  # wired to nothing: left out of the model, not an extra output
+    assert [layer.name for layer in compile_graph(g).layers] == [i.name, d.name]
+    bad = g.add_node("Add")
+    g.connect(d.id, bad.id, 1)  # the model's only end, with port 0 empty
     with pytest.raises(CompileError) as info:
         compile_graph(g)
     assert info.value.errors[0][0] == bad.id
     g.remove_node(bad.id)
+    g.remove_node(stray.id)
     g.set_param(d.id, "units", -3)
     with pytest.raises(CompileError) as info:
         compile_graph(g)

@@ -9,7 +9,7 @@ import pytest
 
 from studio.engine import datasets, templates
 from studio.engine.export import ExportError, export
-from studio.engine.training import Trainer
+from studio.engine.train import Trainer
 
 
 @pytest.fixture(scope="module")

@@ -93,23 +93,32 @@ def test_problems_report_dangling_and_unconnected():
     add = g.add_node("Add")
     g.connect(d.id, add.id, 1)  # port 0 left empty
     messages = {p.node_id: p.message for p in g.problems()}
-    assert "no input connected" in messages[stray.id]
     assert "missing input 'in 1'" in messages[add.id]
+    # a layer wired to nothing is not part of the model: a warning, never an error or an output
+    assert stray.id not in messages
+    assert "not connected to an Input" in g.stray_nodes()[stray.id]
+    assert g.model_outputs() == [add.id]
     island_in = g.add_node("Dense")
     island = g.add_node("Dense")
     g.connect(island_in.id, island.id)
-    messages = {p.node_id: p.message for p in g.problems()}
-    assert "not connected to any Input" in messages[island.id]
+    assert "not connected to an Input" in g.stray_nodes()[island.id]
+    assert island.id not in g.model_node_ids()
 
 
-def test_outputs_default_to_sinks_and_can_be_explicit():
+def test_outputs_are_marked_or_the_one_open_end():
     g = ModelGraph()
     i, a = chain(g, ("InputLayer", {"shape": [4]}), ("Dense", {"units": 2}))
+    assert g.model_outputs() == [a.id]
     b = g.add_node("Dense", {"units": 1})
     g.connect(i.id, b.id)
-    assert g.model_outputs() == [a.id, b.id]
+    # two open ends: the output is not obvious, so the graph asks instead of guessing
+    assert g.model_outputs() == []
+    assert any("output is not clear" in p.message for p in g.problems())
     g.set_outputs([b.id, a.id])
-    assert g.model_outputs() == [b.id, a.id]
+    assert g.model_outputs() == [b.id, a.id] and g.problems() == []
+    g.set_outputs([a.id])
+    assert g.model_outputs() == [a.id]
+    assert "leads to no model output" in g.stray_nodes()[b.id]
     g.remove_node(b.id)
     assert g.model_outputs() == [a.id]
 

@@ -24,12 +24,18 @@ def _saved(tmp_path, with_weights=False):
     return p, path
 
 
+def _weights_file(path):
+    return path.parent / json.loads(path.read_text())["weights"]
+
+
 def test_save_and_load_round_trip_with_weights(tmp_path):
     p, path = _saved(tmp_path, with_weights=True)
-    weights_file = tmp_path / "convnet.studio.weights.h5"
-    assert weights_file.exists()
     doc = json.loads(path.read_text())
-    assert doc["schema_version"] == SCHEMA_VERSION and doc["weights"] == "convnet.studio.weights.h5"
+    weights_file = _weights_file(path)
+    assert weights_file.exists() and weights_file.name.startswith("convnet.studio.weights-")
+    assert doc["schema_version"] == SCHEMA_VERSION
+    assert doc["weights_sha256"] == project_mod.file_sha256(weights_file)
+    assert doc["weights_sha256"].startswith(weights_file.name.split("-")[-1].removesuffix(".h5"))
     q = load_project(path)
     assert q.graph.to_dict() == p.graph.to_dict()
     assert q.dataset == p.dataset and q.training == p.training
@@ -116,13 +122,68 @@ def test_truncated_empty_and_binary_files(tmp_path):
 
 def test_missing_or_damaged_weights_file(tmp_path):
     _, path = _saved(tmp_path, with_weights=True)
-    weights = tmp_path / "convnet.studio.weights.h5"
+    weights = _weights_file(path)
     weights.write_bytes(b"garbage")
+    # the project records its weights' hash: a replaced file is reported and not used
+    q = load_project(path)
+    assert q.weights == {} and "does not match this project" in q.warnings[0]
+    doc = json.loads(path.read_text())
+    del doc["weights_sha256"]  # as a file from before hashes
+    path.write_text(json.dumps(doc))
     with pytest.raises(ProjectError, match="damaged"):
         load_project(path)
     os.remove(weights)
     with pytest.raises(ProjectError, match="missing"):
         load_project(path)
+
+
+def test_legacy_weights_file_opens_and_next_save_replaces_it(tmp_path):
+    p, path = _saved(tmp_path, with_weights=True)
+    legacy = tmp_path / "convnet.studio.weights.h5"
+    project_mod.save_weights(p.weights, legacy)
+    doc = json.loads(path.read_text())
+    doc["weights"] = legacy.name
+    del doc["weights_sha256"]
+    path.write_text(json.dumps(doc))
+    _weights_file(path)  # still names the legacy file
+    q = load_project(path)
+    assert sorted(q.weights) == sorted(p.weights) and q.trained_weights == {}
+    q.save(path)
+    names = sorted(f.name for f in tmp_path.iterdir())
+    assert len(names) == 2 and legacy.name not in names  # the old weights file went after the new save
+
+
+def test_starting_and_trained_weights_are_kept_apart(tmp_path):
+    p, path = _saved(tmp_path, with_weights=True)
+    name = next(iter(p.weights))
+    p.trained_weights = {name: [a + 1 for a in p.weights[name]]}
+    p.save(path)
+    q = load_project(path)
+    assert np.array_equal(q.weights[name][0], p.weights[name][0])
+    assert np.array_equal(q.trained_weights[name][0], p.weights[name][0] + 1)
+    assert np.array_equal(q.current_weights()[name][0], p.weights[name][0] + 1)
+
+
+def test_saved_files_get_normal_permissions(tmp_path):
+    old = os.umask(0o022)
+    try:
+        _, path = _saved(tmp_path, with_weights=True)
+    finally:
+        os.umask(old)
+    assert oct(path.stat().st_mode & 0o777) == oct(0o666 & ~project_mod._UMASK)
+    assert oct(_weights_file(path).stat().st_mode & 0o777) == oct(0o666 & ~project_mod._UMASK)
+
+
+def test_weights_declaring_a_huge_array_are_refused_from_the_header(tmp_path):
+    import h5py
+    bad = tmp_path / "huge.h5"
+    with h5py.File(bad, "w") as f:
+        g = f.create_group("dense")
+        g.attrs["count"] = 1
+        g.create_dataset("0", shape=(1 << 17, 1 << 15), dtype="float32")  # 16 GiB declared, nothing written
+    assert bad.stat().st_size < 100_000
+    with pytest.raises(ProjectError, match="declares shape"):
+        project_mod.load_weights(bad)
 
 
 # -- property-based: nothing a file holds makes the loader crash ---------------------------

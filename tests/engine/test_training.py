@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from studio.engine import datasets, templates
-from studio.engine.training import Trainer, TrainingError
+from studio.engine.train import Trainer, TrainingError
 
 
 @pytest.fixture(scope="module")
@@ -148,7 +148,7 @@ import tensorflow as tf
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 from studio.engine import datasets, templates
-from studio.engine.training import Trainer
+from studio.engine.train import Trainer
 ds = datasets.bundled_sample()
 small = datasets.Dataset("s", ds.x_train[:1024], ds.y_train[:1024], ds.x_test[:256], ds.y_test[:256])
 out = {}
@@ -175,7 +175,7 @@ def test_mirrored_strategy_on_two_logical_cpus():
 
 def test_failures_are_described_plainly():
     import tensorflow as tf
-    from studio.engine.training import describe_failure
+    from studio.engine.train import describe_failure
     oom = tf.errors.ResourceExhaustedError(None, None, "OOM when allocating tensor with shape [4096,4096]")
     assert describe_failure(oom).startswith("out of memory while training: use a smaller batch size")
     assert describe_failure(MemoryError()).startswith("out of memory")

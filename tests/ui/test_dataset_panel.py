@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from studio.engine.training import TrainingConfig, check_fit
+from studio.engine.train import TrainingConfig, check_fit
 from studio.ui import commands
 
 

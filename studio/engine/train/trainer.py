@@ -1,0 +1,402 @@
+"""Training a project's model: fit with events, pause/resume/stop, run folders.
+
+:class:`Trainer` runs ``model.fit`` on whatever thread calls :meth:`run_training`
+(the window uses a worker thread, the command line the main one) and reports
+through plain callbacks (no Qt). It trains a snapshot of the project taken when
+it was made, never the live, editable graph. Pause waits between batches and
+keeps the model and its optimizer state; stop ends after the current batch
+keeping the weights reached; :meth:`run_training` again continues from the
+last epoch.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from pathlib import Path
+
+from studio.engine import datasets as ds_mod
+from studio.engine.compiler import CompileError, compile_graph, model_weights
+from studio.engine.events import Event
+from studio.engine.runs import RunFolder
+from studio.engine.train.fit_checks import check_fit
+from studio.engine.train.settings import TrainingConfig
+
+log = logging.getLogger(__name__)
+
+
+class TrainingError(Exception):
+    """Training cannot start or could not go on; ``node_id`` pins it to a node when it can."""
+
+    def __init__(self, message: str, node_id: str | None = None):
+        super().__init__(message)
+        self.node_id = node_id
+
+
+class _Control:
+    """Pause/stop flags shared with the Keras callback."""
+
+    def __init__(self):
+        self.running = threading.Event()
+        self.running.set()
+        self.stop = False
+        self.lock = threading.Lock()
+        self.in_fit = False        # the training thread owns the model's variables
+        self.pending_lr: float | None = None
+
+
+class Trainer:
+    """Owns one model being trained; events fire on the training thread."""
+
+    def __init__(self, project, dataset: ds_mod.Dataset, config: TrainingConfig | None = None,
+                 runs_dir: Path | None = None, run_name: str | None = None, batch_event_interval: float = 0.05,
+                 run_folder: Path | None = None):
+        self.project = project
+        self.dataset = dataset
+        self.config = config or TrainingConfig.from_dict(project.training)
+        self.runs_dir = runs_dir
+        self.run_name = run_name
+        self.batch_event_interval = batch_event_interval
+        self.control = _Control()
+        self._planned_end = 0
+        self.model = None
+        self.run: RunFolder | None = RunFolder.at(run_folder) if run_folder is not None else None
+        self._config_written = False
+        self.epochs_done = 0
+        self.history_epochs: list[dict] = []
+        self.batch_losses: list[float] = []
+        self.batch_ended = Event("batch_ended")     # (global batch index, logs) throttled
+        self.epoch_ended = Event("epoch_ended")     # (epoch index, logs)
+        self.finished = Event("finished")           # (summary dict)
+        self.failed = Event("failed")               # (message)
+        self.status = "ready"
+        self.preprocess = ds_mod.Preprocess.from_dict((project.dataset or {}).get("preprocess"))
+        # layers whose given weights no longer fit and so start fresh: [(node id, message)]
+        self.skipped_weights: list[tuple[str, str]] = []
+
+    # -- control (any thread) ------------------------------------------------------
+    def pause(self) -> None:
+        self.control.running.clear()
+        self.status = "paused"
+
+    def resume(self) -> None:
+        self.status = "running"
+        self.control.running.set()
+
+    def stop(self) -> None:
+        self.control.stop = True
+        self.control.running.set()
+
+    def set_learning_rate(self, value: float) -> None:
+        """Change the learning rate (while paused or running); the optimizer keeps its state.
+
+        With the cosine schedule the new rate applies from now and decays to 0
+        by the end of the current run. During a run the change is handed to the
+        training thread, which applies it before its next batch: the optimizer's
+        variables are only ever touched by the thread that trains with them.
+        """
+        self.config = self.config.with_changes(learning_rate=float(value))
+        with self.control.lock:
+            if self.control.in_fit:
+                self.control.pending_lr = float(value)
+                return
+        if self.model is not None:
+            self._apply_learning_rate(float(value))
+
+    def _apply_pending_learning_rate(self) -> None:
+        """On the training thread: apply a rate set from another thread."""
+        if self.control.pending_lr is None:  # every batch: no lock unless a rate waits
+            return
+        with self.control.lock:
+            value, self.control.pending_lr = self.control.pending_lr, None
+        if value is not None:
+            self._apply_learning_rate(value)
+
+    def _apply_learning_rate(self, value: float) -> None:
+        schedule = self._schedule()
+        if schedule is not None:
+            step = int(self.model.optimizer.iterations.numpy())
+            schedule.restart(value, step, self._planned_end - step)
+        else:
+            self.model.optimizer.learning_rate.assign(value)
+
+    def _schedule(self):
+        lr = getattr(self.model.optimizer, "_learning_rate", None)
+        return lr if hasattr(lr, "restart") else None
+
+    # -- checks before training ------------------------------------------------------
+    def arrays(self):
+        return self.preprocess.apply(self.dataset)
+
+    def check(self) -> list[tuple[str | None, str]]:
+        """Data/model mismatches found before any training, pinned to nodes."""
+        return check_fit(self.project.graph, self.dataset, self.preprocess, self.config)
+
+    # -- the run -------------------------------------------------------------------
+    def build(self):
+        import keras
+        problems = self.check()
+        if problems:
+            node_id, message = problems[0]
+            raise TrainingError(message, node_id)
+        if self.config.mixed_precision:
+            keras.mixed_precision.set_global_policy("mixed_float16")
+        try:
+            with _strategy_scope(self.config.device), _device_scope(self.config.device):
+                model = compile_graph(self.project.graph, self.project.weights or None,
+                                      skipped=self.skipped_weights)
+                model.compile(optimizer=self.config.make_optimizer(), loss=self.config.loss,
+                              metrics=list(self.config.metrics))
+        except CompileError as exc:
+            node_id = exc.errors[0][0] if exc.errors else None
+            raise TrainingError(str(exc), node_id) from None
+        finally:
+            if self.config.mixed_precision:
+                keras.mixed_precision.set_global_policy("float32")
+        return model
+
+    def run_training(self, epochs: int | None = None) -> dict:
+        """Train (or continue) for ``epochs`` more epochs; returns the summary."""
+        import keras
+        self.status = "running"
+        self.control.stop = False
+        self.control.running.set()
+        epochs = int(epochs or self.config.epochs)
+        try:
+            if self.model is None:
+                if self.config.shuffle_seed is not None:
+                    keras.utils.set_random_seed(int(self.config.shuffle_seed))
+                self.model = self.build()
+            x, y, x_test, y_test = self.arrays()
+            n_train = len(x) if self.config.validation != "split" else int(len(x) * (1 - self.config.validation_split))
+            steps = epochs * -(-n_train // int(self.config.batch_size))
+            start = int(self.model.optimizer.iterations.numpy())
+            self._planned_end = start + steps
+            schedule = self._schedule()
+            if schedule is not None:
+                schedule.restart(self.config.learning_rate, start, steps)
+            if self.run is None and self.runs_dir is not None:
+                self.run = RunFolder.create(self.runs_dir, self.run_name or self.project.graph.name)
+            if self.run is not None and not self._config_written:
+                self.run.write_config(self.project, self.config, self.dataset, self.preprocess)
+                self._config_written = True
+            callback = _StudioCallback(self)
+            callbacks = [callback]
+            if self.config.early_stopping:
+                callbacks.append(keras.callbacks.EarlyStopping(patience=int(self.config.early_stopping),
+                                                               restore_best_weights=False))
+            if self.config.reduce_lr:
+                callbacks.append(keras.callbacks.ReduceLROnPlateau(patience=int(self.config.reduce_lr)))
+            fit_kwargs = dict(batch_size=int(self.config.batch_size), epochs=self.epochs_done + epochs,
+                              initial_epoch=self.epochs_done, verbose=0, callbacks=callbacks,
+                              shuffle=True)
+            if self.config.validation == "split":
+                fit_kwargs["validation_split"] = float(self.config.validation_split)
+            elif self.config.validation == "held_out":
+                fit_kwargs["validation_data"] = (x_test, y_test)
+            t0 = time.perf_counter()
+            with self.control.lock:
+                self.control.in_fit = True
+            try:
+                with _device_scope(self.config.device):
+                    self.model.fit(x, y, **fit_kwargs)
+            finally:
+                with self.control.lock:
+                    self.control.in_fit = False
+                self._apply_pending_learning_rate()  # set after the last batch began
+            duration = time.perf_counter() - t0
+        except TrainingError as exc:
+            self.status = "failed"
+            self.failed.emit(str(exc))
+            raise
+        except Exception as exc:
+            self.status = "failed"
+            message = describe_failure(exc)
+            log.exception("training failed")
+            if self.run is not None:
+                self.run.finish(self, "failed", message)
+            self.failed.emit(message)
+            raise TrainingError(message) from exc
+        if callback.nan_at is not None:
+            epoch, batch = callback.nan_at
+            message = (f"training stopped: the loss became NaN or infinite at epoch {epoch + 1}, batch {batch + 1}; "
+                       "lower the learning rate or check the data for invalid values")
+            self.status = "failed"
+            if self.run is not None:
+                self.run.finish(self, "diverged", message)
+            self.failed.emit(message)
+            raise TrainingError(message)
+        self.status = "stopped" if self.control.stop else "finished"
+        summary = {"status": self.status, "epochs": self.epochs_done, "seconds": duration,
+                   "samples_per_second": callback.samples / max(callback.train_seconds, 1e-9),
+                   "last": self.history_epochs[-1] if self.history_epochs else {}}
+        if self.run is not None:
+            self.run.finish(self, self.status)
+            summary["run"] = str(self.run.path)
+        self.finished.emit(summary)
+        return summary
+
+    def weights(self) -> dict:
+        return model_weights(self.model) if self.model is not None else {}
+
+
+class _StudioCallback:
+    """The Keras callback: batch/epoch events, pause, stop, NaN detection."""
+
+    def __new__(cls, trainer):
+        import keras
+
+        class StudioCallback(keras.callbacks.Callback):
+            # Batch ends are dispatched by Keras on a thread pool (no wait for
+            # the loss on the training loop, as in a plain fit); pausing and
+            # stopping happen at batch begin, on the training loop itself.
+            async_safe = True
+
+            def __init__(self, trainer):
+                super().__init__()
+                self.trainer = trainer
+                self.nan_at = None
+                self.samples = 0
+                self.train_seconds = 0.0
+                self._last_emit = 0.0
+                self._epoch = 0
+                self._epoch_t0 = 0.0
+                self._best = math.inf
+                self._lock = threading.Lock()
+                self._avg: dict[int, tuple[int, float]] = {}  # index -> (batch in epoch, running mean)
+                self._latest = None   # (index, logs) of the newest finished batch
+                self._emitted = -1
+                self._offset = len(trainer.batch_losses)
+                self._steps = 0
+                self.batch_size = int(trainer.config.batch_size)
+
+            def on_train_begin(self, logs=None):
+                self._steps = int(self.params.get("steps") or 0)
+
+            def on_epoch_begin(self, epoch, logs=None):
+                self._epoch = epoch
+                self._epoch_t0 = time.perf_counter()
+
+            def on_train_batch_begin(self, batch, logs=None):
+                # Events are emitted here, on the training thread itself: batch
+                # ends run on Keras's thread pool, and signals are not sent
+                # from threads the GUI toolkit does not know.
+                self._emit_due()
+                control = self.trainer.control
+                if not control.running.is_set():
+                    paused_at = time.perf_counter()
+                    control.running.wait()
+                    self._epoch_t0 += time.perf_counter() - paused_at
+                self.trainer._apply_pending_learning_rate()
+                if control.stop or self.nan_at is not None:
+                    self.model.stop_training = True
+
+            def _batch_loss(self, index: int) -> float:
+                """Keras reports the epoch's running mean; this batch's own loss follows from it."""
+                batch, mean = self._avg[index]
+                if batch == 0:
+                    return mean
+                previous = self._avg.get(index - 1)
+                return float("nan") if previous is None else (batch + 1) * mean - batch * previous[1]
+
+            def on_train_batch_end(self, batch, logs=None):
+                t = self.trainer
+                loss = float(logs.get("loss", float("nan"))) if logs else float("nan")
+                epoch = self._epoch
+                index = self._offset + (epoch - t.epochs_done) * self._steps + batch
+                with self._lock:
+                    losses = t.batch_losses
+                    if index >= len(losses):
+                        losses.extend([float("nan")] * (index + 1 - len(losses)))
+                    self._avg[index] = (batch, loss)
+                    losses[index] = self._batch_loss(index)
+                    if index + 1 in self._avg:  # a later batch finished first
+                        losses[index + 1] = self._batch_loss(index + 1)
+                    self.samples += self.batch_size
+                    if not math.isfinite(loss) and (self.nan_at is None or (epoch, batch) < self.nan_at):
+                        self.nan_at = (epoch, batch)
+                        self.model.stop_training = True
+                        return
+                    if self._latest is None or index > self._latest[0]:
+                        self._latest = (index, dict(logs or {}, epoch=epoch, batch=batch))
+
+            def _emit_due(self, force: bool = False) -> None:
+                t = self.trainer
+                with self._lock:
+                    latest = self._latest
+                    now = time.perf_counter()
+                    due = latest is not None and latest[0] != self._emitted and (
+                        force or now - self._last_emit >= t.batch_event_interval)
+                    if due:
+                        self._last_emit = now
+                        self._emitted = latest[0]
+                if due:
+                    t.batch_ended.emit(latest[0], latest[1])
+
+            def on_epoch_end(self, epoch, logs=None):
+                t = self.trainer
+                self._emit_due(force=True)
+                logs = {k: float(v) for k, v in (logs or {}).items()}
+                seconds = time.perf_counter() - self._epoch_t0
+                self.train_seconds += seconds
+                logs["epoch"] = epoch
+                logs["seconds"] = seconds
+                t.history_epochs.append(logs)
+                t.epochs_done = epoch + 1
+                self._offset = len(t.batch_losses)
+                if t.run is not None:
+                    monitor = logs.get("val_loss", logs.get("loss", math.inf))
+                    if t.config.keep_best and monitor < self._best:
+                        self._best = monitor
+                        t.run.save_weights("best", model_weights(self.model))
+                    t.run.append_history(t)
+                    t.run.write_tensorboard(epoch, logs)
+                t.epoch_ended.emit(epoch, logs)
+
+        return StudioCallback(trainer)
+
+
+def _strategy_scope(device: str):
+    """``mirrored``: synchronous data-parallel training over every visible GPU
+    (or, with none, every logical CPU device) with tf.distribute.MirroredStrategy."""
+    import contextlib
+    if device != "mirrored":
+        return contextlib.nullcontext()
+    import tensorflow as tf
+    gpus = tf.config.list_logical_devices("GPU")
+    names = [d.name for d in gpus] or [d.name for d in tf.config.list_logical_devices("CPU")]
+    return tf.distribute.MirroredStrategy(devices=names).scope()
+
+
+class _device_scope:
+    """Place training on the chosen device (or several GPUs with MirroredStrategy)."""
+
+    def __init__(self, device: str):
+        self.device = device or "auto"
+        self._ctx = None
+
+    def __enter__(self):
+        import tensorflow as tf
+        if self.device == "cpu":
+            self._ctx = tf.device("/CPU:0")
+        elif self.device.startswith("gpu:"):
+            self._ctx = tf.device(f"/GPU:{int(self.device.split(':')[1])}")
+        if self._ctx is not None:
+            self._ctx.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        if self._ctx is not None:
+            return self._ctx.__exit__(*exc)
+        return False
+
+
+def describe_failure(exc: Exception) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    name = type(exc).__name__
+    if "ResourceExhausted" in name or "OOM" in text or isinstance(exc, MemoryError):
+        return ("out of memory while training: use a smaller batch size or a smaller model "
+                f"({text[:200]})")
+    return f"training failed: {name}: {text[:300]}"
