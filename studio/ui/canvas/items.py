@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from PySide6.QtCore import QPointF, QRectF, Qt
-from PySide6.QtGui import QBrush, QColor, QFont, QFontMetricsF, QPainter, QPainterPath, QPen
+from PySide6.QtGui import QBrush, QColor, QFont, QFontMetricsF, QPainter, QPainterPath, QPainterPathStroker, QPen
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsObject, QStyleOptionGraphicsItem
 
 from studio.engine import catalog
@@ -15,6 +15,30 @@ from studio.ui.guard import guarded
 NODE_W = 200.0
 NODE_H = 66.0
 PORT_R = 6.0
+
+# Text sizes are in pixels (scene units), not points: what a person sees on
+# screen is then exactly size x zoom, on every platform and screen DPI.
+TITLE_PX = 14
+BODY_PX = 12
+SMALL_PX = 10
+
+# Level of detail, by the view's scale (1.0 = 100 %):
+FULL_DETAIL_LOD = 0.6   # at or above: title, name, shapes and parameters
+TITLE_LOD = 0.3         # at or above: the title alone, enlarged to stay legible; below: plain blocks
+COMPACT_TITLE_SCREEN_PX = 11  # the enlarged title's size on screen between TITLE_LOD and FULL_DETAIL_LOD
+_COMPACT_TITLE_MAX_PX = 37    # never taller than this in scene units (it must fit in the node)
+
+# Hit targets, in screen pixels: a port or the fix badge is easy to hit at any
+# zoom even though the dot drawn for it stays small.
+HIT_MIN_PX = 12             # the smallest target, across, on screen
+PORT_HIT_MARGIN_PX = 6      # slop around a port's dot on screen
+PORT_HIT_MIN_RADIUS_PX = 9  # a port's target is never smaller than this radius on screen
+FIX_HIT_MARGIN_PX = 3       # slop around the fix badge on screen
+# ...but capped in scene units, so that a node zoomed far out is still mostly
+# body to drag: targets stay at least HIT_MIN_PX across down to 25 % zoom.
+PORT_HIT_MAX_RADIUS = 24.0
+FIX_HIT_MAX_GROW = 12.0
+EDGE_HIT_MAX_WIDTH = 24.0
 
 CATEGORY_COLORS = {
     "Input": "#2e7d32", "Core": "#1565c0", "Convolution": "#6a1b9a", "Pooling": "#00838f",
@@ -26,13 +50,63 @@ ERROR_COLOR = QColor("#d32f2f")
 WARNING_COLOR = QColor("#f9a825")
 SELECT_COLOR = QColor("#1e88e5")
 
-_TITLE_FONT = QFont()
-_TITLE_FONT.setPointSizeF(9.5)
-_TITLE_FONT.setBold(True)
-_BODY_FONT = QFont()
-_BODY_FONT.setPointSizeF(8.5)
-_SMALL_FONT = QFont()
-_SMALL_FONT.setPointSizeF(7.5)
+
+def _font(px: int, bold: bool = False) -> QFont:
+    font = QFont()
+    font.setPixelSize(px)
+    font.setBold(bold)
+    return font
+
+
+_TITLE_FONT = _font(TITLE_PX, bold=True)
+_BODY_FONT = _font(BODY_PX)
+_SMALL_FONT = _font(SMALL_PX)
+_COMPACT_FONTS: dict[int, QFont] = {}
+
+
+def detail_for(lod: float) -> str:
+    """'full', 'title' or 'block': what a node draws at this scale."""
+    if lod >= FULL_DETAIL_LOD - 1e-6:
+        return "full"
+    if lod >= TITLE_LOD - 1e-6:
+        return "title"
+    return "block"
+
+
+def compact_title_px(lod: float) -> int:
+    """Scene pixel size of the title in 'title' detail: about COMPACT_TITLE_SCREEN_PX on screen."""
+    return max(TITLE_PX, min(_COMPACT_TITLE_MAX_PX, math.ceil(COMPACT_TITLE_SCREEN_PX / max(lod, 1e-3) - 1e-6)))
+
+
+def title_screen_px(lod: float) -> float:
+    """How tall (in screen pixels) a node's title is drawn at this scale; 0 when it is not drawn."""
+    detail = detail_for(lod)
+    if detail == "full":
+        return TITLE_PX * lod
+    if detail == "title":
+        return compact_title_px(lod) * lod
+    return 0.0
+
+
+def _compact_font(px: int) -> QFont:
+    font = _COMPACT_FONTS.get(px)
+    if font is None:
+        font = _COMPACT_FONTS[px] = _font(px, bold=True)
+    return font
+
+
+def view_scale(item: QGraphicsItem) -> float:
+    """The scale of the (first) view showing the item's scene; 1.0 when none does."""
+    scene = item.scene()
+    views = scene.views() if scene is not None else ()
+    return views[0].transform().m11() if views else 1.0
+
+
+def port_hit_radius(scale: float) -> float:
+    """Radius, in scene units, within which a press counts as on a port at this view scale."""
+    scale = max(scale, 1e-3)
+    radius = max(PORT_R + PORT_HIT_MARGIN_PX / scale, PORT_HIT_MIN_RADIUS_PX / scale)
+    return min(radius, PORT_HIT_MAX_RADIUS)
 
 
 def format_params(n: int | None) -> str:
@@ -46,7 +120,6 @@ def format_params(n: int | None) -> str:
 
 
 _METRICS: dict[int, QFontMetricsF] = {}
-
 
 
 def _elide(text: str, font: QFont, width: float) -> str:
@@ -107,7 +180,8 @@ class NodeItem(QGraphicsObject):
         self.port_names = [spec.port_name(k) for k in range(self.n_inputs)]
         self.n_outputs = max(1, len(state.outputs) if state and state.outputs else 1)
         error = state is not None and state.error
-        title_width = NODE_W - (40 if self.has_fix else 18)
+        title_width = self._title_width()
+        self._compact_titles: dict[int, str] = {}
         self._texts = (_elide(self.title, _TITLE_FONT, title_width),
                        _elide(self.subtitle, _BODY_FONT, NODE_W - 18),
                        _elide("⚠ " + state.error if error else self.status, _BODY_FONT, NODE_W - 18))
@@ -125,17 +199,42 @@ class NodeItem(QGraphicsObject):
     def has_fix(self) -> bool:
         return bool(self.state and self.state.fix and (self.state.error or self.state.warning))
 
+    def _title_width(self) -> float:
+        return NODE_W - (40 if self.has_fix else 18)
+
     # -- geometry ------------------------------------------------------------
+    def body_rect(self) -> QRectF:
+        """The node's box in scene coordinates (without the reach of its hit targets)."""
+        p = self.pos()
+        return QRectF(p.x(), p.y(), NODE_W, NODE_H)
+
+    @property
+    def is_input(self) -> bool:
+        return catalog.SPECS[self.class_name].is_input
+
     def boundingRect(self) -> QRectF:
-        return QRectF(-PORT_R - 2, -PORT_R - 2, NODE_W + 2 * PORT_R + 4, NODE_H + 2 * PORT_R + 4)
+        # covers the largest port and fix-badge targets (see port_hit_radius)
+        first_port_x = NODE_W / (max(self.n_inputs, self.n_outputs) + 1)
+        dx = max(PORT_R + 2, FIX_HIT_MAX_GROW - 4, PORT_HIT_MAX_RADIUS - first_port_x)
+        dy = PORT_HIT_MAX_RADIUS
+        return QRectF(-dx, -dy, NODE_W + 2 * dx, NODE_H + 2 * dy)
 
     def shape(self) -> QPainterPath:
+        """The body plus every hit target at the current zoom: Qt finds the node
+        (hover, clicks, the scene's port look-up) anywhere a target reaches."""
+        scale = view_scale(self)
+        r = port_hit_radius(scale)
         path = QPainterPath()
+        path.setFillRule(Qt.WindingFill)
         path.addRoundedRect(QRectF(0, 0, NODE_W, NODE_H), 8, 8)
         for k in range(self.n_inputs):
-            path.addEllipse(self.input_port_pos(k, local=True), PORT_R + 3, PORT_R + 3)
+            path.addEllipse(self.input_port_pos(k, local=True), r, r)
         for k in range(self.n_outputs):
-            path.addEllipse(self.output_port_pos(k, local=True), PORT_R + 3, PORT_R + 3)
+            path.addEllipse(self.output_port_pos(k, local=True), r, r)
+        if self.has_fix:
+            fix = self.fix_button_rect(scale)
+            if not fix.isEmpty():
+                path.addRect(fix)
         return path
 
     def input_port_pos(self, k: int, local: bool = False) -> QPointF:
@@ -146,23 +245,47 @@ class NodeItem(QGraphicsObject):
         p = QPointF(NODE_W * (k + 1) / (self.n_outputs + 1), NODE_H)
         return p if local else self.mapToScene(p)
 
-    def port_at(self, scene_pos: QPointF) -> tuple[str, int] | None:
-        """('in'|'out', index) of the port under a scene position, if any."""
-        local = self.mapFromScene(scene_pos)
-        for k in range(self.n_inputs):
-            if _dist(local, self.input_port_pos(k, True)) <= PORT_R + 4:
-                return ("in", k)
-        for k in range(self.n_outputs):
-            if _dist(local, self.output_port_pos(k, True)) <= PORT_R + 4:
-                return ("out", k)
-        return None
+    def port_at(self, scene_pos: QPointF, scale: float | None = None) -> tuple[str, int] | None:
+        """('in'|'out', index) of the port under a scene position, if any.
 
-    def fix_button_rect(self) -> QRectF:
+        A port's target is at least HIT_MIN_PX across on screen whatever the
+        zoom (``scale``, by default the view's); where targets overlap the
+        nearest port wins."""
+        radius = port_hit_radius(view_scale(self) if scale is None else scale)
+        local = self.mapFromScene(scene_pos)
+        best, best_d = None, radius
+        for k in range(self.n_inputs):
+            d = _dist(local, self.input_port_pos(k, True))
+            if d <= best_d:
+                best, best_d = ("in", k), d
+        for k in range(self.n_outputs):
+            d = _dist(local, self.output_port_pos(k, True))
+            if d <= best_d:
+                best, best_d = ("out", k), d
+        return best
+
+    def fix_badge_rect(self) -> QRectF:
+        """Where the fix badge is drawn (item coordinates)."""
         return QRectF(NODE_W - 24, 4, 20, 18)
+
+    def fix_button_rect(self, scale: float | None = None) -> QRectF:
+        """Where a click applies the suggested fix (item coordinates): the badge
+        grown to at least HIT_MIN_PX on screen at this zoom (``scale``, by
+        default the view's); empty when the badge is not drawn (far zoomed out)."""
+        scale = view_scale(self) if scale is None else scale
+        if detail_for(scale) == "block":
+            return QRectF()
+        badge = self.fix_badge_rect()
+        scale = max(scale, 1e-3)
+        grow = max(FIX_HIT_MARGIN_PX / scale,
+                   (HIT_MIN_PX / scale - min(badge.width(), badge.height())) / 2)
+        grow = min(grow, FIX_HIT_MAX_GROW)
+        return badge.adjusted(-grow, -grow, grow, grow)
 
     # -- painting --------------------------------------------------------------
     def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem, widget=None) -> None:
         lod = option.levelOfDetailFromTransform(painter.worldTransform())
+        detail = detail_for(lod)
         spec = catalog.SPECS[self.class_name]
         color = QColor(CATEGORY_COLORS.get(spec.category, "#546e7a"))
         rect = QRectF(0, 0, NODE_W, NODE_H)
@@ -171,7 +294,7 @@ class NodeItem(QGraphicsObject):
         border = ERROR_COLOR if error else WARNING_COLOR if warning else color.darker(130)
         if self.isSelected():
             border = SELECT_COLOR
-        if lod < 0.45:  # far away: a coloured block
+        if detail == "block":  # far away: a coloured block
             painter.setRenderHint(QPainter.Antialiasing, False)
             painter.fillRect(rect, QColor("#ffffff"))
             painter.fillRect(QRectF(0, 0, 10, NODE_H), color)
@@ -184,7 +307,7 @@ class NodeItem(QGraphicsObject):
         painter.setPen(Qt.NoPen)
         painter.setBrush(color)
         painter.drawRoundedRect(QRectF(0, 0, 6, NODE_H), 3, 3)
-        if lod >= 0.45:
+        if detail == "full":
             title, subtitle, status = self._texts
             painter.setPen(QColor("#212121"))
             painter.setFont(_TITLE_FONT)
@@ -194,11 +317,21 @@ class NodeItem(QGraphicsObject):
             painter.drawText(QPointF(12, 36), subtitle)
             painter.setPen(ERROR_COLOR if error else QColor("#2e4053"))
             painter.drawText(QPointF(12, 55), status)
-            if self.has_fix:
-                r = self.fix_button_rect()
-                painter.setPen(QPen(border, 1.2))
-                painter.setBrush(QColor("#fff8e1"))
-                painter.drawRoundedRect(r, 4, 4)
+        else:  # the title alone, in a font that stays legible on screen
+            px = compact_title_px(lod)
+            font = _compact_font(px)
+            text = self._compact_titles.get(px)
+            if text is None:
+                text = self._compact_titles[px] = _elide(self.title, font, self._title_width())
+            painter.setPen(QColor("#212121"))
+            painter.setFont(font)
+            painter.drawText(QRectF(12, 0, self._title_width(), NODE_H), Qt.AlignLeft | Qt.AlignVCenter, text)
+        if self.has_fix:
+            r = self.fix_badge_rect()
+            painter.setPen(QPen(border, 1.2))
+            painter.setBrush(QColor("#fff8e1"))
+            painter.drawRoundedRect(r, 4, 4)
+            if detail == "full":
                 painter.setPen(QColor("#5d4037"))
                 painter.setFont(_SMALL_FONT)
                 painter.drawText(r, Qt.AlignCenter, "fix")
@@ -271,16 +404,18 @@ class EdgeItem(QGraphicsItem):
         a = self.src_item.output_port_pos(self.edge.src_port)
         b = self.dst_item.input_port_pos(self.edge.dst_port)
         self._path = bezier(a, b)
-        self._bounds = self._path.boundingRect().adjusted(-6, -6, 6, 6)
+        reach = EDGE_HIT_MAX_WIDTH / 2 + 1
+        self._bounds = self._path.boundingRect().adjusted(-reach, -reach, reach, reach)
         self.layer.invalidate()
 
     def boundingRect(self) -> QRectF:
         return self._bounds
 
     def shape(self) -> QPainterPath:
-        from PySide6.QtGui import QPainterPathStroker
+        """A band around the curve, at least HIT_MIN_PX wide on screen (capped when far out)."""
+        scale = max(view_scale(self), 1e-3)
         stroker = QPainterPathStroker()
-        stroker.setWidth(10)
+        stroker.setWidth(min(EDGE_HIT_MAX_WIDTH, max(10.0, HIT_MIN_PX / scale)))
         return stroker.createStroke(self._path)
 
     def paint(self, painter, option, widget=None) -> None:  # drawn by the EdgeLayer
@@ -345,7 +480,7 @@ class EdgeLayer(QGraphicsItem):
             pen.setCosmetic(True)
             painter.setPen(pen)
             painter.drawPath(selected)
-        if lod < 0.6 or self.draft:
+        if lod < FULL_DETAIL_LOD or self.draft:
             return
         painter.setFont(_SMALL_FONT)
         fm = painter.fontMetrics()  # the painting device's metrics, so labels are never clipped
