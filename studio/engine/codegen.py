@@ -4,17 +4,60 @@ Only settings that differ from Keras's defaults are written, so a generated
 layer reads like one a person would type: ``layers.Conv2D(32, (3, 3),
 activation="relu", name="conv1")``. Nested Keras objects (initializers,
 regularizers, wrapped layers) become constructor calls too.
+
+Nothing from a project reaches the code as text: every string (the model's
+name, node names, settings, the loss) is written as a Python literal with
+``repr``; every name that becomes code (a variable, a keyword argument, a
+class or module name) is checked to be a plain identifier, and configs pass
+the same allow-lists as the compiler (:func:`keras_bridge.check_config_safe`).
+Anything else is refused with :class:`CodegenError`.
 """
 
 from __future__ import annotations
 
 import inspect
 import keyword
+import math
 import re
 from typing import Any
 
 from studio.engine import catalog
+from studio.engine.errors import BAD_INPUT, StudioError
 from studio.engine.graph import ModelGraph
+
+_MAX_DEPTH = 40
+_DOTTED = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+OPTIMIZER_CLASSES = {"adam": "Adam", "sgd": "SGD", "rmsprop": "RMSprop", "adamw": "AdamW",
+                     "adagrad": "Adagrad", "nadam": "Nadam"}
+
+
+class CodegenError(StudioError, ValueError):
+    """The project holds something that cannot be written as code; the message names it."""
+
+    exit_code = BAD_INPUT
+
+
+def _identifier(text: Any, what: str) -> str:
+    """``text`` if it is a plain ASCII identifier (not a keyword), else CodegenError."""
+    if (not isinstance(text, str) or not text.isascii() or not text.isidentifier()
+            or keyword.iskeyword(text)):
+        raise CodegenError(f"{what} {text!r:.80} is not a valid Python name")
+    return text
+
+
+def _dotted(text: Any, what: str) -> str:
+    if not isinstance(text, str) or not _DOTTED.match(text) or any(keyword.iskeyword(p) for p in text.split(".")):
+        raise CodegenError(f"{what} {text!r:.80} is not a valid Python module path")
+    return text
+
+
+def _number(value: Any, what: str, whole: bool = False) -> str:
+    """A finite int (or float) as a literal."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or (whole and not isinstance(value, int)):
+        raise CodegenError(f"{what} should be a {'whole ' if whole else ''}number, not {value!r:.80}")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise CodegenError(f"{what} should be a finite number, not {value!r}")
+    return repr(int(value) if isinstance(value, int) else float(value))
 
 _MODULE_ALIASES = {"keras.layers": "layers", "keras.initializers": "keras.initializers",
                    "keras.regularizers": "keras.regularizers", "keras.constraints": "keras.constraints",
@@ -68,44 +111,73 @@ def _is_default(class_name: str, key: str, value: Any) -> bool:
     return False
 
 
-def py_literal(value: Any) -> str:
-    """A Python expression for a config value (tuples for lists of numbers)."""
+def py_literal(value: Any, _depth: int = 0) -> str:
+    """A Python expression for a config value (tuples for lists of numbers).
+
+    Only plain values are written: None, booleans, numbers, strings (as
+    ``repr`` literals), lists, tuples, dicts and serialized Keras objects,
+    which become constructor calls with checked names.
+    """
+    if _depth > _MAX_DEPTH:
+        raise CodegenError("a setting is nested too deeply to write as code")
     if isinstance(value, dict):
         if "class_name" in value and "config" in value and isinstance(value.get("module"), str):
-            return _object_call(value)
+            return _object_call(value, _depth + 1)
         if value.get("class_name") == "__tuple__":
-            return py_literal(tuple(value["config"]["value"]))
-        return "{" + ", ".join(f"{k!r}: {py_literal(v)}" for k, v in value.items()) + "}"
+            inner = value.get("config")
+            items = inner.get("value") if isinstance(inner, dict) else None
+            if not isinstance(items, (list, tuple)):
+                raise CodegenError(f"a tuple setting {value!r:.80} has no list of values")
+            return py_literal(tuple(items), _depth + 1)
+        for k in value:
+            if not isinstance(k, (str, int)) or isinstance(k, bool):
+                raise CodegenError(f"a setting has a key {k!r:.80} that is not a string")
+        return "{" + ", ".join(f"{k!r}: {py_literal(v, _depth + 1)}" for k, v in value.items()) + "}"
     if isinstance(value, (list, tuple)):
-        items = [py_literal(v) for v in value]
+        items = [py_literal(v, _depth + 1) for v in value]
         if value and all(v is None or (isinstance(v, int) and not isinstance(v, bool)) for v in value):
             return "(" + ", ".join(items) + ("," if len(items) == 1 else "") + ")"
         return "[" + ", ".join(items) + "]"
     if isinstance(value, float):
         r = repr(value)
         return r if r not in ("inf", "-inf", "nan") else f"float({r!r})"
-    return repr(value)
+    if value is None or isinstance(value, (bool, int, str)):
+        return repr(value)
+    raise CodegenError(f"a setting of type {type(value).__name__} cannot be written as code")
 
 
-def _object_call(obj: dict) -> str:
-    module = obj["module"]
-    cname = obj["class_name"]
-    cfg = dict(obj.get("config") or {})
-    if module == "keras" and cname == "DTypePolicy":
+def _object_call(obj: dict, _depth: int = 0) -> str:
+    module = _dotted(obj["module"], "module")
+    if not (module == "keras" or module.startswith("keras.")):
+        raise CodegenError(f"module {module!r} is not part of Keras")
+    cname = _identifier(obj["class_name"], "class name")
+    cfg = obj.get("config") or {}
+    if not isinstance(cfg, dict):
+        raise CodegenError(f"the settings of {module}.{cname} should be an object")
+    cfg = dict(cfg)
+    if module in ("keras", "keras.dtype_policies") and cname in ("DTypePolicy", "FloatDTypePolicy"):
         return repr(cfg.get("name", "float32"))
     prefix = _MODULE_ALIASES.get(module, module)
     if module == "keras.layers":
-        return layer_expression(cname, cfg.pop("name", None), cfg)
+        if cname not in catalog.SPECS:
+            raise CodegenError(f"'{cname}' is not a layer in the catalog")
+        return layer_expression(cname, cfg.pop("name", None), cfg, _depth)
     defaults = _defaults(cname, module)
-    args = [f"{k}={py_literal(v)}" for k, v in cfg.items()
+    args = [f"{_identifier(k, 'setting')}={py_literal(v, _depth + 1)}" for k, v in cfg.items()
             if not (k in defaults and normalize_config(defaults[k]) == normalize_config(v))]
     return f"{prefix}.{cname}({', '.join(args)})"
 
 
-def layer_expression(class_name: str, name: str | None, config: dict[str, Any]) -> str:
+def layer_expression(class_name: str, name: str | None, config: dict[str, Any], _depth: int = 0) -> str:
     """``layers.Dense(10, activation="softmax", name="out")`` for one node."""
+    if class_name not in catalog.SPECS:
+        raise CodegenError(f"'{class_name!s:.80}' is not a layer in the catalog")
+    _identifier(class_name, "layer type")
+    if name is not None and not isinstance(name, str):
+        raise CodegenError(f"a layer name should be a string, not {name!r:.80}")
     args = []
     for key, value in config.items():
+        _identifier(key, f"setting of {class_name} '{name}'")
         if key in ("name", "trainable") and (key == "name" or value is True):
             continue
         if key == "dtype" and isinstance(value, dict) and value.get("config", {}).get("name") == "float32":
@@ -114,17 +186,24 @@ def layer_expression(class_name: str, name: str | None, config: dict[str, Any]) 
             continue
         if _is_default(class_name, key, value):
             continue
-        args.append(f"{key}={py_literal(value)}")
+        args.append(f"{key}={py_literal(value, _depth + 1)}")
     if name is not None:
         args.append(f"name={name!r}")
     return f"layers.{class_name}({', '.join(args)})"
 
 
+# names the generated code refers to inside a function: a node must not shadow them
+_RESERVED = {"keras", "layers", "model", "np", "inputs", "outputs", "build_model", "compile_model", "train",
+             "learning_rate", "steps", "epochs", "float", "tuple", "list", "dict", "None", "True", "False"}
+
+
 def _var(name: str, used: set[str]) -> str:
-    v = re.sub(r"\W", "_", name)
+    """A local variable name for a node: its name with anything but ASCII letters,
+    digits and '_' replaced, never a keyword or a name the generated code uses."""
+    v = re.sub(r"[^A-Za-z0-9_]", "_", str(name))[:60]
     if not v or v[0].isdigit():
         v = "x_" + v
-    if keyword.iskeyword(v) or v in {"keras", "layers", "model", "np", "inputs", "outputs"}:
+    if keyword.iskeyword(v) or keyword.issoftkeyword(v) or v in _RESERVED or v.startswith("__"):
         v += "_"
     base, k = v, 1
     while v in used:
@@ -145,83 +224,143 @@ def input_expression(config: dict[str, Any], name: str) -> str:
     else:
         parts.append(f"batch_shape={py_literal(tuple(shape))}")
     dtype = cfg.get("dtype")
+    if isinstance(dtype, dict):
+        dtype = (dtype.get("config") or {}).get("name") if isinstance(dtype.get("config"), dict) else None
     if dtype not in (None, "float32"):
+        if not isinstance(dtype, str):
+            raise CodegenError(f"input '{name}' has a dtype {dtype!r:.80} that is not a name")
         parts.append(f"dtype={dtype!r}")
     if cfg.get("sparse"):
         parts.append("sparse=True")
+    if not isinstance(name, str):
+        raise CodegenError(f"an input name should be a string, not {name!r:.80}")
     parts.append(f"name={name!r}")
     return f"keras.Input({', '.join(parts)})"
 
 
 def model_code(graph: ModelGraph, function_name: str = "build_model") -> str:
     """A function that rebuilds the graph's model with the functional API."""
+    from studio.engine.keras_bridge import UnsafeConfigError, check_config_safe
+
+    _identifier(function_name, "function name")
+    if not isinstance(graph.name, str):
+        raise CodegenError(f"the model's name should be a string, not {graph.name!r:.80}")
+    for node in graph.nodes.values():
+        if not isinstance(node.name, str):
+            raise CodegenError(f"node {node.id!r:.40} has a name {node.name!r:.80} that is not a string")
+        try:
+            check_config_safe(node.config, f"layer '{node.name}'")
+        except UnsafeConfigError as exc:
+            raise CodegenError(str(exc)) from None
     lines = [f"def {function_name}():"]
     used: set[str] = set()
     var: dict[str, list[str]] = {}
+    last_port: dict[str, int] = {}
+    for e in graph.edges:
+        last_port[e.src] = max(last_port.get(e.src, 0), e.src_port)
     order = graph.topological_order()
     for node_id in order:
         node = graph.nodes[node_id]
         name = _var(node.name, used)
         if node.spec.is_input:
-            lines.append(f"    {name} = {input_expression(node.config, node.name)}")
+            try:
+                lines.append(f"    {name} = {input_expression(node.config, node.name)}")
+            except ValueError as exc:
+                if isinstance(exc, CodegenError):
+                    raise
+                raise CodegenError(f"input '{node.name}': {exc}") from None
             var[node_id] = [name]
             continue
         ports = graph.inputs_of(node_id)
-        args = [var[ports[k][0]][ports[k][1]] for k in sorted(ports)]
+        try:
+            args = [var[ports[k][0]][ports[k][1]] for k in sorted(ports)]
+        except (KeyError, IndexError):
+            args = []
+        if not args or len(args) < node.spec.min_inputs:
+            raise CodegenError(f"layer '{node.name}' is missing an input; fix the model first "
+                               "(layer-studio check lists what is wrong)")
         style = node.spec.call_style
         call = args[0] if style == "single" else (", ".join(args) if style == "positional" else "[" + ", ".join(args) + "]")
         expr = layer_expression(node.class_name, node.name, node.config)
         lines.append(f"    {name} = {expr}({call})")
-        last_port = max((e.src_port for e in graph.edges if e.src == node_id), default=0)
-        var[node_id] = [name] if last_port == 0 else [f"{name}[{k}]" for k in range(last_port + 1)]
-    ins = [var[n.id][0] for n in graph.input_nodes()]
-    outs = [var[i][0] for i in graph.model_outputs()]
+        ports_out = last_port.get(node_id, 0)
+        var[node_id] = [name] if ports_out == 0 else [f"{name}[{k}]" for k in range(ports_out + 1)]
+    ins = [var[n.id][0] for n in graph.input_nodes() if n.id in var]
+    outs = [var[i][0] for i in graph.model_outputs() if i in var]
+    if not ins or not outs:
+        raise CodegenError(f"the model has no {'input' if not ins else 'output'}; fix the model first "
+                           "(layer-studio check lists what is wrong)")
     fmt = lambda xs: xs[0] if len(xs) == 1 else "[" + ", ".join(xs) + "]"  # noqa: E731
     lines.append(f"    return keras.Model(inputs={fmt(ins)}, outputs={fmt(outs)}, name={graph.name!r})")
     return "\n".join(lines) + "\n"
 
 
 def training_code(training: dict[str, Any]) -> str:
+    """``compile_model`` and ``train`` for the training settings (every value checked)."""
+    from studio.engine.keras_bridge import UnsafeConfigError, check_training_names
+
+    if not isinstance(training, dict):
+        raise CodegenError("the training settings should be an object")
     opt = training.get("optimizer", "adam")
-    optimizers = {"adam": "Adam", "sgd": "SGD", "rmsprop": "RMSprop", "adamw": "AdamW",
-                  "adagrad": "Adagrad", "nadam": "Nadam"}
-    cls = optimizers.get(str(opt).lower(), "Adam")
-    extra = ", momentum=%r" % training["momentum"] if cls in ("SGD", "RMSprop") and "momentum" in training else ""
-    lr = training.get("learning_rate", 0.001)
-    batch, epochs = training.get("batch_size", 128), training.get("epochs", 5)
-    split = training.get("validation_split", 0.1)
+    if not isinstance(opt, str) or opt.lower() not in OPTIMIZER_CLASSES:
+        raise CodegenError(f"training.optimizer {opt!r:.80} is not one of {', '.join(OPTIMIZER_CLASSES)}")
+    cls = OPTIMIZER_CLASSES[opt.lower()]
+    try:
+        check_training_names(training)
+    except UnsafeConfigError as exc:
+        raise CodegenError(str(exc)) from None
+    extra = ""
+    if cls in ("SGD", "RMSprop") and "momentum" in training:
+        extra = f", momentum={_number(training['momentum'], 'training.momentum')}"
+    lr = _number(training.get("learning_rate", 0.001), "training.learning_rate")
+    batch = _number(training.get("batch_size", 128), "training.batch_size", whole=True)
+    epochs = _number(training.get("epochs", 5), "training.epochs", whole=True)
+    split = _number(training.get("validation_split", 0.1), "training.validation_split")
+    seed = training.get("shuffle_seed", 42)
+    seed = "None" if seed is None else _number(seed, "training.shuffle_seed", whole=True)
+    loss = repr(training.get("loss", "sparse_categorical_crossentropy"))
+    metrics = "[" + ", ".join(repr(m) for m in training.get("metrics", ["accuracy"])) + "]"
     if training.get("lr_schedule") == "cosine":
         rate = ("    # cosine decay of the learning rate to 0 over the whole run\n"
-                f"    learning_rate = keras.optimizers.schedules.CosineDecay({lr!r}, decay_steps=steps)\n")
+                f"    learning_rate = keras.optimizers.schedules.CosineDecay({lr}, decay_steps=steps)\n")
     else:
-        rate = f"    learning_rate = {lr!r}\n"
+        rate = f"    learning_rate = {lr}\n"
     return (
         "def compile_model(model, steps=1000):\n"
         + rate +
         "    model.compile(\n"
         f"        optimizer=keras.optimizers.{cls}(learning_rate=learning_rate{extra}),\n"
-        f"        loss={training.get('loss', 'sparse_categorical_crossentropy')!r},\n"
-        f"        metrics={list(training.get('metrics', ['accuracy']))!r},\n"
+        f"        loss={loss},\n"
+        f"        metrics={metrics},\n"
         "    )\n"
         "    return model\n\n\n"
         "def train(model, x_train, y_train, epochs=None):\n"
-        f"    keras.utils.set_random_seed({training.get('shuffle_seed', 42)!r})\n"
-        f"    epochs = epochs or {epochs!r}\n"
-        f"    steps = epochs * -(-int(len(x_train) * (1 - {split!r})) // {batch!r})\n"
+        f"    keras.utils.set_random_seed({seed})\n"
+        f"    epochs = epochs or {epochs}\n"
+        f"    steps = epochs * -(-int(len(x_train) * (1 - {split})) // {batch})\n"
         "    compile_model(model, steps)\n"
         "    return model.fit(\n"
         "        x_train, y_train,\n"
-        f"        batch_size={batch!r},\n"
+        f"        batch_size={batch},\n"
         "        epochs=epochs,\n"
-        f"        validation_split={split!r},\n"
+        f"        validation_split={split},\n"
         "    )\n"
     )
 
 
+def docstring(text: str) -> str:
+    """A module docstring for ``text``: a triple-quoted block when that is safe, else ``repr``."""
+    if (text.isprintable() and '"' * 3 not in text and "\\" not in text and not text.endswith('"')):
+        return f'"""{text}"""'
+    return repr(text)
+
+
 def generate(graph: ModelGraph, training: dict[str, Any] | None = None) -> str:
     """A complete, runnable Python module for the graph."""
+    if not isinstance(graph.name, str):
+        raise CodegenError(f"the model's name should be a string, not {graph.name!r:.80}")
     parts = [
-        f'"""Model "{graph.name}", generated by Layer Studio."""\n',
+        docstring(f'Model "{graph.name}", generated by Layer Studio.') + "\n",
         "import keras\nfrom keras import layers\n\n",
         model_code(graph),
     ]

@@ -1,9 +1,11 @@
 """Turning a node into a real Keras layer, safely.
 
 Everything here imports Keras lazily so the rest of the engine loads fast.
-Configs are checked before Keras sees them: nested objects may only name
-classes from Keras's own modules, and deserialization runs in safe mode, so
-nothing in a project file can make Keras run code.
+Configs are checked before Keras sees them: a nested object may only be one of
+an explicit allow-list of Keras objects of the kind its key holds (an
+activation, an initializer, a dtype policy, ...), and deserialization runs in
+safe mode, so nothing in a project file can make Keras run code or call a
+function that is not what the setting says it is.
 """
 
 from __future__ import annotations
@@ -14,31 +16,242 @@ import threading
 from typing import Any
 
 from studio.engine import catalog
+from studio.engine.errors import BAD_INPUT, StudioError
 
 _FORBIDDEN_CLASS_NAMES = {"Lambda", "__lambda__", "function", "__numpy__", "TFOpLambda"}
 
+# -- allow-lists ------------------------------------------------------------------
+# A config may hold Keras objects of a few kinds (an activation, an initializer,
+# ...). Each kind accepts only the names below: Keras's own objects of that
+# kind, by name. ``tests/robustness/test_allow_lists.py`` checks that Keras
+# knows every name here as an object of the same kind. A name that is not
+# listed is refused, even if Keras could import it from somewhere else.
 
-class UnsafeConfigError(ValueError):
+ACTIVATIONS = frozenset({
+    "celu", "elu", "exponential", "gelu", "glu", "hard_shrink", "hard_sigmoid", "hard_silu", "hard_swish",
+    "hard_tanh", "leaky_relu", "linear", "log_sigmoid", "log_softmax", "mish", "relu", "relu6", "selu",
+    "sigmoid", "silu", "soft_shrink", "softmax", "softplus", "softsign", "sparse_plus", "sparse_sigmoid",
+    "sparsemax", "squareplus", "swish", "tanh", "tanh_shrink", "threshold",
+})
+INITIALIZERS = frozenset({
+    # classes (serialized as {"module": "keras.initializers", "class_name": ...})
+    "Constant", "GlorotNormal", "GlorotUniform", "HeNormal", "HeUniform", "Identity", "IdentityInitializer",
+    "LecunNormal", "LecunUniform", "Ones", "Orthogonal", "OrthogonalInitializer", "RandomNormal",
+    "RandomUniform", "TruncatedNormal", "VarianceScaling", "Zeros",
+    # names
+    "constant", "glorot_normal", "glorot_uniform", "he_normal", "he_uniform", "identity", "lecun_normal",
+    "lecun_uniform", "normal", "one", "ones", "orthogonal", "random_normal", "random_uniform",
+    "truncated_normal", "uniform", "variance_scaling", "zero", "zeros",
+})
+REGULARIZERS = frozenset({"L1", "L1L2", "L2", "OrthogonalRegularizer", "l1", "l1l2", "l2",
+                          "orthogonal_regularizer"})
+CONSTRAINTS = frozenset({"MaxNorm", "MinMaxNorm", "NonNeg", "UnitNorm", "max_norm", "min_max_norm",
+                         "non_neg", "unit_norm"})
+LOSSES = frozenset({
+    "BinaryCrossentropy", "BinaryFocalCrossentropy", "CategoricalCrossentropy", "CategoricalFocalCrossentropy",
+    "CategoricalHinge", "CosineSimilarity", "Hinge", "Huber", "KLDivergence", "LogCosh", "MeanAbsoluteError",
+    "MeanAbsolutePercentageError", "MeanSquaredError", "MeanSquaredLogarithmicError", "Poisson",
+    "SparseCategoricalCrossentropy", "SquaredHinge",
+    "binary_crossentropy", "binary_focal_crossentropy", "categorical_crossentropy",
+    "categorical_focal_crossentropy", "categorical_hinge", "cosine_similarity", "hinge", "huber",
+    "kl_divergence", "kld", "log_cosh", "mae", "mape", "mean_absolute_error", "mean_absolute_percentage_error",
+    "mean_squared_error", "mean_squared_logarithmic_error", "mse", "msle", "poisson",
+    "sparse_categorical_crossentropy", "squared_hinge",
+})
+METRICS = frozenset({
+    "AUC", "Accuracy", "BinaryAccuracy", "CategoricalAccuracy", "F1Score", "MeanAbsoluteError",
+    "MeanSquaredError", "Precision", "Recall", "RootMeanSquaredError", "SparseCategoricalAccuracy",
+    "SparseTopKCategoricalAccuracy", "TopKCategoricalAccuracy",
+    "accuracy", "auc", "binary_accuracy", "binary_crossentropy", "categorical_accuracy",
+    "categorical_crossentropy", "f1_score", "mae", "mape", "mean_absolute_error", "mean_squared_error", "mse",
+    "precision", "recall", "root_mean_squared_error", "sparse_categorical_accuracy",
+    "sparse_categorical_crossentropy", "sparse_top_k_categorical_accuracy", "top_k_categorical_accuracy",
+})
+DTYPES = frozenset({"float16", "float32", "float64", "bfloat16", "uint8", "uint16", "uint32", "uint64",
+                    "int8", "int16", "int32", "int64", "bool", "string"})
+DTYPE_POLICIES = frozenset({"float16", "float32", "float64", "bfloat16", "mixed_float16", "mixed_bfloat16"})
+DTYPE_POLICY_CLASSES = frozenset({"DTypePolicy", "FloatDTypePolicy"})
+
+# kind -> (allowed names, the modules a serialized object of that kind may name)
+_KINDS = {
+    "activation": (ACTIVATIONS, ("keras.activations",)),
+    "initializer": (INITIALIZERS, ("keras.initializers",)),
+    "regularizer": (REGULARIZERS, ("keras.regularizers",)),
+    "constraint": (CONSTRAINTS, ("keras.constraints",)),
+    "loss": (LOSSES, ("keras.losses",)),
+    "metric": (METRICS, ("keras.metrics",)),
+    "dtype policy": (DTYPE_POLICIES | DTYPES, ("keras", "keras.dtype_policies")),
+}
+_ARTICLE = {"activation": "an activation", "initializer": "an initializer", "regularizer": "a regularizer",
+            "constraint": "a constraint", "loss": "a loss", "metric": "a metric", "dtype policy": "a dtype policy"}
+
+
+class UnsafeConfigError(StudioError, ValueError):
     """A config that would make Keras import or run something it should not."""
 
+    exit_code = BAD_INPUT
 
-def check_config_safe(value: Any, where: str = "config") -> None:
-    """Refuse nested objects outside Keras's own modules, lambdas and functions."""
+
+def kind_of_key(key: str) -> str | None:
+    """Which kind of Keras object a config key holds ('activation', ...), or None."""
+    if not isinstance(key, str):
+        return None
+    if key == "activation" or key.endswith("_activation"):
+        return "activation"
+    if key == "initializer" or key.endswith("_initializer"):
+        return "initializer"
+    if key == "regularizer" or key.endswith("_regularizer"):
+        return "regularizer"
+    if key == "constraint" or key.endswith("_constraint"):
+        return "constraint"
+    if key in ("dtype", "dtype_policy", "compute_dtype", "variable_dtype"):
+        return "dtype policy"
+    return None
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _name_of(obj: dict) -> str:
+    module, cname = obj.get("module"), obj.get("class_name")
+    return f"{module}.{cname}" if isinstance(module, str) and module else str(cname)
+
+
+def check_allowed(kind: str, value: Any, where: str) -> None:
+    """Refuse ``value`` unless it is ``None`` or an allow-listed Keras object of ``kind``."""
+    allowed, modules = _KINDS[kind]
+    if value is None:
+        return
+    if isinstance(value, str):
+        if kind == "dtype policy" and value not in allowed:
+            raise UnsafeConfigError(f"{where} is {_show(value)}, which is not a Keras dtype; "
+                                    f"use one of {', '.join(sorted(DTYPE_POLICIES))}")
+        if value not in allowed:
+            raise UnsafeConfigError(f"{where} is {_show(value)}, which is not {_ARTICLE[kind]} Keras knows; "
+                                    f"use one of {', '.join(sorted(n for n in allowed if n.islower())[:12])}, …")
+        return
+    if not isinstance(value, dict):
+        raise UnsafeConfigError(f"{where} should name {_ARTICLE[kind]} (a string), not {type(value).__name__} "
+                                f"{_show(value)}")
+    _check_common(value, where)
+    module, cname = value.get("module"), value.get("class_name")
+    registered = value.get("registered_name")
+    inner = value.get("config")
+    if kind == "activation":
+        # Keras writes built-in activations as plain names; an object here is never one of them
+        raise UnsafeConfigError(f"{where} names '{_name_of(value)}', which is not a Keras activation; "
+                                "give an activation's name, e.g. \"relu\"")
+    if kind == "dtype policy":
+        ok = (module in modules and cname in DTYPE_POLICY_CLASSES and isinstance(inner, dict)
+              and set(inner) <= {"name"} and inner.get("name") in DTYPE_POLICIES)
+        if not ok:
+            raise UnsafeConfigError(f"{where} names '{_name_of(value)}' with {_show(inner)}, which is not an allowed "
+                                    f"Keras dtype policy; use one of {', '.join(sorted(DTYPE_POLICIES))}")
+    elif module not in (None,) + modules or cname not in allowed or not (cname[:1].isupper()):
+        raise UnsafeConfigError(f"{where} names '{_name_of(value)}', which is not {_ARTICLE[kind]} Keras allows here; "
+                                f"use one of {', '.join(sorted(n for n in allowed if n[:1].isupper()))}")
+    if registered not in (None, cname):
+        raise UnsafeConfigError(f"{where} names a custom registered object {_show(registered)}, "
+                                "which Layer Studio does not load")
+    if inner is not None and not isinstance(inner, dict):
+        raise UnsafeConfigError(f"{where}.config should be an object of plain settings")
+    for k, v in (inner or {}).items():
+        _check_plain(v, f"{where}.{k}")
+
+
+def _check_common(value: dict, where: str) -> None:
+    """Checks that apply to every serialized object, whatever its kind."""
+    module = value.get("module")
+    if module is not None and (not isinstance(module, str)
+                               or not (module == "keras" or module.startswith("keras."))):
+        raise UnsafeConfigError(f"{where} refers to module '{module}', which is not part of Keras")
+    class_name = value.get("class_name")
+    if class_name in _FORBIDDEN_CLASS_NAMES or value.get("registered_name") in _FORBIDDEN_CLASS_NAMES:
+        raise UnsafeConfigError(f"{where} contains a '{class_name}' object, which would run code")
+    registered = value.get("registered_name")
+    if registered is not None and registered != class_name:
+        raise UnsafeConfigError(f"{where} names a custom registered object {_show(registered)}, "
+                                "which Layer Studio does not load")
+    if not isinstance(class_name, str) or not class_name.isidentifier():
+        raise UnsafeConfigError(f"{where} holds an object whose class name {_show(class_name)} is not a name")
+
+
+def _check_plain(value: Any, where: str) -> None:
+    """Numbers, strings, None, lists and tuples of them: the settings of an allowed object."""
     if isinstance(value, dict):
-        module = value.get("module")
-        if module is not None and (not isinstance(module, str)
-                                   or not (module == "keras" or module.startswith("keras."))):
-            raise UnsafeConfigError(f"{where} refers to module '{module}', which is not part of Keras")
-        class_name = value.get("class_name")
-        if class_name in _FORBIDDEN_CLASS_NAMES:
-            raise UnsafeConfigError(f"{where} contains a '{class_name}' object, which would run code")
-        if value.get("registered_name") not in (None, class_name) and module is not None:
-            raise UnsafeConfigError(f"{where} names a custom registered object '{value.get('registered_name')}'")
+        if value.get("class_name") == "__tuple__" and set(value) <= {"class_name", "config"}:
+            _check_plain((value.get("config") or {}).get("value"), where)
+            return
+        if "class_name" in value or "module" in value or "registered_name" in value:
+            raise UnsafeConfigError(f"{where} holds a nested '{_name_of(value)}' object, which is not allowed here")
         for k, v in value.items():
-            check_config_safe(v, f"{where}.{k}")
+            _check_plain(v, f"{where}.{k}")
+    elif isinstance(value, (list, tuple)):
+        for k, v in enumerate(value):
+            _check_plain(v, f"{where}[{k}]")
+
+
+def check_config_safe(value: Any, where: str = "config", kind: str | None = None) -> None:
+    """Refuse anything in a layer config that is not a plain setting or an allow-listed Keras object.
+
+    Keys say what kind of object they hold (``activation``, ``*_initializer``,
+    ``*_regularizer``, ``*_constraint``, ``dtype``); wrapped layers (``layer``,
+    ``backward_layer``) must be catalog layers and are checked the same way;
+    any other serialized object is refused.
+    """
+    if kind is not None:
+        check_allowed(kind, value, where)
+        return
+    if isinstance(value, dict):
+        if "class_name" in value or "module" in value or "registered_name" in value:
+            if value.get("class_name") == "__tuple__" and set(value) <= {"class_name", "config"}:
+                _check_plain((value.get("config") or {}).get("value"), where)
+                return
+            _check_common(value, where)
+            raise UnsafeConfigError(f"{where} holds a '{_name_of(value)}' object, which is not allowed there")
+        for k, v in value.items():
+            here = f"{where}.{k}"
+            if not isinstance(k, str):
+                raise UnsafeConfigError(f"{where} has a setting name {_show(k)} that is not a string")
+            sub_kind = kind_of_key(k)
+            if sub_kind is not None:
+                check_allowed(sub_kind, v, here)
+            elif k in ("layer", "backward_layer") and isinstance(v, dict):
+                _check_wrapped_layer(v, here)
+            else:
+                check_config_safe(v, here)
     elif isinstance(value, (list, tuple)):
         for k, v in enumerate(value):
             check_config_safe(v, f"{where}[{k}]")
+
+
+def _check_wrapped_layer(value: dict, where: str) -> None:
+    _check_common(value, where)
+    cname = value.get("class_name")
+    if value.get("module") not in (None, "keras.layers") or cname not in catalog.SPECS:
+        raise UnsafeConfigError(f"{where} names '{_name_of(value)}', which is not a layer in the catalog")
+    if set(value) - {"module", "class_name", "config", "registered_name", "build_config", "name"}:
+        extra = sorted(set(value) - {"module", "class_name", "config", "registered_name", "build_config", "name"})
+        raise UnsafeConfigError(f"{where} has unexpected fields {', '.join(map(str, extra))}")
+    inner = value.get("config")
+    if inner is not None and not isinstance(inner, dict):
+        raise UnsafeConfigError(f"{where}.config should be an object")
+    check_config_safe(inner or {}, f"{where}.config")
+    check_config_safe(value.get("build_config") or {}, f"{where}.build_config")
+
+
+def check_training_names(training: dict[str, Any], where: str = "training") -> None:
+    """The loss and metrics of a training configuration are allow-listed Keras names."""
+    check_allowed("loss", training.get("loss", "sparse_categorical_crossentropy"), f"{where}.loss")
+    metrics = training.get("metrics", ["accuracy"])
+    if not isinstance(metrics, (list, tuple)):
+        raise UnsafeConfigError(f"{where}.metrics should be a list of metric names")
+    for k, m in enumerate(metrics):
+        if not isinstance(m, str):
+            raise UnsafeConfigError(f"{where}.metrics[{k}] should be a metric's name, not {_show(m)}")
+        check_allowed("metric", m, f"{where}.metrics[{k}]")
 
 
 def _materialize_inner(config: dict[str, Any], owner: str) -> dict[str, Any]:

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from studio.engine import datasets
-from studio.engine.codegen import generate
+from studio.engine.codegen import CodegenError, generate
 
 _LOADERS = {
     "idx": '''def load_data():
@@ -32,7 +32,7 @@ _LOADERS = {
 ''',
     "download": '''def load_data():
     """Downloads the dataset through keras.datasets on first use."""
-    return keras.datasets.{name}.load_data()
+    return getattr(keras.datasets, DATASET).load_data()
 ''',
 }
 
@@ -76,6 +76,13 @@ _CLUSTER_CODE = '''def train_on_cluster(args, x_train, y_train):
 '''
 
 
+def _whole(value) -> int:
+    """A whole number for the generated code (never text from the project)."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise CodegenError(f"the training setting {value!r:.80} should be a whole number")
+    return int(value)
+
+
 def write_standalone(project, folder: Path) -> None:
     folder = Path(folder)
     folder.mkdir(parents=True)
@@ -88,7 +95,10 @@ def write_standalone(project, folder: Path) -> None:
         shutil.copy(datasets.SAMPLE_DIR / "README.md", folder / "data" / "README.md")
         loader = _LOADERS["idx"]
     elif spec.get("kind") == "download":
-        loader = _LOADERS["download"].replace("{name}", str(spec.get("name")))
+        if spec.get("name") not in datasets.DOWNLOADS:
+            raise datasets.DatasetError(f"unknown download {spec.get('name')!r:.80}; choose one of: "
+                                        f"{', '.join(datasets.DOWNLOADS)}")
+        loader = f"DATASET = {spec['name']!r}\n\n\n" + _LOADERS["download"]
     elif spec:
         ds = datasets.load(spec, project.path.parent if project.path else None)
         (folder / "data").mkdir()
@@ -114,9 +124,10 @@ def write_standalone(project, folder: Path) -> None:
         '"""Train the model from scratch: python train.py [--epochs N]"""\n'
         "import argparse\nfrom pathlib import Path\n\nimport keras\nimport numpy as np\n\n"
         "from model import build_model, train\n\n"
-        f"TRAINING = {{'batch_size': {int(project.training.get('batch_size', 128))}, "
+        f"TRAINING = {{'batch_size': {_whole(project.training.get('batch_size', 128))!r}, "
         f"'loss': {str(project.training.get('loss', 'sparse_categorical_crossentropy'))!r}, "
-        f"'epochs': {int(project.training.get('epochs', 5))}, 'seed': {int(project.training.get('shuffle_seed') or 0)}}}\n\n\n"
+        f"'epochs': {_whole(project.training.get('epochs', 5))!r}, "
+        f"'seed': {_whole(project.training.get('shuffle_seed') or 0)!r}}}\n\n\n"
         + loader + "\n\ndef prepare(x, y):\n" + "\n".join(prep) + "\n    return x, y\n\n\n"
         + _CLUSTER_CODE +
         "def main():\n"
@@ -144,7 +155,7 @@ def write_standalone(project, folder: Path) -> None:
         "if __name__ == '__main__':\n    main()\n", encoding="utf-8")
     (folder / "requirements.txt").write_text("tensorflow>=2.16\nkeras>=3\nnumpy\n", encoding="utf-8")
     (folder / "README.md").write_text(
-        f"# {project.graph.name}\n\nExported from Layer Studio. Needs only TensorFlow/Keras and NumPy:\n\n"
+        f"# {' '.join(str(project.graph.name).split()) or 'model'}\n\nExported from Layer Studio. Needs only TensorFlow/Keras and NumPy:\n\n"
         "```sh\npip install -r requirements.txt\npython train.py            # trains from scratch, saves model.keras\n"
         "python train.py --epochs 1\n```\n\n`model.py` builds the model with the Keras functional API and holds "
         "the training settings; `train.py` loads the data and trains.\n", encoding="utf-8")
