@@ -2,21 +2,36 @@
 
 Every loader returns a :class:`Dataset` (train and held-out arrays plus a
 description) or raises :class:`DatasetError` naming the file, row or field at
-fault. Nothing here executes anything from a file: ``.npz`` files are read
-with ``allow_pickle=False``, IDX and CSV are parsed as numbers only.
+fault. Nothing here executes anything from a file: ``.npz`` arrays are read
+from their headers (never pickles), IDX and CSV are parsed as numbers only.
+
+Work is bounded by the file, not by what it claims: only regular files are
+read (never devices, FIFOs or sockets), and the sizes that ``.npz`` members,
+IDX headers and image headers declare are checked against the file's real
+size and :data:`MAX_DATA_BYTES` before anything is allocated. Labels are
+class numbers 0, 1, 2, … (or one-hot rows); the first bad one is named with
+its row.
 """
 
 from __future__ import annotations
 
 import csv
 import gzip
+import io
+import math
+import os
 import socket
+import stat
 import struct
+import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from studio.engine.errors import BAD_INPUT, StudioError
 
 ASSETS = Path(__file__).resolve().parent.parent.parent / "assets"
 SAMPLE_DIR = ASSETS / "mnist-sample"
@@ -26,8 +41,10 @@ DOWNLOADS = {"mnist": "MNIST (70,000 digits)", "fashion_mnist": "Fashion-MNIST (
 IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".gif"}
 
 
-class DatasetError(ValueError):
+class DatasetError(StudioError, ValueError):
     """A dataset that cannot be used; the message names the file and the fault."""
+
+    exit_code = BAD_INPUT
 
 
 @dataclass
@@ -39,6 +56,7 @@ class Dataset:
     y_test: np.ndarray
     class_names: list[str] = field(default_factory=list)
     source: str = ""
+    notes: list[str] = field(default_factory=list)   # what a person should know (nested images, one class)
 
     @property
     def num_classes(self) -> int:
@@ -78,8 +96,15 @@ class Preprocess:
     @classmethod
     def from_dict(cls, d: dict | None) -> "Preprocess":
         d = d or {}
-        return cls(scale=bool(d.get("scale", True)), layout=str(d.get("layout", "keep")),
-                   channel_axis=bool(d.get("channel_axis", True)), labels=str(d.get("labels", "integer")))
+        if not isinstance(d, dict):
+            raise DatasetError(f"dataset.preprocess should be an object, not {d!r:.60}")
+        out = cls(scale=bool(d.get("scale", True)), layout=str(d.get("layout", "keep")),
+                  channel_axis=bool(d.get("channel_axis", True)), labels=str(d.get("labels", "integer")))
+        if out.layout not in ("keep", "flatten"):
+            raise DatasetError(f"dataset.preprocess.layout should be 'keep' or 'flatten', not {out.layout!r:.40}")
+        if out.labels not in ("integer", "onehot"):
+            raise DatasetError(f"dataset.preprocess.labels should be 'integer' or 'onehot', not {out.labels!r:.40}")
+        return out
 
     def to_dict(self) -> dict:
         return {"scale": self.scale, "layout": self.layout, "channel_axis": self.channel_axis, "labels": self.labels}
@@ -111,40 +136,234 @@ class Preprocess:
         return list(self.x(ds.x_train[:1]).shape[1:])
 
 
+# -- limits and safe opening --------------------------------------------------------
+
+GiB = 1024 ** 3
+MB = 1024 ** 2
+# The most memory one loaded dataset's arrays may take (a stated limit, checked
+# from file headers before anything is allocated); LAYER_STUDIO_MAX_DATA_BYTES
+# changes it.
+MAX_DATA_BYTES = int(os.environ.get("LAYER_STUDIO_MAX_DATA_BYTES", 4 * GiB))
+# Compressed data that unpacks to more than this many times its stored size
+# (and to more than SMALL_BYTES) is refused as a decompression bomb; real data
+# sets compress 2-20 times.
+MAX_EXPANSION = 200
+SMALL_BYTES = 64 * MB
+MAX_CSV_BYTES = 1 * GiB
+MAX_IMAGE_BYTES = 64 * MB           # one image file
+MAX_IMAGE_PIXELS = 50_000_000       # width × height declared in an image's header
+MAX_IMAGE_SIDE = 4096               # image_size a folder's images are resized to
+MAX_CLASSES = 65_536
+
+
+def _size_text(n: int) -> str:
+    for unit, size in (("GB", 10 ** 9), ("MB", 10 ** 6), ("KB", 10 ** 3)):
+        if n >= size:
+            return f"{n / size:,.1f} {unit}"
+    return f"{n:,} bytes"
+
+
+def _check_declared(path, what: str, declared: int, stored: int | None = None) -> None:
+    """Refuse ``declared`` bytes of array data over the limit, or too many for ``stored`` compressed bytes."""
+    if declared > MAX_DATA_BYTES:
+        raise DatasetError(f"{path}: {what} declares {_size_text(declared)} of data, more than the limit of "
+                           f"{_size_text(MAX_DATA_BYTES)} (set LAYER_STUDIO_MAX_DATA_BYTES to change it)")
+    if stored is not None and declared > SMALL_BYTES and declared > MAX_EXPANSION * max(stored, 1):
+        raise DatasetError(f"{path}: {what} declares {_size_text(declared)} of data stored in only "
+                           f"{_size_text(stored)}; a file that expands {declared // max(stored, 1):,} times is "
+                           "refused as a decompression bomb")
+
+
+def _open_regular(path: Path):
+    """Open ``path`` for reading if it is a regular file; devices, FIFOs, sockets and folders are refused."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise DatasetError(f"{path}: no such file") from None
+    except OSError as exc:
+        raise DatasetError(f"{path}: cannot read the file ({exc.strerror or exc})") from None
+    _require_regular(path, st.st_mode)
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    except OSError as exc:
+        raise DatasetError(f"{path}: cannot read the file ({exc.strerror or exc})") from None
+    f = os.fdopen(fd, "rb")
+    _require_regular(path, os.fstat(fd).st_mode, f)  # the file opened is the file checked
+    return f
+
+
+def _require_regular(path, mode: int, opened=None) -> None:
+    if stat.S_ISREG(mode):
+        return
+    if opened is not None:
+        opened.close()
+    if stat.S_ISDIR(mode):
+        raise DatasetError(f"{path}: is a folder, not a data file")
+    kind = ("a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "a FIFO (named pipe)"
+            if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode) else "not a regular file")
+    raise DatasetError(f"{path}: is {kind}, not a data file; give a regular file")
+
+
+def _file_size(f) -> int:
+    return os.fstat(f.fileno()).st_size
+
+
+# -- checking arrays --------------------------------------------------------------
+
+def _check_samples(x: np.ndarray, where: str) -> np.ndarray:
+    """An array of samples: numeric, real, finite, at least 2-D (samples × features...)."""
+    if x.ndim == 0:
+        raise DatasetError(f"{where} is a single number (a 0-d array), not an array of samples")
+    if x.dtype.kind == "c":
+        raise DatasetError(f"{where} holds complex numbers; a model trains on real numbers "
+                           "(keep the real part, or put real and imaginary parts in two channels)")
+    if x.dtype.kind == "b":
+        x = x.astype("uint8")
+    if x.dtype.kind not in "iuf":
+        raise DatasetError(f"{where} must hold numbers, not {x.dtype} values")
+    if x.ndim == 1:
+        raise DatasetError(f"{where} has shape {x.shape}: each sample must be an array; reshape it to "
+                           f"({len(x)}, 1) for one feature per sample")
+    if x.dtype.kind == "f":
+        bad = _first_non_finite(x)
+        if bad is not None:
+            raise DatasetError(f"{where} holds NaN or infinity (sample {bad}); clean or drop those samples")
+    return x
+
+
+def _first_non_finite(a: np.ndarray) -> int | None:
+    step = max(1, 4_000_000 // max(1, int(np.prod(a.shape[1:], dtype=np.int64))))
+    for start in range(0, len(a), step):
+        ok = np.isfinite(a[start:start + step].reshape(min(step, len(a) - start), -1)).all(axis=1)
+        if not ok.all():
+            return start + int(np.argmin(ok))
+    return None
+
+
+def check_labels(y: np.ndarray, where: str, row=None, num_classes: int | None = None) -> np.ndarray:
+    """Class labels: whole numbers from 0 (one per sample), or one-hot rows.
+
+    ``row(i)`` says where sample ``i`` came from ("row 17"); the first bad
+    label is named: "label -3 in row 17 is outside 0…2". Returns int64
+    labels (or float32 one-hot rows).
+    """
+    row = row or (lambda i: f"at index {i}")
+    if y.ndim == 0:
+        raise DatasetError(f"{where} is a single number (a 0-d array), not one label per sample")
+    if y.dtype.kind == "c":
+        raise DatasetError(f"{where} holds complex numbers; labels are class numbers 0, 1, 2, …")
+    if y.dtype.kind == "b":
+        y = y.astype("int64")
+    if y.dtype.kind not in "iuf":
+        raise DatasetError(f"{where} must hold numbers, not {y.dtype} values")
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]
+    if y.ndim == 2:
+        bad = _first_non_finite(y) if y.dtype.kind == "f" else None
+        if bad is not None:
+            raise DatasetError(f"{where} holds NaN or infinity {row(bad)}")
+        if num_classes is not None and y.shape[1] != num_classes:
+            raise DatasetError(f"{where} has {y.shape[1]} columns but there are {num_classes} classes")
+        return y.astype("float32")
+    if y.ndim != 1:
+        raise DatasetError(f"{where} has shape {y.shape}; labels are one class number per sample")
+    if y.dtype.kind == "f":
+        finite = np.isfinite(y)
+        if not finite.all():
+            i = int(np.argmin(finite))
+            raise DatasetError(f"label {y[i]} {row(i)} is not a number; labels are class numbers 0, 1, 2, …")
+        whole = y == np.round(y)
+        if not whole.all():
+            i = int(np.argmin(whole))
+            raise DatasetError(f"label {y[i]:g} {row(i)} is not a whole number; labels are class numbers "
+                               "0, 1, 2, … (Layer Studio trains classifiers)")
+    if len(y) == 0:
+        return y.astype("int64")
+    high = num_classes - 1 if num_classes is not None else float(y.max())
+    low_i = int(np.argmin(y))
+    if y[low_i] < 0:
+        span = f"outside 0…{high:.0f}" if high >= 0 else "negative"
+        raise DatasetError(f"label {y[low_i]:.0f} {row(low_i)} is {span}; labels are class numbers 0, 1, 2, …")
+    high_i = int(np.argmax(y))
+    if num_classes is not None and y[high_i] >= num_classes:
+        raise DatasetError(f"label {y[high_i]:.0f} {row(high_i)} is outside 0…{num_classes - 1}")
+    if y[high_i] >= MAX_CLASSES:
+        raise DatasetError(f"label {y[high_i]:.0f} {row(high_i)} is too large: labels are class numbers "
+                           f"0…{MAX_CLASSES - 1}")
+    return y.astype("int64")
+
+
+def _labels_note(y: np.ndarray, name: str) -> list[str]:
+    if y.ndim == 1 and len(y) and (y == y[0]).all():
+        return [f"{name}: every label is {int(y[0])}; a classifier cannot learn from one class"]
+    return []
+
+
+def _check_count(n: int, path, minimum: int = 2) -> None:
+    if n == 0:
+        raise DatasetError(f"{path}: holds no samples")
+    if n < minimum:
+        raise DatasetError(f"{path}: holds only {n} sample{'s' if n != 1 else ''}; a dataset needs at least "
+                           f"{minimum} (some to train on, one to hold out)")
+
+
+def _split_dataset(name: str, x: np.ndarray, y: np.ndarray, held_out: float, source: str, path,
+                   class_names=None, notes=None) -> "Dataset":
+    _check_count(len(x), path)
+    n_test = min(len(x) - 1, max(1, int(len(x) * held_out)))
+    return Dataset(name, *_split(x, y, n_test, SPLIT_SEED), class_names=list(class_names or []),
+                   source=source, notes=list(notes or []) + _labels_note(y, str(path)))
+
+
 # -- IDX ------------------------------------------------------------------------
 
 _IDX_TYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
 
-def load_idx(path: str | Path) -> np.ndarray:
-    """Read an IDX file (gzipped or raw), checking its magic number and sizes."""
-    path = Path(path)
+def _read_exact(stream, n: int, path) -> bytes:
     try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise DatasetError(f"{path}: cannot read the file ({exc.strerror or exc})") from None
-    if raw[:2] == b"\x1f\x8b":
+        data = stream.read(n)
+    except (OSError, EOFError, zlib.error) as exc:
+        raise DatasetError(f"{path}: the gzip data is damaged ({exc})") from None
+    return data
+
+
+def load_idx(path: str | Path) -> np.ndarray:
+    """Read an IDX file (gzipped or raw), checking its magic number and sizes before reading the data."""
+    path = Path(path)
+    with _open_regular(path) as f:
+        size = _file_size(f)
+        gz = f.read(2) == b"\x1f\x8b"
+        f.seek(0)
+        stream = gzip.GzipFile(fileobj=f, mode="rb") if gz else f
+        head = _read_exact(stream, 4, path)
+        if len(head) < 4:
+            raise DatasetError(f"{path}: too short to be an IDX file")
+        zero, dtype_code, ndim = head[0] << 8 | head[1], head[2], head[3]
+        if zero != 0 or dtype_code not in _IDX_TYPES or not 1 <= ndim <= 4:
+            magic = int.from_bytes(head, "big")
+            raise DatasetError(f"{path}: wrong magic number 0x{magic:08x}; an IDX file starts with 0x000008NN "
+                               "(0x00000803 for images, 0x00000801 for labels)")
+        dims_raw = _read_exact(stream, 4 * ndim, path)
+        if len(dims_raw) < 4 * ndim:
+            raise DatasetError(f"{path}: the header is cut off")
+        dims = struct.unpack(f">{ndim}I", dims_raw)
+        dtype = np.dtype(_IDX_TYPES[dtype_code])
+        expected = math.prod(dims) * dtype.itemsize
+        shape = " × ".join(map(str, dims))
+        _check_declared(path, f"the header ({shape} values)", expected, size if gz else None)
+        if not gz and size - 4 - 4 * ndim != expected:
+            raise DatasetError(f"{path}: the header promises {shape} values ({expected:,} bytes) but the file "
+                               f"holds {size - 4 - 4 * ndim:,} bytes")
         try:
-            raw = gzip.decompress(raw)
-        except (OSError, EOFError) as exc:
-            raise DatasetError(f"{path}: the gzip data is damaged ({exc})") from None
-    if len(raw) < 4:
-        raise DatasetError(f"{path}: too short to be an IDX file")
-    zero, dtype_code, ndim = raw[0] << 8 | raw[1], raw[2], raw[3]
-    if zero != 0 or dtype_code not in _IDX_TYPES or not 1 <= ndim <= 4:
-        magic = int.from_bytes(raw[:4], "big")
-        raise DatasetError(f"{path}: wrong magic number 0x{magic:08x}; an IDX file starts with 0x000008NN "
-                           "(0x00000803 for images, 0x00000801 for labels)")
-    header = 4 + 4 * ndim
-    if len(raw) < header:
-        raise DatasetError(f"{path}: the header is cut off")
-    dims = struct.unpack(f">{ndim}I", raw[4:header])
-    dtype = np.dtype(_IDX_TYPES[dtype_code])
-    expected = int(np.prod(dims)) * dtype.itemsize
-    if len(raw) - header != expected:
-        raise DatasetError(f"{path}: the header promises {' × '.join(map(str, dims))} values "
-                           f"({expected:,} bytes) but the file holds {len(raw) - header:,} bytes")
-    return np.frombuffer(raw, dtype=dtype, offset=header).reshape(dims).astype(dtype.newbyteorder("="))
+            data = _read_exact(stream, expected + 1, path)
+        except MemoryError:
+            raise DatasetError(f"{path}: not enough memory for {_size_text(expected)} of data") from None
+        if len(data) != expected:
+            held = f"{len(data):,} bytes" if len(data) < expected else "more"
+            raise DatasetError(f"{path}: the header promises {shape} values ({expected:,} bytes) but the file "
+                               f"holds {held}")
+    return np.frombuffer(data, dtype=dtype).reshape(dims).astype(dtype.newbyteorder("="))
 
 
 def _split(x: np.ndarray, y: np.ndarray, held_out: int, seed: int):
@@ -170,122 +389,278 @@ def load_idx_pair(images: str | Path, labels: str | Path, held_out: float = 0.2)
         raise DatasetError(f"{labels}: labels must be one number per sample, got shape {y.shape}")
     if len(x) != len(y):
         raise DatasetError(f"{images} has {len(x)} samples but {labels} has {len(y)} labels")
-    n_test = max(1, int(len(x) * held_out))
-    return Dataset(Path(images).name, *_split(x, y, n_test, SPLIT_SEED), source=f"IDX files {images}, {labels}")
+    if x.ndim == 1:
+        x = x[:, None]
+    x = _check_samples(x, str(images))
+    y = check_labels(y, str(labels), lambda i: f"at sample {i} of {Path(labels).name}")
+    return _split_dataset(Path(images).name, x, y, held_out, f"IDX files {images}, {labels}", images)
 
 
 # -- NPZ ------------------------------------------------------------------------
 
+_NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
+
+
+def _npz_array(zf: zipfile.ZipFile, info: zipfile.ZipInfo, path, key: str, budget: list[int]) -> np.ndarray:
+    """One array from an .npz, its header checked against the member's size and the limit first."""
+    fmt = np.lib.format
+    _check_declared(path, f"array {key}", info.file_size, info.compress_size)
+    with zf.open(info) as m:
+        try:
+            version = fmt.read_magic(m)
+            if version == (1, 0):
+                shape, fortran, dtype = fmt.read_array_header_1_0(m)
+            elif version == (2, 0):
+                shape, fortran, dtype = fmt.read_array_header_2_0(m)
+            else:
+                shape, fortran, dtype = fmt._read_array_header(m, version)
+        except (ValueError, TypeError, SyntaxError) as exc:
+            raise DatasetError(f"{path}: array {key} has a damaged header ({exc})") from None
+        if dtype.hasobject:
+            raise DatasetError(f"{path}: array {key} holds Python objects, which are not loaded")
+        declared = math.prod(shape) * dtype.itemsize
+        if declared > info.file_size:
+            raise DatasetError(f"{path}: array {key} declares shape {shape} ({_size_text(declared)}) but its "
+                               f"entry holds only {_size_text(info.file_size)}")
+        budget[0] += declared
+        _check_declared(path, "its arrays together", budget[0])
+        try:
+            data = m.read(declared)
+        except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as exc:
+            raise DatasetError(f"{path}: array {key} is damaged ({exc})") from None
+        if len(data) != declared:
+            raise DatasetError(f"{path}: array {key} is cut off ({len(data):,} of {declared:,} bytes)")
+    order = "F" if fortran else "C"
+    return np.frombuffer(data, dtype=dtype).reshape(shape, order=order).copy(order="C")
+
+
 def load_npz(path: str | Path) -> Dataset:
-    """A ``.npz`` in Keras's layout: x_train, y_train, x_test, y_test (no pickles)."""
+    """A ``.npz`` in Keras's layout: x_train, y_train, x_test, y_test (no pickles, sizes checked first)."""
     path = Path(path)
-    try:
-        with np.load(path, allow_pickle=False) as f:
-            missing = [k for k in ("x_train", "y_train", "x_test", "y_test") if k not in f.files]
-            if missing:
-                raise DatasetError(f"{path}: missing array{'s' if len(missing) > 1 else ''} {', '.join(missing)} "
-                                   f"(found: {', '.join(f.files) or 'none'})")
-            arrays = {k: f[k] for k in ("x_train", "y_train", "x_test", "y_test")}
-    except DatasetError:
-        raise
-    except ValueError as exc:
-        raise DatasetError(f"{path}: holds Python objects, which are not loaded ({exc})") from None
-    except Exception as exc:
-        raise DatasetError(f"{path}: not a readable .npz file ({exc})") from None
+    with _open_regular(path) as f:
+        try:
+            with zipfile.ZipFile(f) as zf:
+                infos = {i.filename[:-4]: i for i in zf.infolist() if i.filename.endswith(".npy")}
+                missing = [k for k in _NPZ_KEYS if k not in infos]
+                if missing:
+                    raise DatasetError(f"{path}: missing array{'s' if len(missing) > 1 else ''} {', '.join(missing)} "
+                                       f"(found: {', '.join(sorted(infos)) or 'none'})")
+                budget = [0]
+                arrays = {k: _npz_array(zf, infos[k], path, k, budget) for k in _NPZ_KEYS}
+        except DatasetError:
+            raise
+        except MemoryError:
+            raise DatasetError(f"{path}: not enough memory to load its arrays") from None
+        except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, OSError, EOFError, zlib.error,
+                ValueError) as exc:
+            raise DatasetError(f"{path}: not a readable .npz file ({exc})") from None
     for part in ("train", "test"):
-        x, y = arrays[f"x_{part}"], arrays[f"y_{part}"]
+        arrays[f"x_{part}"] = _check_samples(arrays[f"x_{part}"], f"{path}: x_{part}")
+        x = arrays[f"x_{part}"]
+        y = arrays[f"y_{part}"]
+        if y.ndim == 0:
+            raise DatasetError(f"{path}: y_{part} is a single number (a 0-d array), not one label per sample")
         if len(x) != len(y):
             raise DatasetError(f"{path}: x_{part} has {len(x)} samples but y_{part} has {len(y)}")
-        if not np.issubdtype(x.dtype, np.number) or not np.issubdtype(y.dtype, np.number):
-            raise DatasetError(f"{path}: x_{part} and y_{part} must be numeric arrays")
+        arrays[f"y_{part}"] = check_labels(y, f"{path}: y_{part}", lambda i, part=part: f"at y_{part}[{i}]")
+        if len(x) == 0:
+            raise DatasetError(f"{path}: x_{part} holds no samples")
     if arrays["x_train"].shape[1:] != arrays["x_test"].shape[1:]:
         raise DatasetError(f"{path}: x_train samples are {arrays['x_train'].shape[1:]} but x_test samples are "
                            f"{arrays['x_test'].shape[1:]}")
-    return Dataset(path.stem, arrays["x_train"], _labels(arrays["y_train"]), arrays["x_test"],
-                   _labels(arrays["y_test"]), source=f"NumPy file {path}")
-
-
-def _labels(y: np.ndarray) -> np.ndarray:
-    """(n, 1) label columns become (n,)."""
-    return y[:, 0] if y.ndim == 2 and y.shape[1] == 1 else y
+    if arrays["y_train"].shape[1:] != arrays["y_test"].shape[1:]:
+        raise DatasetError(f"{path}: y_train and y_test hold labels of different shapes")
+    return Dataset(path.stem, arrays["x_train"], arrays["y_train"], arrays["x_test"], arrays["y_test"],
+                   source=f"NumPy file {path}", notes=_labels_note(arrays["y_train"], f"{path}: y_train"))
 
 
 # -- CSV ------------------------------------------------------------------------
+
+def _label_index(path, header: list[str], label_column) -> int:
+    if label_column is None:
+        if "label" not in header:
+            raise DatasetError(f"{path}: no column named 'label' (columns: {', '.join(header[:8])}"
+                               f"{'…' if len(header) > 8 else ''}); name the label column 'label' in the "
+                               "header or choose it as the label column")
+        return header.index("label")
+    if isinstance(label_column, str):
+        if label_column not in header:
+            raise DatasetError(f"{path}: no column named '{label_column}' (columns: {', '.join(header[:8])}"
+                               f"{'…' if len(header) > 8 else ''})")
+        return header.index(label_column)
+    if isinstance(label_column, bool) or not isinstance(label_column, int):
+        raise DatasetError(f"{path}: label_column should be a column name or number, not {label_column!r:.40}")
+    if not 0 <= label_column < len(header):
+        raise DatasetError(f"{path}: label_column {label_column} is out of range; the CSV has {len(header)} "
+                           f"columns (0…{len(header) - 1})")
+    return label_column
+
+
+def _image_shape(path, image_shape, features: int) -> tuple:
+    if (not isinstance(image_shape, (list, tuple)) or not image_shape
+            or not all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in image_shape)):
+        raise DatasetError(f"{path}: image_shape should be a list of positive whole numbers, e.g. [28, 28], "
+                           f"not {image_shape!r:.60}")
+    if math.prod(image_shape) != features:
+        raise DatasetError(f"{path}: image_shape {list(image_shape)} holds {math.prod(image_shape):,} values but "
+                           f"each row has {features:,} features")
+    return tuple(image_shape)
+
 
 def load_csv(path: str | Path, label_column: str | int | None = None, held_out: float = 0.2,
              image_shape: tuple | None = None) -> Dataset:
     """A CSV with a header row: a label column (named 'label' or given) plus numeric feature columns."""
     path = Path(path)
-    try:
-        with open(path, newline="", encoding="utf-8") as f:
-            rows = list(csv.reader(f))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DatasetError(f"{path}: cannot read the file ({exc})") from None
-    if len(rows) < 2:
-        raise DatasetError(f"{path}: needs a header row and at least one data row")
-    header = [h.strip() for h in rows[0]]
-    if label_column is None:
-        label_column = "label" if "label" in header else 0
-    if isinstance(label_column, str):
-        if label_column not in header:
-            raise DatasetError(f"{path}: no column named '{label_column}' (columns: {', '.join(header[:8])}…)")
-        label_index = header.index(label_column)
-    else:
-        label_index = int(label_column)
-    width = len(header)
-    labels, features = [], []
-    for n, row in enumerate(rows[1:], start=2):
-        if not row or all(not c.strip() for c in row):
-            continue
-        if len(row) != width:
-            raise DatasetError(f"{path}, row {n}: {len(row)} fields but the header has {width}")
-        values = []
-        for k, cell in enumerate(row):
-            try:
-                values.append(float(cell))
-            except ValueError:
-                raise DatasetError(f"{path}, row {n}, column '{header[k]}': '{cell}' is not a number") from None
-        labels.append(values[label_index])
-        features.append(values[:label_index] + values[label_index + 1:])
-    x = np.asarray(features, dtype="float32")
-    y = np.asarray(labels)
-    if np.all(y == np.round(y)):
-        y = y.astype("int64")
+    with _open_regular(path) as raw:
+        size = _file_size(raw)
+        if size > MAX_CSV_BYTES:
+            raise DatasetError(f"{path}: is {_size_text(size)}, more than the {_size_text(MAX_CSV_BYTES)} a CSV "
+                               "may have; save large data as .npz")
+        f = io.TextIOWrapper(raw, encoding="utf-8", newline="")
+        reader = csv.reader(f)
+        try:
+            header = [h.strip() for h in next(reader, [])]
+            if not header:
+                raise DatasetError(f"{path}: the file is empty; a CSV needs a header row and data rows")
+            label_index = _label_index(path, header, label_column)
+            width = len(header)
+            chunks, chunk, rows = [], [], []
+            for n, row in enumerate(reader, start=2):
+                if not row or all(not c.strip() for c in row):
+                    continue
+                if len(row) != width:
+                    raise DatasetError(f"{path}, row {n}: {len(row)} fields but the header has {width}")
+                values = []
+                for k, cell in enumerate(row):
+                    try:
+                        values.append(float(cell))
+                    except ValueError:
+                        raise DatasetError(f"{path}, row {n}, column '{header[k]}': '{cell[:40]}' is not a "
+                                           "number") from None
+                chunk.append(values)
+                rows.append(n)
+                if len(chunk) == 4096:
+                    chunks.append(np.asarray(chunk, dtype="float64"))
+                    chunk = []
+        except UnicodeDecodeError as exc:
+            raise DatasetError(f"{path}: not a UTF-8 text file (byte {exc.start})") from None
+        except csv.Error as exc:
+            raise DatasetError(f"{path}, row {reader.line_num}: {exc}") from None
+        finally:
+            f.detach()
+    if chunk:
+        chunks.append(np.asarray(chunk, dtype="float64"))
+    if not chunks:
+        raise DatasetError(f"{path}: holds no data rows (only a header)")
+    table = np.concatenate(chunks)
+    if width < 2:
+        raise DatasetError(f"{path}: has only the label column; it needs feature columns too")
+    if not np.isfinite(table).all():
+        i, k = map(int, np.argwhere(~np.isfinite(table))[0])
+        raise DatasetError(f"{path}, row {rows[i]}, column '{header[k]}': '{table[i, k]}' is not a finite number")
+    y = check_labels(table[:, label_index], str(path), lambda i: f"in row {rows[i]}")
+    x = np.delete(table, label_index, axis=1).astype("float32")
     if image_shape is not None:
-        x = x.reshape((len(x),) + tuple(image_shape))
-    n_test = max(1, int(len(x) * held_out))
-    return Dataset(path.stem, *_split(x, y, n_test, SPLIT_SEED), source=f"CSV file {path}")
+        x = x.reshape((len(x),) + _image_shape(path, image_shape, x.shape[1]))
+    return _split_dataset(path.stem, x, y, held_out, f"CSV file {path}", path)
 
 
 # -- image folders ----------------------------------------------------------------
 
+def _image_dims(head: bytes) -> tuple[int, int] | None:
+    """(width, height) from a PNG, GIF, BMP or JPEG header, or None if it cannot tell."""
+    if head[:8] == b"\x89PNG\r\n\x1a\n" and len(head) >= 24:
+        return struct.unpack(">II", head[16:24])
+    if head[:6] in (b"GIF87a", b"GIF89a") and len(head) >= 10:
+        return struct.unpack("<HH", head[6:10])
+    if head[:2] == b"BM" and len(head) >= 26:
+        w, h = struct.unpack("<ii", head[18:26])
+        return abs(w), abs(h)
+    if head[:2] == b"\xff\xd8":
+        k = 2
+        while k + 9 < len(head):
+            if head[k] != 0xFF:
+                k += 1
+                continue
+            marker = head[k + 1]
+            if marker in (0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF):
+                h, w = struct.unpack(">HH", head[k + 5:k + 9])
+                return w, h
+            if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:
+                k += 2
+                continue
+            k += 2 + struct.unpack(">H", head[k + 2:k + 4])[0]
+    return None
+
+
+def _image_size(path, image_size) -> tuple[int, int]:
+    if (not isinstance(image_size, (list, tuple)) or len(image_size) != 2
+            or not all(isinstance(d, int) and not isinstance(d, bool) and 0 < d <= MAX_IMAGE_SIDE
+                       for d in image_size)):
+        raise DatasetError(f"{path}: image_size should be two whole numbers from 1 to {MAX_IMAGE_SIDE}, "
+                           f"e.g. [64, 64], not {image_size!r:.60}")
+    return int(image_size[0]), int(image_size[1])
+
+
+def _class_files(folder: Path) -> tuple[list[Path], int]:
+    """Image files in a class folder and all its sub-folders (links to folders are not followed)."""
+    files, nested = [], 0
+    for root, dirs, names in os.walk(folder, followlinks=False):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in sorted(names):
+            if Path(name).suffix.lower() in IMAGE_EXTENSIONS and not name.startswith("."):
+                files.append(Path(root) / name)
+                nested += Path(root) != folder
+    return files, nested
+
+
 def load_image_folder(path: str | Path, image_size: tuple[int, int] = (64, 64), held_out: float = 0.2,
                       grayscale: bool = False) -> Dataset:
-    """A folder with one sub-folder per class, each holding images."""
-    import tensorflow as tf
-
+    """A folder with one sub-folder per class, each holding images (sub-folders of a class count too)."""
     path = Path(path)
     if not path.is_dir():
         raise DatasetError(f"{path}: not a folder")
-    classes = sorted(p.name for p in path.iterdir() if p.is_dir())
+    size = _image_size(path, image_size)
+    classes = sorted(p.name for p in path.iterdir() if p.is_dir() and not p.name.startswith("."))
     if not classes:
         raise DatasetError(f"{path}: no class sub-folders (put each class's images in a folder of its own)")
-    xs, ys = [], []
+    found, nested = [], 0
     for label, name in enumerate(classes):
-        files = sorted(p for p in (path / name).iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)
-        for file in files:
-            try:
-                img = tf.io.decode_image(file.read_bytes(), channels=1 if grayscale else 3, expand_animations=False)
-            except Exception:
-                raise DatasetError(f"{file}: not a readable image") from None
-            img = tf.image.resize(img, image_size, method="bilinear")
-            xs.append(np.clip(np.round(img.numpy()), 0, 255).astype("uint8"))
-            ys.append(label)
-    if not xs:
+        files, deeper = _class_files(path / name)
+        found += [(file, label) for file in files]
+        nested += deeper
+    if not found:
         raise DatasetError(f"{path}: the class folders hold no images ({', '.join(sorted(IMAGE_EXTENSIONS))})")
-    x, y = np.stack(xs), np.asarray(ys, dtype="int64")
-    n_test = max(1, int(len(x) * held_out))
-    return Dataset(path.name, *_split(x, y, n_test, SPLIT_SEED), class_names=classes, source=f"image folder {path}")
+    channels = 1 if grayscale else 3
+    _check_declared(path, f"{len(found):,} images at {size[0]} × {size[1]}",
+                    len(found) * size[0] * size[1] * channels)
+    import tensorflow as tf
+
+    x = np.empty((len(found), size[0], size[1], channels), dtype="uint8")
+    for k, (file, _label) in enumerate(found):
+        with _open_regular(file) as f:
+            nbytes = _file_size(f)
+            if nbytes > MAX_IMAGE_BYTES:
+                raise DatasetError(f"{file}: is {_size_text(nbytes)}, larger than the "
+                                   f"{_size_text(MAX_IMAGE_BYTES)} an image may be")
+            raw = f.read()
+        dims = _image_dims(raw[:65536])
+        if dims is not None and dims[0] * dims[1] > MAX_IMAGE_PIXELS:
+            raise DatasetError(f"{file}: declares {dims[0]:,} × {dims[1]:,} pixels, more than the "
+                               f"{MAX_IMAGE_PIXELS:,} an image may have")
+        try:
+            img = tf.io.decode_image(raw, channels=channels, expand_animations=False)
+        except Exception:
+            raise DatasetError(f"{file}: not a readable image") from None
+        img = tf.image.resize(img, size, method="bilinear")
+        x[k] = np.clip(np.round(img.numpy()), 0, 255).astype("uint8")
+    y = np.asarray([label for _file, label in found], dtype="int64")
+    notes = []
+    if nested:
+        notes.append(f"{path}: {nested:,} of the {len(found):,} images are in sub-folders of class folders "
+                     "and were used with their class folder's label")
+    return _split_dataset(path.name, x, y, held_out, f"image folder {path}", path, class_names=classes,
+                          notes=notes)
 
 
 # -- downloads --------------------------------------------------------------------
@@ -300,8 +675,8 @@ def _check_online(host: str = "storage.googleapis.com", port: int = 443, timeout
 
 def download(name: str) -> Dataset:
     """Full MNIST or Fashion-MNIST through keras.datasets (only when a person asks)."""
-    if name not in DOWNLOADS:
-        raise DatasetError(f"unknown download '{name}'; choose one of: {', '.join(DOWNLOADS)}")
+    if not isinstance(name, str) or name not in DOWNLOADS:
+        raise DatasetError(f"unknown download {name!r:.60}; choose one of: {', '.join(DOWNLOADS)}")
     _check_online()
     import keras
     try:
@@ -325,6 +700,16 @@ def load(spec: dict | str | None, base_dir: Path | None = None) -> Dataset:
         if spec in DOWNLOADS:
             return download(spec)
         spec = {"kind": "file", "path": spec}
+    if not isinstance(spec, dict):
+        raise DatasetError(f"dataset reference {spec!r:.80} is not understood")
+    try:
+        return _load(spec, base_dir)
+    except MemoryError:
+        raise DatasetError(f"not enough memory to load the dataset {spec.get('path') or spec.get('name')!r:.80}"
+                           ) from None
+
+
+def _load(spec: dict, base_dir: Path | None) -> Dataset:
     kind = spec.get("kind")
     if kind == "builtin":
         if spec.get("name") != "mnist-sample":
@@ -333,14 +718,23 @@ def load(spec: dict | str | None, base_dir: Path | None = None) -> Dataset:
     if kind == "download":
         return download(str(spec.get("name")))
     if kind == "file":
-        path = Path(str(spec.get("path", "")))
+        raw_path = spec.get("path")
+        if not isinstance(raw_path, str) or not raw_path.strip() or "\0" in raw_path:
+            raise DatasetError(f"the dataset path {raw_path!r:.80} is empty or not a path; choose a data file "
+                               "or folder")
+        path = Path(raw_path)
         if not path.is_absolute() and base_dir is not None:
             path = base_dir / path
-        if not path.exists():
-            raise DatasetError(f"{path}: no such file or folder")
-        if path.is_dir():
+        try:
+            mode = os.stat(path).st_mode
+        except FileNotFoundError:
+            raise DatasetError(f"{path}: no such file or folder") from None
+        except OSError as exc:
+            raise DatasetError(f"{path}: cannot read it ({exc.strerror or exc})") from None
+        if stat.S_ISDIR(mode):
             size = spec.get("image_size") or [64, 64]
-            return load_image_folder(path, tuple(size), grayscale=bool(spec.get("grayscale")))
+            return load_image_folder(path, _image_size(path, size), grayscale=bool(spec.get("grayscale")))
+        _require_regular(path, mode)
         suffix = "".join(path.suffixes[-2:]) if path.suffix == ".gz" else path.suffix
         if suffix == ".npz":
             return load_npz(path)
@@ -350,6 +744,8 @@ def load(spec: dict | str | None, base_dir: Path | None = None) -> Dataset:
             labels = spec.get("labels_path")
             if not labels:
                 raise DatasetError(f"{path}: an IDX images file needs its labels file too")
+            if not isinstance(labels, str) or "\0" in labels:
+                raise DatasetError(f"{path}: labels_path should be a file name, not {labels!r:.60}")
             return load_idx_pair(path, base_dir / labels if base_dir and not Path(labels).is_absolute() else labels)
         raise DatasetError(f"{path}: unsupported file type '{suffix}' (use .npz, .csv, IDX files or an image folder)")
     raise DatasetError(f"dataset reference {spec!r} is not understood")

@@ -129,3 +129,174 @@ def test_load_resolves_project_references(tmp_path):
         datasets.load({"kind": "file", "path": "nope.npz"}, tmp_path)
     with pytest.raises(DatasetError, match="has no dataset"):
         datasets.load(None)
+
+
+# -- hostile and broken input ---------------------------------------------------------
+
+def _npz_with(path, **arrays):
+    base = dict(x_train=np.zeros((6, 2), "float32"), y_train=np.arange(6) % 3,
+                x_test=np.zeros((3, 2), "float32"), y_test=np.arange(3) % 3)
+    base.update(arrays)
+    np.savez(path, **base)
+    return path
+
+
+@pytest.mark.parametrize("arrays, message", [
+    (dict(x_train=np.float32(3.0)), r"x_train is a single number \(a 0-d array\)"),
+    (dict(y_test=np.int64(1)), "y_test is a single number"),
+    (dict(x_train=np.zeros((6, 2), "complex64")), "x_train holds complex numbers"),
+    (dict(y_train=np.array([0, 1, 2, 0, -3, 1])), r"label -3 at y_train\[4\] is outside 0…2"),
+    (dict(y_train=np.array([0, 1, 2, 0, 1.5, 1])), r"label 1.5 at y_train\[4\] is not a whole number"),
+    (dict(y_train=np.array([0, 1, 2, 0, np.nan, 1])), "is not a number"),
+    (dict(y_train=np.array([0, 1, 2, 0, 10**9, 1])), "too large"),
+    (dict(x_train=np.zeros((0, 2), "float32"), y_train=np.zeros(0, "int64")), "x_train holds no samples"),
+    (dict(x_train=np.zeros(6, "float32")), r"reshape it to \(6, 1\)"),
+    (dict(x_train=np.full((6, 2), np.inf, "float32")), r"x_train holds NaN or infinity \(sample 0\)"),
+    (dict(x_train=np.array([["a", "b"]] * 6)), "must hold numbers"),
+])
+def test_npz_contents_are_checked(tmp_path, arrays, message):
+    with pytest.raises(DatasetError, match=message):
+        datasets.load_npz(_npz_with(tmp_path / "d.npz", **arrays))
+
+
+def _npy_member(shape, dtype="<f8", data=b""):
+    header = {"descr": dtype, "fortran_order": False, "shape": tuple(shape)}
+    text = repr(header).encode("latin1")
+    pad = 64 - (10 + len(text) + 1) % 64
+    text += b" " * pad + b"\n"
+    return b"\x93NUMPY\x01\x00" + struct.pack("<H", len(text)) + text + data
+
+
+def test_npz_header_declaring_more_than_it_holds_is_refused_before_allocating(tmp_path):
+    import zipfile
+    path = tmp_path / "liar.npz"
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("x_train.npy", _npy_member((100_000, 100_000)))          # declares 80 GB
+        for k in ("y_train", "x_test", "y_test"):
+            zf.writestr(f"{k}.npy", _npy_member((1,)))
+    with pytest.raises(DatasetError, match=r"x_train declares shape \(100000, 100000\) \(80.0 GB\) but its entry "
+                                           "holds only 128 bytes"):
+        datasets.load_npz(path)
+
+
+def test_npz_decompression_bomb_is_refused_from_its_sizes(tmp_path, monkeypatch):
+    import zipfile
+    path = tmp_path / "bomb.npz"
+    n = 80 * 2**20
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        with zf.open("x_train.npy", "w") as m:
+            m.write(_npy_member((n // 8, 1)))
+            for _ in range(n // 2**20):
+                m.write(bytes(2**20))
+        for k in ("y_train", "x_test", "y_test"):
+            zf.writestr(f"{k}.npy", _npy_member((1,), data=bytes(8)))
+    assert path.stat().st_size < 1_000_000
+    with pytest.raises(DatasetError, match="decompression bomb"):
+        datasets.load_npz(path)
+    monkeypatch.setattr(datasets, "MAX_DATA_BYTES", 10 * 2**20)
+    with pytest.raises(DatasetError, match="more than the limit of 10.5 MB"):
+        datasets.load_npz(path)
+
+
+def test_idx_header_dimensions_are_checked_before_reading(tmp_path):
+    liar = tmp_path / "liar-idx3-ubyte.gz"
+    liar.write_bytes(gzip.compress(bytes([0, 0, 8, 3]) + struct.pack(">3I", 60000, 1000, 1000) + bytes(100)))
+    with pytest.raises(DatasetError, match="declares 60.0 GB of data, more than the limit"):
+        datasets.load_idx(liar)
+    bomb = tmp_path / "bomb-idx3-ubyte.gz"
+    with gzip.open(bomb, "wb") as f:
+        f.write(bytes([0, 0, 8, 3]) + struct.pack(">3I", 100, 1024, 1024))
+        for _ in range(100):
+            f.write(bytes(2**20))
+    with pytest.raises(DatasetError, match="decompression bomb"):
+        datasets.load_idx(bomb)
+    raw = tmp_path / "raw-idx1"
+    raw.write_bytes(bytes([0, 0, 8, 1]) + struct.pack(">I", 2**31) + bytes(10))
+    with pytest.raises(DatasetError, match=r"promises 2147483648 values \(2,147,483,648 bytes\) but the file holds 10"):
+        datasets.load_idx(raw)
+
+
+@pytest.mark.parametrize("special", ["/dev/zero", "/dev/stdin", "fifo"])
+def test_only_regular_files_are_read(tmp_path, special):
+    import os
+    if special == "fifo":
+        special = str(tmp_path / "data.npz")
+        os.mkfifo(special)
+    with pytest.raises(DatasetError, match="is a (device|FIFO|socket)|not a data file|no such file"):
+        datasets.load({"kind": "file", "path": special})
+    with pytest.raises(DatasetError):
+        datasets.load_npz(special)
+
+
+@pytest.mark.parametrize("spec_path", ["", "   ", None, 5])
+def test_empty_dataset_path_is_refused(tmp_path, spec_path):
+    with pytest.raises(DatasetError, match="empty or not a path"):
+        datasets.load({"kind": "file", "path": spec_path}, tmp_path)
+
+
+def _csv(tmp_path, text, name="d.csv"):
+    p = tmp_path / name
+    p.write_text(text)
+    return p
+
+
+@pytest.mark.parametrize("text, kwargs, message", [
+    ("a,b,c\n1,2,3\n4,5,6\n", {}, "no column named 'label'"),
+    ("label,a\n0,1\n1,2\n1.5,3\n", {}, "label 1.5 in row 4 is not a whole number"),
+    ("label,a\n" + "".join(f"{k % 3},{k}\n" for k in range(15)) + "-3,1\n", {}, "label -3 in row 17 is outside 0…2"),
+    ("label,a\n0,1\n1,2\n", {"label_column": 7}, r"label_column 7 is out of range; the CSV has 2 columns \(0…1\)"),
+    ("label,a\n0,1\n1,2\n", {"label_column": [1]}, "label_column should be a column name or number"),
+    ("label,a,b,c\n0,1,2,3\n1,2,3,4\n", {"image_shape": (2, 2)}, r"image_shape \[2, 2\] holds 4 values but each row has 3"),
+    ("label,a\n0,1\n1,2\n", {"image_shape": "big"}, "image_shape should be a list"),
+    ("label,a\n", {}, "holds no data rows"),
+    ("", {}, "the file is empty"),
+    ("label,a\n1,2\n", {}, "holds only 1 sample"),
+    ("label,a\n1,nan\n0,1\n", {}, "is not a finite number"),
+    ("label,a\n1,2\x00\n", {}, "row 2"),
+    ("label\n1\n0\n", {}, "needs feature columns"),
+])
+def test_csv_faults_are_named(tmp_path, text, kwargs, message):
+    with pytest.raises(DatasetError, match=message):
+        datasets.load_csv(_csv(tmp_path, text), **kwargs)
+
+
+def test_csv_label_column_by_number_and_one_class_note(tmp_path):
+    ds = datasets.load_csv(_csv(tmp_path, "a,b,y\n1,2,0\n3,4,1\n5,6,1\n"), label_column=2)
+    assert ds.sample_shape == (2,) and ds.num_classes == 2
+    one = datasets.load_csv(_csv(tmp_path, "label,a\n0,1\n0,2\n0,3\n", "one.csv"))
+    assert any("cannot learn from one class" in n for n in one.notes)
+
+
+def test_labels_outside_the_class_count(tmp_path):
+    with pytest.raises(DatasetError, match="label 3 at index 2 is outside 0…2"):
+        datasets.check_labels(np.array([0, 1, 3]), "y", num_classes=3)
+
+
+def test_images_in_nested_folders_are_used_and_counted(tmp_path):
+    import tensorflow as tf
+    png = tf.io.encode_png(np.zeros((4, 4, 3), "uint8")).numpy()
+    for cls in ("a", "b"):
+        (tmp_path / "imgs" / cls / "deeper" / "deepest").mkdir(parents=True)
+        (tmp_path / "imgs" / cls / "top.png").write_bytes(png)
+        (tmp_path / "imgs" / cls / "deeper" / "1.png").write_bytes(png)
+        (tmp_path / "imgs" / cls / "deeper" / "deepest" / "2.png").write_bytes(png)
+    ds = datasets.load_image_folder(tmp_path / "imgs", (4, 4))
+    assert len(ds.x_train) + len(ds.x_test) == 6 and ds.class_names == ["a", "b"]
+    assert any("4 of the 6 images are in sub-folders" in n for n in ds.notes)
+
+
+def test_image_headers_are_checked_before_decoding(tmp_path):
+    (tmp_path / "imgs" / "a").mkdir(parents=True)
+    huge = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\x0dIHDR" + struct.pack(">II", 100_000, 100_000) + b"\x08\x02\0\0\0"
+    (tmp_path / "imgs" / "a" / "huge.png").write_bytes(huge + bytes(100))
+    with pytest.raises(DatasetError, match="declares 100,000 × 100,000 pixels"):
+        datasets.load_image_folder(tmp_path / "imgs", (8, 8))
+    with pytest.raises(DatasetError, match="image_size should be two whole numbers"):
+        datasets.load_image_folder(tmp_path / "imgs", (0, 8))
+
+
+def test_preprocess_settings_are_checked():
+    with pytest.raises(DatasetError, match="preprocess should be an object"):
+        Preprocess.from_dict(["scale"])
+    with pytest.raises(DatasetError, match="layout should be 'keep' or 'flatten'"):
+        Preprocess.from_dict({"layout": "spiral"})
