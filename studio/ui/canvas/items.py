@@ -51,10 +51,11 @@ WARNING_COLOR = QColor("#f9a825")
 SELECT_COLOR = QColor("#1e88e5")
 
 
-def _font(px: int, bold: bool = False) -> QFont:
+def _font(px: int, bold: bool = False, stretch: int = QFont.Unstretched) -> QFont:
     font = QFont()
     font.setPixelSize(px)
     font.setBold(bold)
+    font.setStretch(stretch)
     return font
 
 
@@ -91,7 +92,7 @@ def title_screen_px(lod: float) -> float:
 def _compact_font(px: int) -> QFont:
     font = _COMPACT_FONTS.get(px)
     if font is None:
-        font = _COMPACT_FONTS[px] = _font(px, bold=True)
+        font = _COMPACT_FONTS[px] = _font(px, bold=True, stretch=QFont.SemiCondensed)
     return font
 
 
@@ -122,11 +123,15 @@ def format_params(n: int | None) -> str:
 _METRICS: dict[int, QFontMetricsF] = {}
 
 
-def _elide(text: str, font: QFont, width: float) -> str:
+def _metrics(font: QFont) -> QFontMetricsF:
     fm = _METRICS.get(id(font))
     if fm is None:
         fm = _METRICS[id(font)] = QFontMetricsF(font)
-    return fm.elidedText(text, Qt.ElideRight, width)
+    return fm
+
+
+def _elide(text: str, font: QFont, width: float) -> str:
+    return _metrics(font).elidedText(text, Qt.ElideRight, width)
 
 
 class NodeItem(QGraphicsObject):
@@ -166,13 +171,15 @@ class NodeItem(QGraphicsObject):
         self.title = f"{'Input' if spec.is_input else node.class_name}  {summary}".strip()
         self.subtitle = node.name
         self.state = state
+        params = ""
         if state is None:
-            self.status = "checking…"
+            self.status = shapes = "checking…"
         elif state.error:
-            self.status = "error"
+            self.status = shapes = "error"
         else:
             shapes = ", ".join(format_shape(s) for s in (state.outputs or []))
-            self.status = f"{shapes}   {format_params(state.params)}" if state.params else shapes
+            params = format_params(state.params) if state.params else ""
+            self.status = f"{shapes}   {params}" if params else shapes
         if spec.max_inputs is None:
             self.n_inputs = max(spec.min_inputs, connected_inputs + 1)
         else:
@@ -180,11 +187,14 @@ class NodeItem(QGraphicsObject):
         self.port_names = [spec.port_name(k) for k in range(self.n_inputs)]
         self.n_outputs = max(1, len(state.outputs) if state and state.outputs else 1)
         error = state is not None and state.error
-        title_width = self._title_width()
+        self._short_title = "Input" if spec.is_input else node.class_name
         self._compact_titles: dict[int, str] = {}
-        self._texts = (_elide(self.title, _TITLE_FONT, title_width),
-                       _elide(self.subtitle, _BODY_FONT, NODE_W - 18),
-                       _elide("⚠ " + state.error if error else self.status, _BODY_FONT, NODE_W - 18))
+        # drawn as: title / name ... parameters / output shapes (or the error)
+        params_w = _metrics(_BODY_FONT).horizontalAdvance(params) + 10 if params else 0.0
+        self._texts = (_elide(self.title, _TITLE_FONT, self._title_width()),
+                       _elide(self.subtitle, _BODY_FONT, NODE_W - 18 - params_w),
+                       _elide("⚠ " + state.error if error else shapes, _BODY_FONT, NODE_W - 18),
+                       params)
         tip = [f"<b>{node.class_name}</b> — {spec.description}", f"name: {node.name}"]
         if state is not None and state.error:
             tip.append(f"<span style='color:#d32f2f'><b>Error:</b> {state.error}</span>")
@@ -308,13 +318,15 @@ class NodeItem(QGraphicsObject):
         painter.setBrush(color)
         painter.drawRoundedRect(QRectF(0, 0, 6, NODE_H), 3, 3)
         if detail == "full":
-            title, subtitle, status = self._texts
+            title, subtitle, status, params = self._texts
             painter.setPen(QColor("#212121"))
             painter.setFont(_TITLE_FONT)
             painter.drawText(QPointF(12, 18), title)
             painter.setFont(_BODY_FONT)
             painter.setPen(QColor("#616161"))
             painter.drawText(QPointF(12, 36), subtitle)
+            if params:  # right-aligned on the name's line
+                painter.drawText(QPointF(NODE_W - 8 - _metrics(_BODY_FONT).horizontalAdvance(params), 36), params)
             painter.setPen(ERROR_COLOR if error else QColor("#2e4053"))
             painter.drawText(QPointF(12, 55), status)
         else:  # the title alone, in a font that stays legible on screen
@@ -322,7 +334,10 @@ class NodeItem(QGraphicsObject):
             font = _compact_font(px)
             text = self._compact_titles.get(px)
             if text is None:
-                text = self._compact_titles[px] = _elide(self.title, font, self._title_width())
+                width = self._title_width()
+                fits = _metrics(font).horizontalAdvance(self.title) <= width
+                text = self.title if fits else _elide(self._short_title, font, width)
+                self._compact_titles[px] = text
             painter.setPen(QColor("#212121"))
             painter.setFont(font)
             painter.drawText(QRectF(12, 0, self._title_width(), NODE_H), Qt.AlignLeft | Qt.AlignVCenter, text)
