@@ -47,7 +47,7 @@ def main() -> int:
         print("wrote", OUT / name)
 
     def step_main():
-        g = window.project.graph
+        g = window.document.graph
         window.view.fit_to_view()
         window.scene.select_nodes([g.node_by_name("conv2").id])
         window.bottom_tabs.setCurrentWidget(window.code_view)
@@ -78,10 +78,10 @@ def main() -> int:
             QTimer.singleShot(200, wait_for_epochs)
 
     def step_error():
-        g = window.project.graph
+        g = window.document.graph
         flatten = g.node_by_name("flatten")
         window.scene.select_nodes([flatten.id])
-        window.delete_selection()
+        window.edit.delete_selection()
         classes = g.node_by_name("classes")
         conv3 = g.node_by_name("conv3")
         window.undo_stack.push(commands.Connect(g, conv3.id, 0, classes.id, 0))
@@ -101,13 +101,13 @@ def main() -> int:
         path = Path(tempfile.mkdtemp()) / "efficientnetb0.keras"
         model.save(path)
         window.undo_stack.setClean()
-        window.open_files([str(path)])
+        window.files.open_files([str(path)])
         window.flush_updates()
         window.bottom_tabs.setCurrentWidget(window.code_view)
         QTimer.singleShot(300, zoom_in)
 
     def zoom_in():
-        g = window.project.graph
+        g = window.document.graph
         window.view.set_zoom(0.6, gesture=False)
         window.view.centerOn(window.scene.node_items[g.node_by_name("block1a_se_squeeze").id])
         window.scene.select_nodes([g.node_by_name("block1a_se_excite").id])

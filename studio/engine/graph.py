@@ -433,5 +433,35 @@ class ModelGraph:
             g.set_outputs(list(data["outputs"]))
         return g
 
+    def apply_state(self, data: dict[str, Any]) -> None:
+        """Make the graph equal to a :meth:`to_dict` state with the fewest edits, each
+        announced as usual. Undo commands that replay an engine operation use it."""
+        target = {n["id"]: n for n in data["nodes"]}
+        edges = {Edge(s, sp, d, dp) for s, sp, d, dp in data["edges"]}
+        for e in sorted(self.edges - edges):
+            self.disconnect(e)
+        for node_id in [i for i, n in self.nodes.items()
+                        if i not in target or target[i]["class_name"] != n.class_name]:
+            self.remove_node(node_id)
+        for n in data["nodes"]:
+            node = self.nodes.get(n["id"])
+            if node is None:
+                self.add_node(n["class_name"], n["config"], n["name"], tuple(n["position"]), node_id=n["id"])
+                continue
+            if node.name != n["name"]:
+                node.name = n["name"]
+                self.node_changed.emit(node, "name")
+            if node.config != n["config"]:
+                self.set_config(node.id, n["config"])
+            if tuple(node.position) != tuple(n["position"]):
+                self.move(node.id, tuple(n["position"]))
+        order = [n["id"] for n in data["nodes"]]  # keeps the model's input order
+        self.nodes = {i: self.nodes[i] for i in order}
+        for e in sorted(edges - self.edges):
+            self.connect(e.src, e.dst, e.dst_port, e.src_port)
+        if self.output_ids != list(data.get("outputs", [])):
+            self.set_outputs(list(data.get("outputs", [])))
+        self.name = data.get("name", self.name)
+
     def copy(self) -> "ModelGraph":
         return ModelGraph.from_dict(self.to_dict())

@@ -1,17 +1,19 @@
-"""Undoable edits. Every command changes only the engine's graph; the canvas,
-inspector and code view redraw from the graph's events, so they cannot drift.
+"""Undoable edits. Every command changes only the engine's document (its graph,
+settings, dataset or weights); every view redraws from the document's events,
+so views and project cannot drift.
 """
 
 from __future__ import annotations
 
 import copy
-from typing import Any
+import time
+from typing import Any, Callable
 
 from PySide6.QtGui import QUndoCommand
 
 from studio.engine.graph import Edge, ModelGraph
 from studio.engine.layout import layered_positions
-from studio.engine.shapes import Fix
+from studio.engine.shapes import Fix, apply_fix
 
 
 class AddNode(QUndoCommand):
@@ -234,23 +236,135 @@ def subgraph_data(graph: ModelGraph, node_ids) -> dict:
     return {"format": "layer-studio-nodes", "nodes": nodes, "edges": edges}
 
 
+class EngineEdit(QUndoCommand):
+    """Run an engine operation on the graph once; undo and redo replay the states
+    before and after it, so the UI never re-implements what the engine does."""
+
+    def __init__(self, graph: ModelGraph, text: str, operation: Callable[[ModelGraph], Any]):
+        super().__init__(text)
+        self.graph, self.operation = graph, operation
+        self.before: dict | None = None
+        self.after: dict | None = None
+
+    def redo(self):
+        if self.after is None:
+            self.before = self.graph.to_dict()
+            self.operation(self.graph)
+            self.after = self.graph.to_dict()
+        else:
+            self.graph.apply_state(self.after)
+
+    def undo(self):
+        self.graph.apply_state(self.before)
+
+
 def fix_command(graph: ModelGraph, fix: Fix) -> QUndoCommand:
-    """An undoable command that applies a shape checker's suggested fix."""
-    node = graph.nodes[fix.node_id]
-    if fix.action == "set_param":
-        command = set_param_command(graph, [node.id], fix.param, fix.value)
-    elif fix.action == "insert_before":
-        edge = next(e for e in graph.in_edges(node.id) if e.dst_port == fix.port)
-        command = InsertBetween(graph, edge, fix.class_name, fix.config or {})
-    elif fix.action == "bypass":
-        command = Bypass(graph, node.id)
-    elif fix.action == "add_input":
-        x, y = node.position
-        command = AddInputFor(graph, node.id, (x, y - 110))
-    else:
-        raise ValueError(f"unknown fix action {fix.action!r}")
-    command.setText(fix.label)
-    return command
+    """An undoable command that applies a shape checker's suggested fix (the engine's own)."""
+    return EngineEdit(graph, fix.label, lambda g: apply_fix(g, fix))
+
+
+class SetOutputs(QUndoCommand):
+    """Choose which nodes are the model's outputs."""
+
+    def __init__(self, graph: ModelGraph, node_ids: list[str], text: str = "Set outputs"):
+        super().__init__(text)
+        self.graph = graph
+        self.old = list(graph.output_ids)
+        self.new = list(node_ids)
+
+    def redo(self):
+        self.graph.set_outputs(self.new)
+
+    def undo(self):
+        self.graph.set_outputs([i for i in self.old if i in self.graph.nodes])
+
+
+def toggle_output_command(graph: ModelGraph, node_id: str) -> SetOutputs:
+    current = graph.model_outputs()
+    name = graph.nodes[node_id].name
+    if node_id in current:
+        return SetOutputs(graph, [i for i in current if i != node_id], f"Unmark {name} as output")
+    return SetOutputs(graph, current + [node_id], f"Mark {name} as output")
+
+
+class SetTraining(QUndoCommand):
+    """One training-setting edit. Edits of the same field in quick succession
+    (typing a number digit by digit, spinning a box) merge into one step."""
+
+    MERGE_SECONDS = 2.0
+
+    def __init__(self, document, field: str, value: Any):
+        super().__init__(f"Set {field.replace('_', ' ')}")
+        self.document = document
+        self.field = field
+        self.old = document.training
+        self.new = document.training.with_changes(**{field: value})  # SettingsError if invalid
+        self.when = time.monotonic()
+
+    def id(self) -> int:
+        return 7301
+
+    def mergeWith(self, other) -> bool:
+        if not isinstance(other, SetTraining) or other.field != self.field or \
+                other.when - self.when > self.MERGE_SECONDS:
+            return False
+        self.new, self.when = other.new, other.when
+        return True
+
+    def redo(self):
+        self.document.set_training(self.new)
+
+    def undo(self):
+        self.document.set_training(self.old)
+
+
+class SetDataset(QUndoCommand):
+    """Choose the dataset or its preprocessing; when the model has one Input whose
+    shape differs from the prepared samples, the same step makes the Input follow."""
+
+    def __init__(self, document, spec: dict | None, input_shape: list | None, loaded=None,
+                 text: str = "Choose dataset"):
+        super().__init__(text)
+        self.document = document
+        self.old, self.new = copy.deepcopy(document.dataset_spec), copy.deepcopy(spec)
+        self.old_loaded, self.new_loaded = document.dataset, loaded
+        self.input_change = None
+        inputs = document.graph.input_nodes()
+        if input_shape is not None and len(inputs) == 1:
+            node = inputs[0]
+            cfg = dict(node.config)
+            current = cfg.get("shape") or (cfg.get("batch_shape") or [None])[1:]
+            if list(current) != list(input_shape):
+                new_cfg = {k: v for k, v in cfg.items() if k != "batch_shape"}
+                new_cfg["shape"] = list(input_shape)
+                self.input_change = (node.id, cfg, new_cfg)
+
+    def _apply(self, spec, loaded, which: int) -> None:
+        if self.input_change is not None:
+            self.document.graph.set_config(self.input_change[0], self.input_change[which])
+        self.document.set_dataset(spec, loaded)
+
+    def redo(self):
+        self._apply(self.new, self.new_loaded, 2)
+
+    def undo(self):
+        self._apply(self.old, self.old_loaded, 1)
+
+
+class ResetWeights(QUndoCommand):
+    """Forget the trained weights (and, with ``everything``, the imported ones too)."""
+
+    def __init__(self, document, everything: bool = False):
+        super().__init__("Reset all weights" if everything else "Reset trained weights")
+        self.document = document
+        self.before = document.weights_state()
+        self.after = ({}, {}) if everything else (self.before[0], {})
+
+    def redo(self):
+        self.document.set_weights_state(self.after)
+
+    def undo(self):
+        self.document.set_weights_state(self.before)
 
 
 # Single commands rather than macros of child commands: a Python child
@@ -279,45 +393,3 @@ class InsertBetween(QUndoCommand):
         self.graph.remove_node(self.node_id)
         e = self.edge
         self.graph.connect(e.src, e.dst, e.dst_port, e.src_port)
-
-
-class Bypass(QUndoCommand):
-    """Remove a layer and join its (first) input straight to its consumers."""
-
-    def __init__(self, graph, node_id):
-        super().__init__("Remove layer")
-        self.graph = graph
-        self.remove = RemoveNodes(graph, [node_id])
-        self.ins = graph.in_edges(node_id)
-        self.outs = graph.out_edges(node_id)
-
-    def _joins(self):
-        if not self.ins:
-            return []
-        src = self.ins[0]
-        return [Edge(src.src, src.src_port, e.dst, e.dst_port) for e in self.outs]
-
-    def redo(self):
-        self.remove.redo()
-        for e in self._joins():
-            self.graph.connect(e.src, e.dst, e.dst_port, e.src_port)
-
-    def undo(self):
-        for e in self._joins():
-            self.graph.disconnect(e)
-        self.remove.undo()
-
-
-class AddInputFor(QUndoCommand):
-    def __init__(self, graph, node_id, position):
-        super().__init__("Add Input")
-        self.graph, self.target, self.position = graph, node_id, position
-        self.node_id = None
-
-    def redo(self):
-        node = self.graph.add_node("InputLayer", position=self.position, node_id=self.node_id)
-        self.node_id = node.id
-        self.graph.connect(node.id, self.target, 0)
-
-    def undo(self):
-        self.graph.remove_node(self.node_id)

@@ -1,21 +1,24 @@
 """The Dataset tab: choose the data, see samples and class counts, set preprocessing.
 
-Choosing a dataset or changing preprocessing is one undoable step; when the
-model has a single Input whose shape differs from the prepared samples, the
-same step sets the Input's shape, so the model follows the data.
+Choosing a dataset or changing preprocessing is one undoable step on the
+document (see ``commands.SetDataset``); when the model has a single Input whose
+shape differs from the prepared samples, the same step sets the Input's shape,
+so the model follows the data. Tabular data (rows of numbers) shows a table of
+rows instead of a sample image grid, and no image-only options.
 """
 
 from __future__ import annotations
 
-import copy
-
 import numpy as np
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QImage, QPixmap, QUndoCommand
+from PySide6.QtGui import QImage, QPixmap
 from PySide6.QtWidgets import (QApplication, QCheckBox, QComboBox, QFileDialog, QFormLayout, QGridLayout,
-                               QLabel, QMessageBox, QPushButton, QSplitter, QVBoxLayout, QWidget)
+                               QLabel, QMessageBox, QPushButton, QSplitter, QTableWidget, QTableWidgetItem,
+                               QVBoxLayout, QWidget)
 
 from studio.engine import datasets
+from studio.ui import commands
+from studio.ui.training_panel import describe_dataset
 
 SOURCES = [("MNIST sample (bundled, offline)", {"kind": "builtin", "name": "mnist-sample"}),
            ("MNIST — download 70,000 digits", {"kind": "download", "name": "mnist"}),
@@ -23,50 +26,22 @@ SOURCES = [("MNIST sample (bundled, offline)", {"kind": "builtin", "name": "mnis
            ("Local file or folder…", None)]
 
 
-class SetDataset(QUndoCommand):
-    """Set the project's dataset reference (and the Input's shape to match)."""
-
-    def __init__(self, window, spec: dict, input_shape: list | None):
-        super().__init__("Choose dataset")
-        self.window = window
-        self.old = copy.deepcopy(window.project.dataset)
-        self.new = copy.deepcopy(spec)
-        self.input_change = None
-        graph = window.project.graph
-        inputs = graph.input_nodes()
-        if input_shape is not None and len(inputs) == 1:
-            node = inputs[0]
-            cfg = dict(node.config)
-            current = cfg.get("shape") or (cfg.get("batch_shape") or [None])[1:]
-            if list(current) != list(input_shape):
-                new_cfg = {k: v for k, v in cfg.items() if k != "batch_shape"}
-                new_cfg["shape"] = list(input_shape)
-                self.input_change = (node.id, cfg, new_cfg)
-
-    def _apply(self, spec, which: int) -> None:
-        self.window.project.dataset = copy.deepcopy(spec)
-        if self.input_change is not None:
-            node_id = self.input_change[0]
-            self.window.project.graph.set_config(node_id, self.input_change[which])
-        self.window.dataset_panel.show_spec()
-
-    def redo(self) -> None:
-        self._apply(self.new, 2)
-
-    def undo(self) -> None:
-        self._apply(self.old, 1)
+def is_tabular(ds: datasets.Dataset) -> bool:
+    """Rows of numbers rather than images."""
+    return ds.x_train.ndim == 2
 
 
 class DatasetPanel(QWidget):
-    def __init__(self, window, parent=None):
+    def __init__(self, document, undo_stack, window, parent=None):
         super().__init__(parent)
+        self.document = document
+        self.undo_stack = undo_stack
         self.window = window
-        self.dataset: datasets.Dataset | None = None
         self.source = QComboBox()
         for label, _ in SOURCES:
             self.source.addItem(label)
         self.load_button = QPushButton("Load")
-        self.scale = QCheckBox("Scale pixel values to 0–1")
+        self.scale = QCheckBox("Scale values to 0–1")
         self.layout_combo = QComboBox()
         self.layout_combo.addItem("keep 2-D images", "keep")
         self.layout_combo.addItem("flatten to vectors", "flatten")
@@ -89,12 +64,20 @@ class DatasetPanel(QWidget):
         self.grid_box = QWidget()
         self.grid = QGridLayout(self.grid_box)
         self.grid.setSpacing(2)
+        self.table = QTableWidget()
+        self.table.setEditTriggers(QTableWidget.NoEditTriggers)
+        self.table.hide()
+        samples = QWidget()
+        sl = QVBoxLayout(samples)
+        sl.setContentsMargins(0, 0, 0, 0)
+        sl.addWidget(self.grid_box)
+        sl.addWidget(self.table)
         import pyqtgraph as pg
         self.counts_plot = pg.PlotWidget(title="Training samples per class")
         self.counts_plot.setMouseEnabled(False, False)
         splitter = QSplitter()
         splitter.addWidget(form_box)
-        splitter.addWidget(self.grid_box)
+        splitter.addWidget(samples)
         splitter.addWidget(self.counts_plot)
         splitter.setSizes([360, 420, 420])
         outer = QVBoxLayout(self)
@@ -106,16 +89,18 @@ class DatasetPanel(QWidget):
         for w in (self.layout_combo, self.labels):
             w.currentIndexChanged.connect(self._preprocess_changed)
         self._updating = False
-
-    # -- reading the project -----------------------------------------------------------
-    def bind(self, project) -> None:
-        self.dataset = None
+        document.dataset_changed.connect(self.show_spec)
+        document.project_replaced.connect(self.show_spec)
         self.show_spec()
-        self._clear_view()
 
+    @property
+    def dataset(self) -> datasets.Dataset | None:
+        return self.document.dataset
+
+    # -- reading the document -----------------------------------------------------------
     def show_spec(self) -> None:
-        spec = self.window.project.dataset or {}
-        pre = datasets.Preprocess.from_dict(spec.get("preprocess"))
+        spec = self.document.dataset_spec or {}
+        pre = self.document.preprocess()
         self._updating = True
         self.scale.setChecked(pre.scale)
         self.layout_combo.setCurrentIndex(self.layout_combo.findData(pre.layout))
@@ -124,15 +109,18 @@ class DatasetPanel(QWidget):
         for k, (_, s) in enumerate(SOURCES):
             if s is not None and s["kind"] == spec.get("kind") and s["name"] == spec.get("name"):
                 self.source.setCurrentIndex(k)
+        if spec.get("kind") == "file":
+            self.source.setCurrentIndex(len(SOURCES) - 1)
         self._updating = False
-        self.window.training_panel.dataset_label.setText(self.describe(spec))
-        if self.dataset is not None:
+        tabular = self.dataset is not None and is_tabular(self.dataset)
+        for w in (self.layout_combo, self.channel):
+            w.setVisible(not tabular)
+        if self.dataset is None:
+            self._clear_view()
+        else:
             self._show_dataset()
 
-    @staticmethod
-    def describe(spec: dict | None) -> str:
-        from studio.ui.training_panel import _describe
-        return _describe(spec)
+    describe = staticmethod(describe_dataset)
 
     def preprocess(self) -> datasets.Preprocess:
         return datasets.Preprocess(scale=self.scale.isChecked(), layout=self.layout_combo.currentData(),
@@ -158,27 +146,28 @@ class DatasetPanel(QWidget):
         spec["preprocess"] = self.preprocess().to_dict()
         QApplication.setOverrideCursor(Qt.WaitCursor)
         try:
-            base = self.window.project.path.parent if self.window.project.path else None
+            base = self.document.path.parent if self.document.path else None
             dataset = datasets.load(spec, base)
         except datasets.DatasetError as exc:
             QApplication.restoreOverrideCursor()
             QMessageBox.warning(self, "Cannot load dataset", str(exc))
             return False
         QApplication.restoreOverrideCursor()
-        self.dataset = dataset
-        self.window.training_panel.dataset = dataset
-        self.window.undo_stack.push(SetDataset(self.window, spec, self.preprocess().input_shape(dataset)))
-        self._show_dataset()
+        if is_tabular(dataset):  # no image layout choices for rows of numbers
+            spec["preprocess"].update(layout="keep", channel_axis=False)
+        pre = datasets.Preprocess.from_dict(spec["preprocess"])
+        self.undo_stack.push(commands.SetDataset(self.document, spec, pre.input_shape(dataset), loaded=dataset))
         self.window.flush_updates()
         return True
 
     def _preprocess_changed(self, *_args) -> None:
-        if self._updating or self.window.project.dataset is None:
+        if self._updating or self.document.dataset_spec is None:
             return
-        spec = dict(self.window.project.dataset)
+        spec = dict(self.document.dataset_spec)
         spec["preprocess"] = self.preprocess().to_dict()
         shape = self.preprocess().input_shape(self.dataset) if self.dataset is not None else None
-        self.window.undo_stack.push(SetDataset(self.window, spec, shape))
+        self.undo_stack.push(commands.SetDataset(self.document, spec, shape, loaded=self.dataset,
+                                                 text="Change preprocessing"))
 
     # -- showing -----------------------------------------------------------------------
     def _clear_view(self) -> None:
@@ -186,6 +175,9 @@ class DatasetPanel(QWidget):
             w = self.grid.takeAt(0).widget()
             if w is not None:
                 w.deleteLater()
+        self.table.clear()
+        self.table.hide()
+        self.grid_box.show()
         self.counts_plot.clear()
         self.summary.setText("Press Load to read the dataset and see samples.")
 
@@ -193,21 +185,37 @@ class DatasetPanel(QWidget):
         import pyqtgraph as pg
         ds = self.dataset
         self._clear_view()
-        pre = self.preprocess()
+        pre = self.document.preprocess()
         x, y, _, _ = pre.apply(datasets.Dataset(ds.name, ds.x_train[:1], ds.y_train[:1], ds.x_test[:1],
                                                 ds.y_test[:1], ds.class_names))
+        kind = "rows of numbers" if is_tabular(ds) else "images"
         self.summary.setText(
-            f"<b>{ds.name}</b>: {len(ds.x_train):,} train / {len(ds.x_test):,} held out, {ds.num_classes} classes<br>"
+            f"<b>{ds.name}</b> ({kind}): {len(ds.x_train):,} train / {len(ds.x_test):,} held out, "
+            f"{ds.num_classes} classes<br>"
             f"{tuple(ds.x_train.shape[1:])} {ds.x_train.dtype} → model {tuple(x.shape[1:])} {x.dtype}; "
             f"labels {y.dtype}{' one-hot' if y.ndim == 2 else ''}")
         self.summary.setToolTip(ds.source)
+        if is_tabular(ds):
+            self._show_rows(ds)
+        else:
+            self._show_images(ds)
+        counts = ds.class_counts()
+        xs = np.array(sorted(counts))
+        self.counts_plot.addItem(pg.BarGraphItem(x=xs, height=[counts[i] for i in xs], width=0.7, brush="#5c6bc0"))
+        axis = self.counts_plot.getAxis("bottom")
+        names = ds.class_names or [str(i) for i in range(ds.num_classes)]
+        step = max(1, len(xs) // 12)  # whole classes only, and never crowded
+        axis.setTicks([[(int(i), names[int(i)] if int(i) < len(names) else str(int(i))) for i in xs[::step]]])
+
+    def _caption(self, ds, k: int) -> str:
+        return ds.class_names[int(ds.y_train[k])] if ds.class_names and ds.y_train.ndim == 1 else str(ds.y_train[k])
+
+    def _show_images(self, ds) -> None:
         for k in range(min(24, len(ds.x_train))):
-            img = ds.x_train[k]
             label = QLabel()
-            label.setPixmap(_pixmap(img).scaled(48, 48, Qt.KeepAspectRatio, Qt.FastTransformation))
+            label.setPixmap(_pixmap(ds.x_train[k]).scaled(48, 48, Qt.KeepAspectRatio, Qt.FastTransformation))
             label.setToolTip(f"sample {k}")
-            caption = QLabel(ds.class_names[int(ds.y_train[k])] if ds.class_names and ds.y_train.ndim == 1
-                             else str(ds.y_train[k]))
+            caption = QLabel(self._caption(ds, k))
             caption.setAlignment(Qt.AlignCenter)
             cell = QWidget()
             v = QVBoxLayout(cell)
@@ -216,9 +224,19 @@ class DatasetPanel(QWidget):
             v.addWidget(label, alignment=Qt.AlignCenter)
             v.addWidget(caption)
             self.grid.addWidget(cell, k // 8, k % 8)
-        counts = ds.class_counts()
-        xs = np.array(sorted(counts))
-        self.counts_plot.addItem(pg.BarGraphItem(x=xs, height=[counts[i] for i in xs], width=0.7, brush="#5c6bc0"))
+
+    def _show_rows(self, ds) -> None:
+        self.grid_box.hide()
+        rows, cols = min(20, len(ds.x_train)), min(12, ds.x_train.shape[1])
+        self.table.setRowCount(rows)
+        self.table.setColumnCount(cols + 1)
+        self.table.setHorizontalHeaderLabels(["label"] + [f"x{j}" for j in range(cols)])
+        for r in range(rows):
+            self.table.setItem(r, 0, QTableWidgetItem(self._caption(ds, r)))
+            for j in range(cols):
+                self.table.setItem(r, j + 1, QTableWidgetItem(f"{float(ds.x_train[r, j]):.4g}"))
+        self.table.resizeColumnsToContents()
+        self.table.show()
 
 
 def _pixmap(img: np.ndarray) -> QPixmap:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 from pathlib import Path
 
 from PySide6.QtCore import Qt
@@ -41,13 +40,13 @@ class ExportDialog(QDialog):
         form.addRow(buttons)
 
     def _last_run(self) -> Path | None:
-        trainer = self.window.training_panel.trainer
-        return trainer.run.path if trainer is not None and trainer.run is not None else None
+        runs = self.window.document.runs  # newest first
+        return Path(runs[0]["path"]) if runs else None
 
     def choose_path(self) -> str | None:
         label, key, suffix = FORMATS[self.format.currentIndex()]
-        name = self.window.project.graph.name
-        start = str((self.window.project.path.parent if self.window.project.path else Path.home()) / (name + suffix))
+        d = self.window.document
+        start = str((d.path.parent if d.path else Path.home()) / (d.graph.name + suffix))
         if suffix:
             path, _ = QFileDialog.getSaveFileName(self, "Export to", start, f"{label} (*{suffix})")
         else:
@@ -57,19 +56,20 @@ class ExportDialog(QDialog):
 
 def run_export(window, fmt: str, path: str, weights: tuple, quantize: bool = False):
     """Export (used by the dialog and the tests); returns the result or None after a message."""
-    from studio.engine import datasets
     from studio.engine.export import ExportError, export
     from studio.engine.project import ProjectError, load_weights
-    project = copy.copy(window.project)
+    from studio.engine.document import TRAINED
+    window.flush_updates()
+    project = window.document.snapshot(TRAINED)
     which, run = weights
     try:
         if which in ("best", "final") and run is not None:
             file = Path(run) / f"weights_{which}.h5"
             project.weights = load_weights(file if file.exists() else Path(run) / "weights_final.h5")
         sample = None
-        ds = window.training_panel.dataset
+        ds = window.document.dataset
         if ds is not None:
-            pre = datasets.Preprocess.from_dict((project.dataset or {}).get("preprocess"))
+            pre = window.document.preprocess()
             sample = pre.x(ds.x_test[:200] if quantize else ds.x_test[:16])
         QApplication.setOverrideCursor(Qt.WaitCursor)
         try:

@@ -8,10 +8,11 @@ command, after which shapes are re-checked at once.
 
 from __future__ import annotations
 
+import html
 import json
 from typing import Any
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QFormLayout, QFrame, QLabel, QLineEdit,
                                QPushButton, QScrollArea, QSpinBox, QVBoxLayout, QWidget)
 
@@ -20,6 +21,8 @@ from studio.engine.shapes import format_shape
 from studio.ui import commands
 
 NONE_TEXT = "None"
+ORIGIN_TEXT = {"trained": "trained (the last run's)", "imported": "imported (starting weights)",
+               "fresh": "fresh (initialised when training starts)"}
 
 
 def value_text(value: Any) -> str:
@@ -170,26 +173,36 @@ class _Field(QWidget):
 
 
 class Inspector(QScrollArea):
-    """Shows and edits the selected nodes. Reads from the graph, writes through commands."""
+    """Shows and edits the selected nodes. Reads from the document, writes through commands."""
 
     fix_requested = Signal(str)
 
-    def __init__(self, parent=None):
+    def __init__(self, document, undo_stack, parent=None):
         super().__init__(parent)
         self.setWidgetResizable(True)
-        self.setMinimumWidth(280)
-        self.graph = None
-        self.checker = None
-        self.undo_stack = None
+        self.setMinimumWidth(240)
+        self.document = document
+        self.undo_stack = undo_stack
         self.node_ids: list[str] = []
         self.keras_ready = False
         self.fields: dict[str, _Field] = {}
         self.name_edit: QLineEdit | None = None
+        self.output_check: QCheckBox | None = None
+        self._shown = None
+        self._timer = QTimer(self, singleShot=True, interval=0, timeout=self.refresh)
+        document.graph_changed.connect(self._timer.start)
+        document.states_changed.connect(lambda _ids: self._timer.start())
+        document.weights_changed.connect(self._timer.start)
+        document.project_replaced.connect(lambda: self.show_nodes([]))
         self._build_empty("Select a layer on the canvas to edit it.")
 
-    def bind(self, graph, checker, undo_stack) -> None:
-        self.graph, self.checker, self.undo_stack = graph, checker, undo_stack
-        self.show_nodes([])
+    @property
+    def graph(self):
+        return self.document.graph
+
+    @property
+    def checker(self):
+        return self.document.checker
 
     def set_keras_ready(self) -> None:
         self.keras_ready = True
@@ -205,12 +218,24 @@ class Inspector(QScrollArea):
         self.setWidget(w)
 
     def refresh(self) -> None:
-        """Re-read the selection from the graph (after an edit or an undo)."""
-        self.show_nodes([i for i in self.node_ids if self.graph is not None and i in self.graph.nodes])
+        """Re-read the selection from the document (after an edit or an undo);
+        nothing is rebuilt when what the inspector shows did not change."""
+        ids = [i for i in self.node_ids if i in self.graph.nodes]
+        if self._signature(ids) != self._shown:
+            self.show_nodes(ids)
+
+    def _signature(self, ids) -> tuple:
+        nodes = self.graph.nodes
+        states = self.checker.states
+        status = self.document.weight_status()
+        return (tuple(ids), self.keras_ready, tuple(self.graph.model_outputs()),
+                tuple((nodes[i].name, repr(nodes[i].config), repr(states.get(i)), status.get(i)) for i in ids))
 
     def show_nodes(self, node_ids: list[str]) -> None:
         self.node_ids = list(node_ids)
-        if not node_ids or self.graph is None:
+        self._shown = self._signature(self.node_ids)
+        self.output_check = None
+        if not node_ids:
             self._build_empty("Select a layer on the canvas to edit it.")
             return
         nodes = [self.graph.nodes[i] for i in node_ids]
@@ -229,6 +254,14 @@ class Inspector(QScrollArea):
             self.name_edit = QLineEdit(node.name)
             self.name_edit.editingFinished.connect(self._rename)
             form.addRow("Name", self.name_edit)
+            if not spec.is_input:
+                self.output_check = QCheckBox("model output")
+                self.output_check.setChecked(node.id in self.graph.model_outputs())
+                self.output_check.setToolTip("The model's outputs are the layers marked here (or on the canvas); "
+                                             "unmarked, the one layer that ends the graph is the output")
+                self.output_check.toggled.connect(lambda _on, i=node.id: self.undo_stack.push(
+                    commands.toggle_output_command(self.graph, i)))
+                form.addRow("Output", self.output_check)
             outer.addLayout(form)
             outer.addWidget(self._status_box(node.id))
         else:
@@ -282,12 +315,17 @@ class Inspector(QScrollArea):
         if state is None:
             text = "<span style='color:#757575'>Shape: not checked yet</span>"
         elif state.error:
-            text = f"<span style='color:#c62828'><b>Error:</b> {state.error}</span>"
+            text = f"<span style='color:#c62828'><b>Error:</b> {html.escape(state.error)}</span>"
+        elif state.outputs is None:
+            text = f"<span style='color:#b26a00'><b>Warning:</b> {html.escape(state.warning or '')}</span>"
         else:
             shapes = ", ".join(format_shape(s) for s in state.outputs or [])
             text = f"Output: <b>{shapes}</b><br>Parameters: <b>{state.params:,}</b>"
+            origin = self.document.weight_status().get(node_id)
+            if origin is not None:
+                text += f"<br>Weights: <b>{ORIGIN_TEXT[origin]}</b>"
             if state.warning:
-                text += f"<br><span style='color:#b26a00'><b>Warning:</b> {state.warning}</span>"
+                text += f"<br><span style='color:#b26a00'><b>Warning:</b> {html.escape(state.warning)}</span>"
         label = QLabel(text)
         label.setWordWrap(True)
         label.setTextInteractionFlags(Qt.TextSelectableByMouse)

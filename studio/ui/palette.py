@@ -36,6 +36,7 @@ class Palette(QWidget):
     """Every catalog layer, grouped by category; drag one onto the canvas or double-click it."""
 
     layer_activated = Signal(str)
+    context_requested = Signal(str, QPoint)   # class name, global position (right-click on an entry)
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -69,6 +70,14 @@ class Palette(QWidget):
         self.search.textChanged.connect(self.filter)
         self.search.returnPressed.connect(self._activate_first)
         self.tree.itemDoubleClicked.connect(self._on_double_click)
+        self.tree.setContextMenuPolicy(Qt.CustomContextMenu)
+        self.tree.customContextMenuRequested.connect(self._on_context)
+
+    def _on_context(self, pos) -> None:
+        item = self.tree.itemAt(pos)
+        name = item.data(0, Qt.UserRole) if item is not None else None
+        if name:
+            self.context_requested.emit(name, self.tree.viewport().mapToGlobal(pos))
 
     def filter(self, text: str) -> None:
         visible = {s.class_name for s in catalog.search(text)} if text.strip() else set(self.items)

@@ -14,9 +14,12 @@ from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import Qt, QThread, QTimer, Signal
-from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFormLayout, QHBoxLayout, QLabel, QListWidget,
-                               QListWidgetItem, QProgressBar, QPushButton, QSpinBox, QSplitter, QVBoxLayout,
-                               QWidget)
+from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFormLayout, QGridLayout, QHBoxLayout, QLabel,
+                               QListWidget, QListWidgetItem, QProgressBar, QPushButton, QScrollArea, QSpinBox,
+                               QSplitter, QVBoxLayout, QWidget)
+
+from studio.engine.train.settings import OPTIMIZERS
+from studio.ui import commands
 
 log = logging.getLogger(__name__)
 
@@ -77,47 +80,87 @@ class Buffer:
         self.n = 0
 
 
+class RunClock:
+    """Time spent running, excluding pauses (for rates and time left)."""
+
+    def __init__(self):
+        self._t0 = time.perf_counter()
+        self._paused_at: float | None = None
+        self._paused = 0.0
+
+    def start(self) -> None:
+        self.__init__()
+
+    def pause(self) -> None:
+        if self._paused_at is None:
+            self._paused_at = time.perf_counter()
+
+    def resume(self) -> None:
+        if self._paused_at is not None:
+            self._paused += time.perf_counter() - self._paused_at
+            self._paused_at = None
+
+    def elapsed(self) -> float:
+        now = self._paused_at if self._paused_at is not None else time.perf_counter()
+        return now - self._t0 - self._paused
+
+
 SMOOTHING = 0.9  # weight of the exponential moving average (as TensorBoard's smoothing)
 
 
 class TrainingPanel(QWidget):
+    """Training settings (the document's, edited through undo commands), the run
+    controls, live curves and the runs list."""
+
     training_started = Signal()
     training_stopped = Signal()
     problem_pinned = Signal(str, str)   # node id, message
 
-    def __init__(self, window, parent=None):
+    def __init__(self, document, undo_stack, window, parent=None):
         super().__init__(parent)
         import pyqtgraph as pg
         pg.setConfigOptions(antialias=False, background="w", foreground="#37474f")
+        self.document = document
+        self.undo_stack = undo_stack
         self.window = window
         self.trainer = None
         self.worker: TrainingWorker | None = None
-        self.dataset = None
         self.batch_step = Buffer()
         self.batch_loss = Buffer()
         self.batch_smooth = Buffer()   # exponential moving average, kept incrementally
         self.epochs: list[dict] = []
+        self.runs: list[dict] = []
         self._dirty = False
-        self._t0 = 0.0
+        self._epochs_dirty = False
+        self._last_label = 0.0
+        self._run_started = None   # (graph revision, settings) when the current run's snapshot was taken
+        self._clock = RunClock()
+        self._showing = False
         self._build(pg)
         # 10 Hz: live to the eye, and little GIL time taken from the training thread
         self.plot_timer = QTimer(self, interval=100, timeout=self._update_plots)
-        self._epochs_dirty = False
-        self._last_label = 0.0
+        document.training_changed.connect(self._show_settings)
+        document.training_changed.connect(self._note_changes)
+        document.graph_changed.connect(self._note_changes)
+        document.dataset_changed.connect(self._show_dataset)
+        document.weights_changed.connect(lambda: self._set_state(self.state))
+        document.runs_changed.connect(self.refresh_runs)
+        document.project_replaced.connect(self._reset)
+        self._reset()
 
     # -- layout ----------------------------------------------------------------------
     def _build(self, pg) -> None:
         controls = QWidget()
         form = QFormLayout(controls)
+        form.setFieldGrowthPolicy(QFormLayout.AllNonFixedFieldsGrow)
         self.dataset_label = QLabel("–")
         self.dataset_label.setWordWrap(True)
-        self.epochs_spin = QSpinBox(minimum=1, maximum=10000, value=3)
-        self.batch_spin = QSpinBox(minimum=1, maximum=65536, value=64)
+        self.epochs_spin = QSpinBox(minimum=1, maximum=100000, value=3)
+        self.batch_spin = QSpinBox(minimum=1, maximum=1_000_000, value=64)
         self.optimizer_combo = QComboBox()
-        for name in ("adam", "sgd", "rmsprop", "adamw", "adagrad", "nadam"):
+        for name in OPTIMIZERS:
             self.optimizer_combo.addItem(name)
         self.lr_spin = QDoubleSpinBox(decimals=6, minimum=1e-6, maximum=10.0, singleStep=0.0001, value=0.001)
-        self.lr_spin.valueChanged.connect(self._on_lr_changed)
         form.addRow("Dataset", self.dataset_label)
         form.addRow("Epochs", self.epochs_spin)
         form.addRow("Batch size", self.batch_spin)
@@ -126,23 +169,42 @@ class TrainingPanel(QWidget):
         self.more = _AdvancedSettings()
         form.addRow(self.more.toggle)
         form.addRow(self.more)
-        buttons = QHBoxLayout()
-        self.train_button = QPushButton("Train")
+        buttons = QGridLayout()
+        self.train_button = QPushButton("Train from start")
+        self.train_button.setToolTip("Start a new run from the starting weights: imported or pretrained ones "
+                                     "where the project has them, fresh initialisation elsewhere (F5)")
+        self.continue_button = QPushButton("Continue")
+        self.continue_button.setToolTip("Train more epochs from the weights the last run reached (Shift+F5)")
         self.pause_button = QPushButton("Pause")
         self.stop_button = QPushButton("Stop")
-        self.continue_button = QPushButton("Continue")
-        for b in (self.train_button, self.pause_button, self.stop_button, self.continue_button):
-            buttons.addWidget(b)
+        self.stop_button.setToolTip("Stop after the current batch, keeping the weights reached")
+        for k, b in enumerate((self.train_button, self.continue_button, self.pause_button, self.stop_button)):
+            buttons.addWidget(b, k // 2, k % 2)
         form.addRow(buttons)
         self.progress = QProgressBar()
+        self.progress.setFormat("%p%")
         self.progress_label = QLabel("Ready.")
         self.progress_label.setWordWrap(True)
+        self.changed_label = QLabel("")
+        self.changed_label.setWordWrap(True)
+        self.changed_label.setStyleSheet("color: #8d6e00;")
+        self.weights_label = QLabel("")
+        self.weights_label.setWordWrap(True)
+        self.weights_label.setStyleSheet("color: #546e7a;")
         form.addRow(self.progress)
         form.addRow(self.progress_label)
+        form.addRow(self.changed_label)
+        form.addRow(self.weights_label)
         self.train_button.clicked.connect(lambda: self.start(new=True))
         self.continue_button.clicked.connect(lambda: self.start(new=False))
         self.pause_button.clicked.connect(self.toggle_pause)
         self.stop_button.clicked.connect(self.stop)
+        self._connect_settings()
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QScrollArea.NoFrame)
+        scroll.setWidget(controls)
+        scroll.setMinimumWidth(250)
         self.batch_plot = pg.PlotWidget(title="Training loss per batch")
         self.batch_plot.setLabel("bottom", "batch")
         self.raw_curve = self.batch_plot.plot(pen=pg.mkPen("#b0bec5", width=1), connect="finite")
@@ -150,7 +212,7 @@ class TrainingPanel(QWidget):
         for c in (self.raw_curve, self.smooth_curve):
             c.setDownsampling(auto=True, method="peak")
             c.setClipToView(True)
-        self.epoch_plot = pg.PlotWidget(title="Per epoch: loss and accuracy")
+        self.epoch_plot = pg.PlotWidget(title="Loss and accuracy per epoch")
         self.epoch_plot.setLabel("bottom", "epoch")
         self.epoch_plot.addLegend(offset=(-10, 10))
         self.epoch_curves = {
@@ -162,104 +224,168 @@ class TrainingPanel(QWidget):
             "val_accuracy": self.epoch_plot.plot(pen=pg.mkPen("#2e7d32", width=2, style=Qt.DashLine), symbol="t",
                                                  symbolSize=6, name="val accuracy"),
         }
+        for plot in (self.batch_plot, self.epoch_plot):
+            plot.setMinimumWidth(160)
         self.overlay_curves = []
         self.runs_list = QListWidget()
+        self.runs_list.setWordWrap(True)
         self.runs_list.itemChanged.connect(lambda _item: self._draw_overlays())
         runs_box = QWidget()
         rl = QVBoxLayout(runs_box)
         rl.setContentsMargins(0, 0, 0, 0)
-        rl.addWidget(QLabel("Runs (tick to overlay validation accuracy)"))
+        runs_title = QLabel("Runs (tick to overlay validation accuracy)")
+        runs_title.setWordWrap(True)
+        rl.addWidget(runs_title)
         rl.addWidget(self.runs_list)
+        runs_box.setMinimumWidth(150)
         splitter = QSplitter()
-        splitter.addWidget(controls)
+        splitter.addWidget(scroll)
         splitter.addWidget(self.batch_plot)
         splitter.addWidget(self.epoch_plot)
         splitter.addWidget(runs_box)
         splitter.setSizes([300, 420, 420, 240])
+        for k in range(4):
+            splitter.setCollapsible(k, False)
         layout = QHBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
         layout.addWidget(splitter)
         self._set_state("idle")
 
+    def _connect_settings(self) -> None:
+        self.epochs_spin.valueChanged.connect(lambda v: self._edit("epochs", int(v)))
+        self.batch_spin.valueChanged.connect(lambda v: self._edit("batch_size", int(v)))
+        self.optimizer_combo.currentTextChanged.connect(lambda t: self._edit("optimizer", t))
+        self.lr_spin.valueChanged.connect(self._on_lr_changed)
+        self.more.edited.connect(self._edit)
+
     def _set_state(self, state: str) -> None:
         self.state = state
         running = state in ("running", "paused")
+        can_continue = (self.trainer is not None and self.trainer.model is not None) or \
+            self.document.has_trained_weights()
         self.train_button.setEnabled(not running)
-        self.continue_button.setEnabled(not running and self.trainer is not None and self.trainer.model is not None)
+        self.continue_button.setEnabled(not running and can_continue)
         self.pause_button.setEnabled(running)
         self.pause_button.setText("Resume" if state == "paused" else "Pause")
         self.stop_button.setEnabled(running)
-        for w in (self.epochs_spin, self.batch_spin, self.optimizer_combo, self.more):
-            w.setEnabled(not running)
+        self.weights_label.setText(self.document.weight_summary() if self.document.checking_enabled else "")
 
-    # -- project -------------------------------------------------------------------
-    def bind(self, project) -> None:
+    # -- the document ----------------------------------------------------------------
+    def _reset(self) -> None:
+        """A different project: nothing of the previous one stays on screen."""
         if self.is_running():
             return
-        self.project = project
         self.trainer = None
-        t = project.training
-        self.epochs_spin.setValue(int(t.get("epochs", 3)))
-        self.batch_spin.setValue(int(t.get("batch_size", 64)))
-        self.optimizer_combo.setCurrentText(str(t.get("optimizer", "adam")))
-        self.lr_spin.setValue(float(t.get("learning_rate", 0.001)))
-        self.more.load(t)
-        ds = project.dataset
-        self.dataset_label.setText(_describe(ds))
-        self.dataset = None
+        self._run_started = None
         self._clear_plots()
+        self.progress.setRange(0, 1)
+        self.progress.setValue(0)
+        self.progress_label.setText("Ready.")
+        self.changed_label.setText("")
+        self._show_settings()
+        self._show_dataset()
         self.refresh_runs()
         self._set_state("idle")
+
+    def _show_settings(self) -> None:
+        t = self.document.training
+        self._showing = True
+        try:
+            self.epochs_spin.setValue(t.epochs)
+            self.batch_spin.setValue(t.batch_size)
+            self.optimizer_combo.setCurrentText(t.optimizer)
+            if abs(self.lr_spin.value() - t.learning_rate) > 1e-12:
+                self.lr_spin.setValue(t.learning_rate)
+            self.more.load(t)
+        finally:
+            self._showing = False
+
+    def _show_dataset(self) -> None:
+        self.dataset_label.setText(describe_dataset(self.document.dataset_spec))
+
+    def _edit(self, field: str, value) -> None:
+        """A setting edited in the panel: one undo command (merged while typing)."""
+        if self._showing or getattr(self.document.training, field) == value:
+            return
+        from studio.engine.train import SettingsError
+        try:
+            command = commands.SetTraining(self.document, field, value)
+        except SettingsError as exc:
+            self.window.statusBar().showMessage(str(exc), 6000)
+            self._show_settings()
+            return
+        self.undo_stack.push(command)
+
+    def _on_lr_changed(self, value: float) -> None:
+        self._edit("learning_rate", float(value))
+        if not self._showing and self.trainer is not None and self.trainer.model is not None:
+            self.trainer.set_learning_rate(float(value))
+
+    def _note_changes(self) -> None:
+        if self._run_started is None:
+            return
+        revision, settings = self._run_started
+        d = self.document
+        changed = []
+        if d.revision != revision:
+            changed.append("the model")
+        if d.training != settings:
+            changed.append("the settings")
+        self.changed_label.setText(
+            f"⚠ {' and '.join(changed).capitalize()} changed since this run started; the run goes on with "
+            "what it started with. Train from start to use the changes." if changed else "")
 
     def is_running(self) -> bool:
         return self.worker is not None and self.worker.isRunning()
 
-    def runs_dir(self) -> Path:
-        from studio.engine.runs import runs_dir_for
-        from studio.ui.recovery import app_home
-        return runs_dir_for(self.project.path, app_home() / "runs" / self.project.graph.name)
-
     # -- actions -------------------------------------------------------------------
     def start(self, new: bool = True) -> bool:
+        """Train from start (``new``) or continue from the weights the last run reached."""
         from studio.engine import datasets
-        from studio.engine.train import Trainer, TrainingConfig
+        from studio.engine.document import STARTING, TRAINED
+        from studio.engine.train import Trainer
         if self.is_running():
             return False
+        d = self.document
         self.window.flush_updates()
-        t = self.project.training
-        t.update(epochs=self.epochs_spin.value(), batch_size=self.batch_spin.value(),
-                 optimizer=self.optimizer_combo.currentText(), learning_rate=self.lr_spin.value(),
-                 **self.more.values())
-        if new or self.trainer is None:
+        continuing = not new and self.trainer is not None and self.trainer.model is not None
+        if not new and not continuing and not d.has_trained_weights():
+            new = True
+        if not continuing:
             try:
-                if self.dataset is None:
-                    self.dataset = datasets.load(self.project.dataset,
-                                                 self.project.path.parent if self.project.path else None)
+                dataset = d.load_dataset()
             except datasets.DatasetError as exc:
                 self._fail(str(exc), "")
                 return False
-            self.trainer = Trainer(self.project, self.dataset, TrainingConfig.from_dict(t),
-                                   runs_dir=self.runs_dir())
+            snapshot = d.snapshot(STARTING if new else TRAINED)
+            self.trainer = Trainer(snapshot, dataset, d.training, runs_dir=d.runs_dir())
             problems = self.trainer.check()
             if problems:
                 node_id, message = problems[0]
                 self._fail(message, node_id or "")
+                self.trainer = None
+                self._set_state("idle")
                 return False
             self._clear_plots()
-        else:
-            self.trainer.config.learning_rate = self.lr_spin.value()
-        self.worker = TrainingWorker(self.trainer, self.epochs_spin.value())
+            self._run_started = (d.revision, d.training)
+            self._note_changes()
+        epochs = d.training.epochs
+        self.worker = TrainingWorker(self.trainer, epochs)
         self.worker.batch_ended.connect(self._on_batch)
         self.worker.epoch_ended.connect(self._on_epoch)
         self.worker.done.connect(self._on_done)
         self.worker.failed.connect(self._fail)
         self.worker.finished.connect(self._on_thread_finished)
-        self._t0 = time.perf_counter()
-        self._samples_at_start = len(self.trainer.batch_losses)
-        self._total_steps = self.epochs_spin.value() * -(-len(self.dataset.x_train) // self.batch_spin.value())
-        self.progress.setRange(0, self._total_steps)
+        self._batch_size = self.trainer.config.batch_size
+        self._steps_per_epoch = -(-len(self.trainer.dataset.x_train) // self._batch_size)
+        self._first_step = len(self.trainer.batch_losses)
+        self._last_step, self._last_loss, self._last_batch = self._first_step - 1, float("nan"), -1
+        self._epochs_at_start = self.trainer.epochs_done
+        self._planned_epochs = epochs
+        self._clock.start()
+        self.progress.setRange(0, epochs * self._steps_per_epoch)
         self.progress.setValue(0)
-        self.progress_label.setText("Building the model…")
+        self.progress_label.setText("Building the model…" if not continuing else "Continuing…")
         self._set_state("running")
         self.plot_timer.start()
         self.worker.start()
@@ -271,39 +397,50 @@ class TrainingPanel(QWidget):
             return
         if self.state == "paused":
             self.trainer.resume()
+            self._clock.resume()
             self._set_state("running")
+            self.progress_label.setText(self._progress_text())
         else:
             self.trainer.pause()
+            self._clock.pause()
             self._set_state("paused")
-            self.progress_label.setText(self.progress_label.text() + "  — paused (the learning rate can be changed)")
-
-    def _on_lr_changed(self, value: float) -> None:
-        if self.trainer is not None and self.trainer.model is not None:
-            self.trainer.set_learning_rate(value)
+            self.progress_label.setText(f"Paused — {self._progress_text(rates=False)} "
+                                        "(the learning rate can be changed)")
 
     def stop(self, wait: bool = False) -> None:
         if self.trainer is not None and self.is_running():
             self.trainer.stop()
+            self._clock.resume()
             self.progress_label.setText("Stopping after this batch…")
             if wait:
                 self.worker.wait(120_000)
 
     # -- worker signals (GUI thread) -------------------------------------------------
+    def _epochs_done(self) -> int:
+        return self.trainer.epochs_done - self._epochs_at_start if self.trainer is not None else 0
+
+    def _progress_text(self, rates: bool = True) -> str:
+        done_steps = max(0, self._last_step + 1 - self._first_step)
+        text = (f"Epoch {min(self._epochs_done() + 1, self._planned_epochs)} of {self._planned_epochs}, "
+                f"batch {self._last_batch + 1}/{self._steps_per_epoch} — {self._epochs_done()} epochs done — "
+                f"loss {self._last_loss:.4f}")
+        if rates:
+            elapsed = self._clock.elapsed()
+            rate = done_steps * self._batch_size / max(elapsed, 1e-9)
+            left = (self.progress.maximum() - done_steps) * self._batch_size / max(rate, 1e-9)
+            text += f" — {rate:,.0f} samples/s — {left:,.0f} s left"
+        return text
+
     def _on_batch(self, step: int, loss: float, epoch: int, batch: int) -> None:
         # events are throttled; take every batch's loss recorded since the last one
         self._take_losses(step + 1)
+        self._last_step, self._last_loss, self._last_batch = step, loss, batch
         now = time.perf_counter()
-        if now - self._last_label < 0.2:
+        if now - self._last_label < 0.2 or self.state != "running":
             return
         self._last_label = now
-        done = step + 1 - self._samples_at_start
-        elapsed = now - self._t0
-        rate = done * self.batch_spin.value() / max(elapsed, 1e-9)
-        left = (self._total_steps - done) * self.batch_spin.value() / max(rate, 1e-9)
-        self.progress.setValue(min(done, self._total_steps))
-        steps = -(-len(self.dataset.x_train) // self.batch_spin.value())
-        self.progress_label.setText(f"Epoch {epoch + 1}, batch {batch + 1}/{steps} — loss {loss:.4f} — "
-                                    f"{rate:,.0f} samples/s — {left:,.0f} s left")
+        self.progress.setValue(min(step + 1 - self._first_step, self.progress.maximum()))
+        self.progress_label.setText(self._progress_text())
 
     def _on_epoch(self, epoch: int, logs: dict) -> None:
         self.epochs.append(logs)
@@ -312,17 +449,27 @@ class TrainingPanel(QWidget):
     def _on_done(self, summary: dict) -> None:
         last = summary.get("last", {})
         acc = last.get("val_accuracy")
-        text = f"{summary['status'].capitalize()} after {summary['epochs']} epochs"
+        done = self._epochs_done()
+        status = summary["status"]
+        if status == "finished":
+            self.progress.setValue(self.progress.maximum())
+        text = f"{status.capitalize()} after {done} completed epoch{'s' if done != 1 else ''}"
         if acc is not None:
             text += f" — validation accuracy {acc:.4f}"
         text += f" — {summary.get('samples_per_second', 0):,.0f} samples/s"
         self.progress_label.setText(text)
         self.window.statusBar().showMessage(text, 8000)
-        if self.trainer is not None and self.trainer.model is not None:
-            self.project.weights = self.trainer.weights()
+        self._keep_weights()
+
+    def _keep_weights(self) -> None:
+        t = self.trainer
+        if t is not None and t.model is not None and t.epochs_done > 0:
+            self.document.set_trained_weights(t.weights(), t.project.graph)
+        for node_id, message in (t.skipped_weights if t is not None else []):
+            self.window.statusBar().showMessage(message, 10000)
 
     def _fail(self, message: str, node_id: str) -> None:
-        self.progress_label.setText(f"⚠ {message}")
+        self.progress_label.setText(f"⚠ Failed: {message}")
         self.window.statusBar().showMessage(message, 10000)
         if node_id:
             self.problem_pinned.emit(node_id, message)
@@ -331,12 +478,13 @@ class TrainingPanel(QWidget):
 
     def _on_thread_finished(self) -> None:
         self.plot_timer.stop()
+        self._clock.pause()
         if self.trainer is not None:
             self._take_losses(len(self.trainer.batch_losses))
             self._epochs_dirty = True
         self._update_plots()
         self._set_state("idle")
-        self.refresh_runs()
+        self.document.refresh_runs()
         self.training_stopped.emit()
 
     # -- plots -----------------------------------------------------------------------
@@ -378,10 +526,9 @@ class TrainingPanel(QWidget):
         return (0 if xs is None else len(xs)), (0 if ex is None else len(ex))
 
     def refresh_runs(self) -> None:
-        from studio.engine.runs import list_runs
         self.runs_list.blockSignals(True)
         self.runs_list.clear()
-        self.runs = list_runs(self.runs_dir()) if self.project is not None else []
+        self.runs = self.document.runs
         for run in self.runs:
             last = run["history"][-1] if run["history"] else {}
             acc = last.get("val_accuracy")
@@ -408,14 +555,14 @@ class TrainingPanel(QWidget):
 
 
 class _AdvancedSettings(QWidget):
-    """The rest of the training configuration, folded away under a toggle."""
+    """The rest of the training settings, folded away under a toggle."""
 
-    LOSSES = ["sparse_categorical_crossentropy", "categorical_crossentropy", "binary_crossentropy",
-              "mean_squared_error", "mean_absolute_error", "huber"]
+    edited = Signal(str, object)   # field, value (only edits the person makes)
 
     def __init__(self):
         super().__init__()
         from PySide6.QtWidgets import QCheckBox, QLineEdit
+        from studio.engine.train.settings import LOSSES
         self.toggle = QPushButton("More settings ▸")
         self.toggle.setCheckable(True)
         self.toggle.setFlat(True)
@@ -423,8 +570,7 @@ class _AdvancedSettings(QWidget):
         form = QFormLayout(self)
         form.setContentsMargins(0, 0, 0, 0)
         self.loss = QComboBox()
-        self.loss.addItems(self.LOSSES)
-        self.loss.setEditable(True)
+        self.loss.addItems(LOSSES)
         self.metrics = QLineEdit("accuracy")
         self.validation = QComboBox()
         self.validation.addItem("dataset's held-out part", "held_out")
@@ -443,39 +589,47 @@ class _AdvancedSettings(QWidget):
         self.device.addItem("all GPUs (MirroredStrategy)", "mirrored")
         for label, w in (("Loss", self.loss), ("Metrics", self.metrics), ("Validation", self.validation),
                          ("Split fraction", self.split), ("Shuffle seed", self.seed),
-                         ("Early stopping patience", self.early), ("Reduce LR on plateau", self.plateau),
+                         ("Early stopping", self.early), ("Reduce LR on plateau", self.plateau),
                          ("", self.keep_best), ("", self.mixed), ("Device", self.device)):
             form.addRow(label, w)
+        self.early.setToolTip("Stop when the validation loss has not improved for this many epochs")
+        self.plateau.setToolTip("Lower the learning rate when the validation loss has not improved "
+                                "for this many epochs")
+        self.loss.currentTextChanged.connect(lambda t: self.edited.emit("loss", t))
+        self.metrics.editingFinished.connect(lambda: self.edited.emit(
+            "metrics", tuple(m.strip() for m in self.metrics.text().split(",") if m.strip())))
+        self.validation.currentIndexChanged.connect(lambda _i: self.edited.emit("validation",
+                                                                                self.validation.currentData()))
+        self.split.valueChanged.connect(lambda v: self.edited.emit("validation_split", float(v)))
+        self.seed.valueChanged.connect(lambda v: self.edited.emit("shuffle_seed", int(v)))
+        self.early.valueChanged.connect(lambda v: self.edited.emit("early_stopping", int(v) or None))
+        self.plateau.valueChanged.connect(lambda v: self.edited.emit("reduce_lr", int(v) or None))
+        self.keep_best.toggled.connect(lambda on: self.edited.emit("keep_best", bool(on)))
+        self.mixed.toggled.connect(lambda on: self.edited.emit("mixed_precision", bool(on)))
+        self.device.currentIndexChanged.connect(lambda _i: self.edited.emit("device", self.device.currentData()))
         self.setVisible(False)
 
     def _show(self, on: bool) -> None:
         self.setVisible(on)
         self.toggle.setText("More settings ▾" if on else "More settings ▸")
 
-    def load(self, t: dict) -> None:
-        self.loss.setCurrentText(str(t.get("loss", "sparse_categorical_crossentropy")))
-        self.metrics.setText(", ".join(t.get("metrics", ["accuracy"])))
-        self.validation.setCurrentIndex(max(0, self.validation.findData(t.get("validation", "held_out"))))
-        self.split.setValue(float(t.get("validation_split", 0.1)))
-        self.seed.setValue(int(t.get("shuffle_seed") or 0))
-        self.early.setValue(int(t.get("early_stopping") or 0))
-        self.plateau.setValue(int(t.get("reduce_lr") or 0))
-        self.keep_best.setChecked(bool(t.get("keep_best", True)))
-        self.mixed.setChecked(bool(t.get("mixed_precision", False)))
-        self.device.setCurrentIndex(max(0, self.device.findData(t.get("device", "auto"))))
-
-    def values(self) -> dict:
-        return {"loss": self.loss.currentText().strip(),
-                "metrics": [m.strip() for m in self.metrics.text().split(",") if m.strip()],
-                "validation": self.validation.currentData(), "validation_split": self.split.value(),
-                "shuffle_seed": self.seed.value(), "early_stopping": self.early.value() or None,
-                "reduce_lr": self.plateau.value() or None, "keep_best": self.keep_best.isChecked(),
-                "mixed_precision": self.mixed.isChecked(), "device": self.device.currentData()}
+    def load(self, t) -> None:
+        """Show a TrainingConfig (the caller ignores the edits this causes)."""
+        self.loss.setCurrentText(t.loss)
+        self.metrics.setText(", ".join(t.metrics))
+        self.validation.setCurrentIndex(max(0, self.validation.findData(t.validation)))
+        self.split.setValue(t.validation_split)
+        self.seed.setValue(int(t.shuffle_seed or 0))
+        self.early.setValue(int(t.early_stopping or 0))
+        self.plateau.setValue(int(t.reduce_lr or 0))
+        self.keep_best.setChecked(t.keep_best)
+        self.mixed.setChecked(t.mixed_precision)
+        self.device.setCurrentIndex(max(0, self.device.findData(t.device)))
 
 
-def _describe(ds: dict | None) -> str:
+def describe_dataset(ds: dict | None) -> str:
     if not ds:
-        return "none — choose one (File → Choose Dataset…)"
+        return "none — choose one in the Dataset tab (File → Choose Dataset…)"
     if ds.get("kind") == "builtin":
         return "MNIST sample: 10,000 digits (8,000 train / 2,000 held out)"
     if ds.get("kind") == "download":

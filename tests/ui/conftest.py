@@ -44,6 +44,17 @@ def _no_modal_dialogs(monkeypatch):
     return shown
 
 
+@pytest.fixture(autouse=True)
+def _handler_errors_fail_the_test():
+    """The canvas guard keeps a handler's exception from crashing the app; in a test it
+    must not hide the bug: anything the guard caught fails the test."""
+    from studio.ui import guard
+    guard.errors.clear()
+    yield
+    caught, guard.errors[:] = list(guard.errors), []
+    assert not caught, f"an event handler raised (caught by the guard): {caught}"
+
+
 @pytest.fixture(scope="session")
 def ready_loader():
     """A TensorFlow loader that has already finished (TF imported once per session)."""
@@ -62,7 +73,7 @@ def window(qtbot, ready_loader):
     w = make_window(qtbot, ready_loader)
     w.show()
     qtbot.waitExposed(w)
-    w.scene.refresh_shapes()
+    w.flush_updates()
     return w
 
 
@@ -71,5 +82,10 @@ def make_window(qtbot, loader):
 
     w = MainWindow(loader=loader)
     # the test is over: nothing left to ask about when pytest-qt closes it
-    qtbot.addWidget(w, before_close_func=lambda win: win.undo_stack.setClean())
+    qtbot.addWidget(w, before_close_func=_forget_changes)
     return w
+
+
+def _forget_changes(win):
+    win.undo_stack.setClean()
+    win.document.weights_unsaved = False

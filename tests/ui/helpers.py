@@ -21,5 +21,5 @@ def drag_wire(qtbot, window, src_item, src_port, dst_item, dst_port):
 
 
 def node_by_name(window, name):
-    node = window.project.graph.node_by_name(name)
+    node = window.document.graph.node_by_name(name)
     return node, window.scene.node_items[node.id]

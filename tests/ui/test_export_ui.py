@@ -7,7 +7,7 @@ from studio.ui.export_dialog import ExportDialog, run_export
 
 
 def test_png_diagram(tmp_path, window):
-    result = export_png(window.project, tmp_path / "model.png")
+    result = export_png(window.document.to_project(), tmp_path / "model.png")
     image = QImage(str(result.path))
     assert not image.isNull() and image.width() > 300 and image.height() > 800
 
@@ -16,7 +16,8 @@ def test_export_from_the_window_with_run_weights(qtbot, window, tmp_path, _no_mo
     from studio.engine import datasets
     ds = datasets.bundled_sample()
     panel = window.training_panel
-    panel.dataset = datasets.Dataset("s", ds.x_train[:512], ds.y_train[:512], ds.x_test[:64], ds.y_test[:64])
+    window.document.set_loaded_dataset(datasets.Dataset("s", ds.x_train[:512], ds.y_train[:512], ds.x_test[:64],
+                                                        ds.y_test[:64]))
     panel.epochs_spin.setValue(1)
     assert panel.start(new=True)
     qtbot.waitUntil(lambda: not panel.is_running() and panel.state == "idle", timeout=120_000)

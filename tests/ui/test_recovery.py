@@ -22,10 +22,10 @@ loader = TensorFlowLoader()
 loader.start = lambda: None          # the editor works before TensorFlow is there
 w = MainWindow(loader=loader)
 w.show()
-g = w.project.graph
+g = w.document.graph
 w.undo_stack.push(commands.Rename(g, g.node_by_name("conv1").id, "edited_before_crash"))
 def report():
-    if w.recovery.path.exists():
+    if w.files.recovery.path.exists():
         print("READY", flush=True)
     else:
         QTimer.singleShot(50, report)
@@ -64,7 +64,7 @@ def test_autosave_survives_a_killed_process(qtbot, tmp_path, monkeypatch):
     w = make_window(qtbot, loader)
     assert w.offer_recovery()
     assert asked and "did not close properly" in asked[0]
-    assert w.project.graph.node_by_name("edited_before_crash") is not None
+    assert w.document.graph.node_by_name("edited_before_crash") is not None
     assert w.is_modified()  # restored work still needs saving
     # the orphan is consumed: a second start offers nothing
     assert not make_window(qtbot, loader).offer_recovery()
@@ -72,13 +72,13 @@ def test_autosave_survives_a_killed_process(qtbot, tmp_path, monkeypatch):
 
 def test_clean_exit_leaves_no_recovery_file(qtbot, window, monkeypatch):
     from studio.ui import commands
-    g = window.project.graph
+    g = window.document.graph
     window.undo_stack.push(commands.Rename(g, g.node_by_name("conv1").id, "c1"))
-    window.autosave()
-    assert window.recovery.path.exists()
+    window.files.autosave()
+    assert window.files.recovery.path.exists()
     monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.Discard)
     assert window.close()
-    assert not window.recovery.path.exists()
+    assert not window.files.recovery.path.exists()
 
 
 def test_tensorflow_loads_in_the_background(qtbot):
@@ -89,6 +89,6 @@ def test_tensorflow_loads_in_the_background(qtbot):
     qtbot.waitUntil(lambda: loader.ready, timeout=120_000)
     assert w.tf_label.text().startswith("TensorFlow 2.")
     assert w.device_label.text() in ("Device: CPU",) or w.device_label.text().startswith("Device: GPU")
-    node = w.project.graph.node_by_name("conv1")
+    node = w.document.graph.node_by_name("conv1")
     w.scene.select_nodes([node.id])
     assert "filters" in w.inspector.fields

@@ -20,7 +20,7 @@ def small():
 
 def _start(qtbot, window, small, epochs=40, batch=32):
     panel = window.training_panel
-    panel.dataset = small
+    window.document.set_loaded_dataset(small)
     panel.epochs_spin.setValue(epochs)
     panel.batch_spin.setValue(batch)
     assert panel.start(new=True)
@@ -50,7 +50,7 @@ def test_train_pause_resume_stop_continue(qtbot, window, small):
     assert 0 < float(panel.trainer.model.optimizer.learning_rate.numpy()) <= 0.0005
     run = panel.trainer.run.path
     assert json.loads((run / "run.json").read_text())["status"] == "stopped"
-    assert panel.runs_list.count() == 1 and window.project.weights  # weights reached are kept
+    assert panel.runs_list.count() == 1 and window.document.has_trained_weights()  # weights reached are kept
     epochs_before = panel.trainer.epochs_done
     assert panel.continue_button.isEnabled()
     panel.epochs_spin.setValue(1)
@@ -62,12 +62,12 @@ def test_train_pause_resume_stop_continue(qtbot, window, small):
 
 
 def test_mismatch_is_pinned_before_training(qtbot, window, small, _no_modal_dialogs):
-    g = window.project.graph
+    g = window.document.graph
     classes = g.node_by_name("classes")
     g.set_param(classes.id, "units", 7)
     window.flush_updates()
     panel = window.training_panel
-    panel.dataset = small
+    window.document.set_loaded_dataset(small)
     assert not panel.start(new=True)
     assert not panel.is_running()
     assert any("10 classes" in m for m in _no_modal_dialogs)
@@ -93,10 +93,10 @@ def test_advanced_settings_reach_the_project(qtbot, window, small):
     panel.more.early.setValue(2)
     panel.more.device.setCurrentIndex(panel.more.device.findData("cpu"))
     panel.more.validation.setCurrentIndex(panel.more.validation.findData("split"))
-    panel.dataset = small
+    window.document.set_loaded_dataset(small)
     panel.epochs_spin.setValue(1)
     assert panel.start(new=True)
     qtbot.waitUntil(lambda: not panel.is_running() and panel.state == "idle", timeout=120_000)
-    t = window.project.training
-    assert t["early_stopping"] == 2 and t["device"] == "cpu" and t["validation"] == "split"
+    t = window.document.training
+    assert t.early_stopping == 2 and t.device == "cpu" and t.validation == "split"
     assert panel.trainer.config.early_stopping == 2

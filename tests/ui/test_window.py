@@ -41,16 +41,16 @@ def _drop_layer(qtbot, window, class_name, view_pos: QPoint):
 
 
 def test_drag_from_palette_to_canvas(qtbot, window):
-    before = len(window.project.graph.nodes)
+    before = len(window.document.graph.nodes)
     target = QPoint(window.view.viewport().width() // 4, window.view.viewport().height() // 2)
     _drop_layer(qtbot, window, "Dropout", target)
-    assert len(window.project.graph.nodes) == before + 1
-    node = list(window.project.graph.nodes.values())[-1]
+    assert len(window.document.graph.nodes) == before + 1
+    node = list(window.document.graph.nodes.values())[-1]
     assert node.class_name == "Dropout"
     centre = window.scene.node_items[node.id].sceneBoundingRect().center()
     assert (window.view.mapFromScene(centre) - target).manhattanLength() < 20
     window.undo_stack.undo()
-    assert len(window.project.graph.nodes) == before
+    assert len(window.document.graph.nodes) == before
 
 
 def test_palette_search_filters(window):
@@ -60,7 +60,7 @@ def test_palette_search_filters(window):
 
 
 def test_wire_two_ports_with_the_mouse(qtbot, window):
-    g = window.project.graph
+    g = window.document.graph
     flatten, f_item = node_by_name(window, "flatten")
     x, y = flatten.position
     window.add_layer("Dense", QPointF(x + 400, y + 200))
@@ -70,14 +70,14 @@ def test_wire_two_ports_with_the_mouse(qtbot, window):
     d_item = window.scene.node_items[dense.id]
     drag_wire(qtbot, window, f_item, 0, d_item, 0)
     assert g.inputs_of(dense.id) == {0: (flatten.id, 0)}
-    window.scene.refresh_shapes()
+    window.flush_updates()
     assert window.scene.checker.states[dense.id].output == (None, 32)
     window.undo_stack.undo()
     assert g.inputs_of(dense.id) == {}
 
 
 def test_bad_wire_is_refused_with_the_reason(qtbot, window):
-    g = window.project.graph
+    g = window.document.graph
     edges = set(g.edges)
     conv1, c1 = node_by_name(window, "conv1")
     conv2, c2 = node_by_name(window, "conv2")
@@ -103,7 +103,7 @@ def test_bad_wire_is_refused_with_the_reason(qtbot, window):
 
 
 def test_edit_parameter_in_inspector_rechecks_and_undoes(qtbot, window):
-    g = window.project.graph
+    g = window.document.graph
     conv1, item = node_by_name(window, "conv1")
     window.scene.select_nodes([conv1.id])
     field = window.inspector.fields["filters"]
@@ -134,11 +134,11 @@ def test_text_field_validates_as_typed(qtbot, window):
     editor.selectAll()
     QTest.keyClicks(editor, "5, 5")
     QTest.keyClick(editor, Qt.Key_Return)
-    assert window.project.graph.nodes[conv1.id].config["kernel_size"] == [5, 5]
+    assert window.document.graph.nodes[conv1.id].config["kernel_size"] == [5, 5]
 
 
 def test_rename_and_multi_selection_edit(qtbot, window):
-    g = window.project.graph
+    g = window.document.graph
     conv1, _ = node_by_name(window, "conv1")
     conv2, _ = node_by_name(window, "conv2")
     window.scene.select_nodes([conv1.id])
@@ -154,7 +154,7 @@ def test_rename_and_multi_selection_edit(qtbot, window):
 
 
 def test_delete_with_edges_is_one_undo_step(qtbot, window):
-    g = window.project.graph
+    g = window.document.graph
     before = g.to_dict()
     pool1, _ = node_by_name(window, "pool1")
     window.scene.select_nodes([pool1.id])
@@ -166,7 +166,7 @@ def test_delete_with_edges_is_one_undo_step(qtbot, window):
 
 
 def test_move_is_one_step_per_drag(qtbot, window):
-    g = window.project.graph
+    g = window.document.graph
     flatten, item = node_by_name(window, "flatten")
     window.view.centerOn(item)
     vp = window.view.viewport()
@@ -184,40 +184,40 @@ def test_move_is_one_step_per_drag(qtbot, window):
 
 
 def test_copy_paste_duplicate_and_select_all(qtbot, window):
-    g = window.project.graph
+    g = window.document.graph
     conv2, _ = node_by_name(window, "conv2")
     pool2, _ = node_by_name(window, "pool2")
     window.scene.select_nodes([conv2.id, pool2.id])
-    window.copy_selection()
-    window.paste()
+    window.edit.copy_selection()
+    window.edit.paste()
     assert len(g.nodes) == 11
     new = window.scene.selected_node_ids()
     assert len(new) == 2 and {g.nodes[i].name for i in new} == {"conv2_1", "pool2_1"}
     assert any(e.src in new and e.dst in new for e in g.edges)  # the inner edge came along
-    window.duplicate()
+    window.edit.duplicate()
     assert len(g.nodes) == 13
-    window.select_all()
+    window.edit.select_all()
     assert len(window.scene.selected_node_ids()) == 13
 
 
 def test_paste_between_projects(qtbot, window, ready_loader):
     conv1, _ = node_by_name(window, "conv1")
     window.scene.select_nodes([conv1.id])
-    window.copy_selection()
+    window.edit.copy_selection()
     other = make_window(qtbot, ready_loader)
-    other.new_project(None)
-    other.paste()
-    nodes = list(other.project.graph.nodes.values())
+    other.files.new_project(None)
+    other.edit.paste()
+    nodes = list(other.document.graph.nodes.values())
     assert [n.class_name for n in nodes] == ["Conv2D"] and nodes[0].config["filters"] == 32
     other.undo_stack.setClean()
 
 
 def test_fix_is_one_click(qtbot, window):
-    g = window.project.graph
+    g = window.document.graph
     flatten, _ = node_by_name(window, "flatten")
     window.scene.select_nodes([flatten.id])
-    window.delete_selection()
-    window.scene.refresh_shapes()
+    window.edit.delete_selection()
+    window.flush_updates()
     classes, item = node_by_name(window, "classes")
     assert g.inputs_of(classes.id) == {}
     conv3, c3 = node_by_name(window, "conv3")
@@ -241,16 +241,16 @@ def test_fix_is_one_click(qtbot, window):
 def test_save_and_reopen(qtbot, window, tmp_path, ready_loader):
     conv1, _ = node_by_name(window, "conv1")
     window.undo_stack.push(commands.set_param_command(
-        window.project.graph, [conv1.id], "filters", 48))
+        window.document.graph, [conv1.id], "filters", 48))
     path = tmp_path / "my model.studio"
-    assert window._save_to(path)
+    assert window.files.save_to(path)
     assert not window.is_modified() and "my model.studio" in window.windowTitle()
     reopened = make_window(qtbot, ready_loader)
-    reopened.open_files([str(path)])
-    assert reopened.project.graph.to_dict() == window.project.graph.to_dict()
-    assert reopened.project.graph.node_by_name("conv1").config["filters"] == 48
-    assert str(path) in reopened.recent_files()
-    assert load_project(path).graph.to_dict() == window.project.graph.to_dict()
+    reopened.files.open_files([str(path)])
+    assert reopened.document.graph.to_dict() == window.document.graph.to_dict()
+    assert reopened.document.graph.node_by_name("conv1").config["filters"] == 48
+    assert str(path) in reopened.files.recent_files()
+    assert load_project(path).graph.to_dict() == window.document.graph.to_dict()
 
 
 def test_open_broken_file_shows_message_and_keeps_project(qtbot, window, tmp_path, monkeypatch):
@@ -258,16 +258,16 @@ def test_open_broken_file_shows_message_and_keeps_project(qtbot, window, tmp_pat
     bad.write_text("{ not json")
     shown = []
     monkeypatch.setattr(QMessageBox, "warning", lambda *a, **k: shown.append(a[2]))
-    before = window.project.graph.to_dict()
-    window.open_files([str(bad)])
+    before = window.document.graph.to_dict()
+    window.files.open_files([str(bad)])
     assert shown and "not valid JSON" in shown[0]
-    assert window.project.graph.to_dict() == before
+    assert window.document.graph.to_dict() == before
 
 
 def test_close_with_unsaved_changes_asks(qtbot, window, monkeypatch):
     conv1, _ = node_by_name(window, "conv1")
     window.scene.select_nodes([conv1.id])
-    window.delete_selection()
+    window.edit.delete_selection()
     answers = [QMessageBox.Cancel]
     monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: answers[0])
     assert not window.close()
@@ -276,21 +276,21 @@ def test_close_with_unsaved_changes_asks(qtbot, window, monkeypatch):
 
 
 def test_templates_open_from_menu(qtbot, window):
-    window.new_project("ticket_router")
-    assert len(window.project.graph.input_nodes()) == 3
-    window.scene.refresh_shapes()
+    window.files.new_project("ticket_router")
+    assert len(window.document.graph.input_nodes()) == 3
+    window.flush_updates()
     assert window.scene.checker.errors() == []
 
 
 def test_keyboard_shortcuts_follow_conventions(window):
     def keys(action):
         return {s.toString() for s in action.shortcuts()}
-    assert "Ctrl+Z" in keys(window.act_undo)
-    assert {"Ctrl+Shift+Z", "Ctrl+Y"} & keys(window.act_redo)
-    assert "Ctrl+S" in keys(window.act_save)
-    assert "Del" in keys(window.act_delete)
-    assert {"Ctrl+C"} <= keys(window.act_copy) and "Ctrl+V" in keys(window.act_paste)
-    assert "Ctrl+D" in keys(window.act_duplicate) and "Ctrl+A" in keys(window.act_select_all)
+    assert "Ctrl+Z" in keys(window.edit.act_undo)
+    assert {"Ctrl+Shift+Z", "Ctrl+Y"} & keys(window.edit.act_redo)
+    assert "Ctrl+S" in keys(window.files.act_save)
+    assert "Del" in keys(window.edit.act_delete)
+    assert {"Ctrl+C"} <= keys(window.edit.act_copy) and "Ctrl+V" in keys(window.edit.act_paste)
+    assert "Ctrl+D" in keys(window.edit.act_duplicate) and "Ctrl+A" in keys(window.edit.act_select_all)
     assert "F" in keys(window.act_fit)
 
 
@@ -306,13 +306,13 @@ def test_dropping_a_project_file_opens_it(qtbot, window, tmp_path, ready_loader)
     QApplication.sendEvent(vp, QDragEnterEvent(pos, Qt.CopyAction, md, Qt.LeftButton, Qt.NoModifier))
     QApplication.sendEvent(vp, QDragMoveEvent(pos, Qt.CopyAction, md, Qt.LeftButton, Qt.NoModifier))
     QApplication.sendEvent(vp, QDropEvent(QPointF(pos), Qt.CopyAction, md, Qt.LeftButton, Qt.NoModifier))
-    assert window.project.path == path
-    assert window.project.graph.node_by_name("bilstm") is not None
+    assert window.document.path == path
+    assert window.document.graph.node_by_name("bilstm") is not None
 
 
 def test_code_tab_follows_edits(qtbot, window):
     conv1, _ = node_by_name(window, "conv1")
-    window.undo_stack.push(commands.set_param_command(window.project.graph, [conv1.id], "filters", 24))
+    window.undo_stack.push(commands.set_param_command(window.document.graph, [conv1.id], "filters", 24))
     window.flush_updates()
     window.code_view.regenerate()
     assert "layers.Conv2D(filters=24" in window.code_view.toPlainText()

@@ -55,6 +55,13 @@ def data_problems(graph, states: dict, dataset: ds_mod.Dataset, preprocess: ds_m
     from studio.engine.shapes import Fix, format_shape
 
     out: dict = {}
+    if dataset.x_train.ndim == 2:  # rows of numbers: image-only layers do not belong
+        for node_id in graph.model_node_ids():
+            node = graph.nodes[node_id]
+            if node.class_name == "Rescaling":
+                out[node_id] = (f"The dataset holds rows of numbers, not images; '{node.name}' rescales as if they "
+                                "were pixel values. Remove it unless that is what you want.",
+                                Fix(f"Remove '{node.name}'", "bypass", node_id))
     inputs = graph.input_nodes()
     outputs = graph.model_outputs()
     if len(inputs) != 1 or len(outputs) != 1:

@@ -1,8 +1,8 @@
 """GraphScene: draws a ModelGraph and turns mouse gestures into undo commands.
 
-Items are created and removed only in response to the graph's events; a
-gesture never edits an item directly, it pushes a command that edits the
-graph. Wiring is its own small interaction: press on a port, drag, release on
+Items are created and removed only in response to the document's graph
+events, and redrawn from its check results; a gesture never edits an item
+directly, it pushes a command that edits the graph. Wiring is its own small interaction: press on a port, drag, release on
 a port; an invalid wire is refused with the reason shown at the mouse.
 """
 
@@ -12,8 +12,7 @@ from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QPen, QUndoStack
 from PySide6.QtWidgets import QGraphicsPathItem, QGraphicsScene, QGraphicsSimpleTextItem, QGraphicsRectItem
 
-from studio.engine.graph import ModelGraph
-from studio.engine.shapes import ShapeChecker, format_shape
+from studio.engine.shapes import format_shape
 from studio.ui import commands
 from studio.ui.guard import guarded
 from studio.ui.canvas.items import DraftLayer, EdgeItem, EdgeLayer, NodeItem, bezier
@@ -22,16 +21,14 @@ from studio.ui.canvas.items import DraftLayer, EdgeItem, EdgeLayer, NodeItem, be
 class GraphScene(QGraphicsScene):
     fix_requested = Signal(str)        # node id whose suggested fix was clicked
     refusal_shown = Signal(str)        # reason a wire was refused
-    shapes_updated = Signal()
 
-    def __init__(self, graph: ModelGraph, undo_stack: QUndoStack, parent=None):
+    def __init__(self, document, undo_stack: QUndoStack, parent=None):
         super().__init__(parent)
         self.setItemIndexMethod(QGraphicsScene.BspTreeIndex)
         self.setBackgroundBrush(QColor("#f5f7fa"))
         self.undo_stack = undo_stack
-        self.graph: ModelGraph | None = None
-        self.checker: ShapeChecker | None = None
-        self.checking_enabled = False
+        self.document = document
+        self.graph = None
         self.node_items: dict[str, NodeItem] = {}
         self.edge_items: dict = {}
         self._wire: dict | None = None
@@ -56,8 +53,13 @@ class GraphScene(QGraphicsScene):
         self._wire_item.setVisible(False)
         self.addItem(self._wire_item)
         self._refusal_timer = QTimer(self, singleShot=True, interval=3000, timeout=self._hide_refusal)
-        self._check_timer = QTimer(self, singleShot=True, interval=0, timeout=self.refresh_shapes)
-        self.set_graph(graph)
+        document.project_replaced.connect(self._bind)
+        document.states_changed.connect(self._on_states_changed)
+        self._bind()
+
+    @property
+    def checker(self):
+        return self.document.checker
 
     def _on_selection_changed(self) -> None:
         try:
@@ -66,26 +68,21 @@ class GraphScene(QGraphicsScene):
             pass
 
     # -- model binding --------------------------------------------------------
-    def set_graph(self, graph: ModelGraph) -> None:
+    def _bind(self) -> None:
+        """Draw the document's graph (again, after the project was replaced)."""
         if self.graph is not None:
-            self._unsubscribe()
+            self.graph.unsubscribe(self._handlers)
         self.clear_items()
-        self.graph = graph
-        self.checker = ShapeChecker(graph)
+        graph = self.graph = self.document.graph
         self._handlers = {"node_added": self._on_node_added, "node_removed": self._on_node_removed,
                           "node_changed": self._on_node_changed, "edge_added": self._on_edge_added,
-                          "edge_removed": self._on_edge_removed}
+                          "edge_removed": self._on_edge_removed, "outputs_changed": self._on_outputs_changed}
         graph.subscribe(self._handlers)
-        self.checker.states_changed.connect(self._on_states_changed)
         for node in graph.nodes.values():
             self._on_node_added(node)
         for edge in graph.edges:
             self._on_edge_added(edge)
-        self.schedule_check()
-
-    def _unsubscribe(self) -> None:
-        self.graph.unsubscribe(self._handlers)
-        self.checker.detach()
+        self._on_outputs_changed()
 
     def clear_items(self) -> None:
         for item in list(self.edge_items.values()) + list(self.node_items.values()):
@@ -95,19 +92,11 @@ class GraphScene(QGraphicsScene):
         if hasattr(self, "edge_layer"):
             self.edge_layer.invalidate()
 
-    def enable_checking(self) -> None:
-        """Called once Keras has loaded; shape checking needs it."""
-        self.checking_enabled = True
-        self.schedule_check()
-
-    def schedule_check(self) -> None:
-        if self.checking_enabled:
-            self._check_timer.start()
-
-    def refresh_shapes(self) -> None:
-        if self.checking_enabled and self.checker is not None:
-            self.checker.refresh()
-            self.shapes_updated.emit()
+    def _on_outputs_changed(self) -> None:
+        outputs = set(self.graph.model_outputs())
+        for node_id, item in self.node_items.items():
+            if hasattr(item, "set_output"):
+                item.set_output(node_id in outputs)
 
     # -- graph events ------------------------------------------------------------
     def _connected_inputs(self, node_id: str) -> int:
@@ -115,16 +104,14 @@ class GraphScene(QGraphicsScene):
         return max(ports) + 1 if ports else 0
 
     def _on_node_added(self, node) -> None:
-        item = NodeItem(node, self.checker.states.get(node.id) if self.checker else None)
+        item = NodeItem(node, self.checker.states.get(node.id))
         self.node_items[node.id] = item
         self.addItem(item)
-        self.schedule_check()
 
     def _on_node_removed(self, node) -> None:
         item = self.node_items.pop(node.id, None)
         if item is not None:
             self.removeItem(item)
-        self.schedule_check()
 
     def _on_node_changed(self, node, what) -> None:
         item = self.node_items.get(node.id)
@@ -135,7 +122,6 @@ class GraphScene(QGraphicsScene):
                 item.setPos(*node.position)
         else:
             self._refresh_item(node.id)
-            self.schedule_check()
 
     def _refresh_item(self, node_id: str) -> None:
         item = self.node_items.get(node_id)
@@ -156,7 +142,6 @@ class GraphScene(QGraphicsScene):
         self.edge_items[edge] = item
         self.addItem(item)
         self._label_edge(item)
-        self.schedule_check()
 
     def _on_edge_removed(self, edge) -> None:
         item = self.edge_items.pop(edge, None)
@@ -164,7 +149,6 @@ class GraphScene(QGraphicsScene):
             self.removeItem(item)
             self.edge_layer.invalidate()
         self._refresh_item(edge.dst)
-        self.schedule_check()
 
     def _on_states_changed(self, node_ids) -> None:
         for node_id in node_ids:
@@ -174,7 +158,7 @@ class GraphScene(QGraphicsScene):
                 self._label_edge(item)
 
     def _label_edge(self, item: EdgeItem) -> None:
-        state = self.checker.states.get(item.edge.src) if self.checker else None
+        state = self.checker.states.get(item.edge.src)
         if state is not None and state.outputs and item.edge.src_port < len(state.outputs):
             item.set_label(format_shape(state.outputs[item.edge.src_port]))
         else:
