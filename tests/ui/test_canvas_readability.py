@@ -76,7 +76,7 @@ def _chain_project(n: int) -> Project:
 
 def test_large_graph_opens_readable_from_its_inputs(qtbot, window, tmp_path):
     path = _chain_project(60).save(tmp_path / "long_chain.studio")
-    window.open_files([str(path)])
+    window.files.open_files([str(path)])
     _settle_fit(qtbot, window)
     view = window.view
     assert len(window.scene.node_items) == 60
@@ -95,7 +95,7 @@ def test_large_graph_opens_readable_from_its_inputs(qtbot, window, tmp_path):
 
 def test_small_graph_is_still_fitted_whole(qtbot, window):
     """The clamp only bites when needed: a graph that fits readably is shown whole."""
-    g = window.project.graph
+    g = window.document.graph
     for name in ("pool2", "conv3", "flatten", "classes", "pool1", "conv2"):
         g.remove_node(g.node_by_name(name).id)
     window.view.fit_to_view()
@@ -146,7 +146,7 @@ def test_titles_are_drawn_down_to_30_percent(qtbot, window):
 
 @pytest.mark.parametrize("zoom", [0.4, 2.0])
 def test_press_just_outside_a_port_dot_starts_a_wire(qtbot, window, zoom):
-    g = window.project.graph
+    g = window.document.graph
     src = g.add_node("Dense", {"units": 8}, name="wire_from", position=(1200.0, 0.0))
     dst = g.add_node("Dropout", {"rate": 0.2}, name="wire_to", position=(1420.0, 130.0))
     view = window.view
@@ -188,13 +188,12 @@ def test_port_and_fix_targets_are_at_least_12_px(window, zoom):
 
 
 def test_fix_badge_answers_a_click_just_outside_it(qtbot, window):
-    g = window.project.graph
+    g = window.document.graph
     window.scene.select_nodes([g.node_by_name("flatten").id])
-    window.delete_selection()
+    window.edit.delete_selection()
     classes, item = node_by_name(window, "classes")
     g.connect(g.node_by_name("conv3").id, classes.id, 0)
     window.flush_updates()
-    window.scene.refresh_shapes()
     assert item.has_fix
     view = window.view
     view.set_zoom(0.4, gesture=False)
@@ -222,7 +221,7 @@ def _right_click(view, pos: QPoint) -> list:
 
 def test_right_clicks_are_reported_for_node_wire_and_canvas(qtbot, window):
     view = window.view
-    g = window.project.graph
+    g = window.document.graph
     conv1, c1 = node_by_name(window, "conv1")
     view.centerOn(c1)
     window.scene.clearSelection()

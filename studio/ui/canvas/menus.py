@@ -96,9 +96,10 @@ def _add(menu: QMenu, name: str, text: str, callback: Callable | None,
     else:
         act.triggered.connect(lambda _checked=False: callback())
     key = (shortcuts or {}).get(name)
-    if key:
+    seq = QKeySequence(key) if key is not None else QKeySequence()
+    if not seq.isEmpty():
         # shown beside the entry; live only while the menu itself has the keyboard
-        act.setShortcut(QKeySequence(key))
+        act.setShortcut(seq)
         act.setShortcutContext(Qt.WidgetShortcut)
         act.setShortcutVisibleInContextMenu(True)
     act.setEnabled(enabled)
