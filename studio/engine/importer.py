@@ -5,23 +5,43 @@ and checked before Keras loads anything, so a file holding a Lambda or a
 custom layer is refused by name and none of its code runs. Shared layers
 (one layer called at several places) and models nested inside models are
 refused with their names rather than silently flattened or duplicated.
+
+A ``.keras`` file is a zip archive: before anything in it is read, the sizes
+its directory declares are checked against the file's real size and stated
+limits (a small file that inflates to gigabytes is refused), and the HDF5
+weights inside are checked from their declared shapes (no external files, no
+array larger than the limits) before Keras reads a byte of them.
 """
 
 from __future__ import annotations
 
 import json
+import math
+import os
+import stat
 import zipfile
 from pathlib import Path
 from typing import Any
 
 from studio.engine import catalog, keras_bridge
 from studio.engine.compiler import Weights, model_weights
-from studio.engine.graph import ModelGraph
+from studio.engine.errors import BAD_INPUT, StudioError
+from studio.engine.graph import GraphError, ModelGraph
 from studio.engine.layout import layered_layout
 
+GiB = 1024 ** 3
+MB = 1024 ** 2
+MAX_CONFIG_BYTES = 64 * MB                # config.json, uncompressed
+MAX_ARCHIVE_BYTES = int(os.environ.get("LAYER_STUDIO_MAX_DATA_BYTES", 4 * GiB))  # all members, uncompressed
+MAX_EXPANSION = 200                       # uncompressed / compressed, for members over SMALL_BYTES
+SMALL_BYTES = 64 * MB
+MAX_MEMBERS = 10_000
 
-class ImportRefused(ValueError):
+
+class ImportRefused(StudioError, ValueError):
     """The model cannot be represented faithfully as a Layer Studio graph."""
+
+    exit_code = BAD_INPUT
 
 
 _MODEL_CLASSES = {"Functional", "Sequential", "Model"}
@@ -63,7 +83,7 @@ def check_layer_entries(entries: list[dict], where: str) -> None:
                                 "Keras layer in the catalog (Lambda and custom layers run code and are refused)")
         if cname in catalog.WRAPPABLE:
             inner = (entry.get("config") or {}).get("layer") or {}
-            if inner.get("class_name") not in catalog.wrappable(cname):
+            if not isinstance(inner, dict) or inner.get("class_name") not in catalog.wrappable(cname):
                 raise ImportRefused(f"{where}: layer '{lname}' wraps a '{inner.get('class_name')}', which "
                                     f"{cname} cannot hold in Layer Studio")
         try:
@@ -183,17 +203,155 @@ def _from_sequential(model) -> ModelGraph:
     return graph
 
 
-def read_keras_config(path: str | Path) -> dict:
-    """The model config inside a ``.keras`` file, read without loading Keras objects."""
-    path = Path(path)
+def _size_text(n: int) -> str:
+    for unit, size in (("GB", 10 ** 9), ("MB", 10 ** 6), ("KB", 10 ** 3)):
+        if n >= size:
+            return f"{n / size:,.1f} {unit}"
+    return f"{n:,} bytes"
+
+
+def _regular_file(path: Path) -> int:
+    """The size of ``path`` if it is a regular file; anything else is refused by name."""
     try:
-        with zipfile.ZipFile(path) as zf:
-            with zf.open("config.json") as f:
-                return json.load(f)
+        st = os.stat(path)
     except FileNotFoundError:
         raise ImportRefused(f"{path}: no such file") from None
-    except (zipfile.BadZipFile, KeyError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except OSError as exc:
+        raise ImportRefused(f"{path}: cannot read it ({exc.strerror or exc})") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise ImportRefused(f"{path}: is a folder, not a .keras file")
+    if not stat.S_ISREG(st.st_mode):
+        raise ImportRefused(f"{path}: is not a regular file (a device, FIFO or socket); give a .keras file")
+    return st.st_size
+
+
+def check_archive(zf: zipfile.ZipFile, path: Path) -> None:
+    """Refuse an archive whose declared sizes are over the limits or out of proportion to what it stores."""
+    infos = zf.infolist()
+    if len(infos) > MAX_MEMBERS:
+        raise ImportRefused(f"{path}: holds {len(infos):,} files, more than a .keras file has")
+    total = 0
+    for info in infos:
+        total += info.file_size
+        if info.filename == "config.json" and info.file_size > MAX_CONFIG_BYTES:
+            raise ImportRefused(f"{path}: config.json inflates to {_size_text(info.file_size)}, more than the "
+                                f"{_size_text(MAX_CONFIG_BYTES)} a model description may take")
+        if info.file_size > SMALL_BYTES and info.file_size > MAX_EXPANSION * max(info.compress_size, 1):
+            raise ImportRefused(f"{path}: {info.filename} inflates from {_size_text(info.compress_size)} to "
+                                f"{_size_text(info.file_size)}; a file that expands this much is refused as a "
+                                "decompression bomb")
+    if total > MAX_ARCHIVE_BYTES:
+        raise ImportRefused(f"{path}: its contents inflate to {_size_text(total)}, more than the limit of "
+                            f"{_size_text(MAX_ARCHIVE_BYTES)} (set LAYER_STUDIO_MAX_DATA_BYTES to change it)")
+
+
+def check_weights_h5(fileobj, stored_bytes: int, where: str) -> int:
+    """Refuse HDF5 weights whose declared arrays are too large, not numeric, or stored in other files.
+
+    Only metadata is read: the declared shape and type of every dataset, and
+    every link. Returns the declared bytes of all arrays.
+    """
+    import h5py
+
+    total = [0]
+    problems: list[str] = []
+
+    def check_link(name, link):
+        if isinstance(link, h5py.ExternalLink):
+            problems.append(f"entry '{name}' links to another file ({link.filename})")
+
+    def check(name, obj):
+        if problems or not isinstance(obj, h5py.Dataset):
+            return
+        if obj.is_virtual or obj.external:
+            problems.append(f"weight '{name}' reads its data from other files")
+            return
+        if obj.dtype.kind not in "fiub":
+            problems.append(f"weight '{name}' is not numeric ({obj.dtype})")
+            return
+        shape = obj.shape or ()
+        declared = math.prod(shape) * obj.dtype.itemsize
+        total[0] += declared
+        if declared > MAX_ARCHIVE_BYTES or total[0] > MAX_ARCHIVE_BYTES:
+            problems.append(f"weight '{name}' declares shape {tuple(shape)} ({_size_text(declared)}), more than "
+                            f"the limit of {_size_text(MAX_ARCHIVE_BYTES)}")
+        elif declared > SMALL_BYTES and declared > MAX_EXPANSION * max(stored_bytes, 1):
+            problems.append(f"weight '{name}' declares shape {tuple(shape)} ({_size_text(declared)}) in a file of "
+                            f"{_size_text(stored_bytes)}")
+
+    try:
+        with h5py.File(fileobj, "r") as f:
+            if hasattr(f, "visititems_links"):
+                f.visititems_links(check_link)
+            if not problems:
+                f.visititems(check)
+    except ImportRefused:
+        raise
+    except Exception as exc:
+        raise ImportRefused(f"{where}: the weights are not a readable HDF5 file ({exc})") from None
+    if problems:
+        raise ImportRefused(f"{where}: {problems[0]}; refused before reading")
+    return total[0]
+
+
+def read_keras_config(path: str | Path) -> dict:
+    """The model config inside a ``.keras`` file, read without loading Keras objects.
+
+    Checks the archive's declared sizes and the weights' declared shapes first.
+    """
+    path = Path(path)
+    _regular_file(path)
+    try:
+        with zipfile.ZipFile(path) as zf:
+            check_archive(zf, path)
+            try:
+                info = zf.getinfo("config.json")
+            except KeyError:
+                raise ImportRefused(f"{path}: not a valid .keras file (it has no config.json)") from None
+            with zf.open(info) as f:
+                raw = f.read(MAX_CONFIG_BYTES + 1)
+            if len(raw) > MAX_CONFIG_BYTES:
+                raise ImportRefused(f"{path}: config.json is larger than {_size_text(MAX_CONFIG_BYTES)}")
+            names = set(zf.namelist())
+            if "model.weights.h5" in names:
+                weights = zf.getinfo("model.weights.h5")
+                with zf.open(weights) as w:
+                    check_weights_h5(w, weights.file_size, f"{path}: model.weights.h5")
+        config = json.loads(raw.decode("utf-8"))
+    except ImportRefused:
+        raise
+    except FileNotFoundError:
+        raise ImportRefused(f"{path}: no such file") from None
+    except RecursionError:
+        raise ImportRefused(f"{path}: config.json is nested too deeply") from None
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, json.JSONDecodeError,
+            UnicodeDecodeError, EOFError, OSError, ValueError) as exc:
         raise ImportRefused(f"{path}: not a valid .keras file ({exc})") from None
+    return config
+
+
+def check_model_config(config: Any, where: str) -> list[dict]:
+    """The layer entries of a model config, after checking its structure; refuses anything malformed."""
+    if not isinstance(config, dict):
+        raise ImportRefused(f"{where}: config.json holds a {type(config).__name__}, not a model description")
+    top = config.get("class_name")
+    if top not in ("Functional", "Sequential", "Model"):
+        raise ImportRefused(f"{where}: the file holds a {top!r:.60} object, not a Functional or Sequential model")
+    inner = config.get("config")
+    if not isinstance(inner, dict):
+        raise ImportRefused(f"{where}: the model's config is not an object")
+    entries = inner.get("layers")
+    if not isinstance(entries, list) or not entries:
+        raise ImportRefused(f"{where}: the model's config has no list of layers")
+    for k, entry in enumerate(entries):
+        if (not isinstance(entry, dict) or not isinstance(entry.get("class_name"), str)
+                or not isinstance(entry.get("config"), dict) or not isinstance(entry["config"].get("name"), str)):
+            raise ImportRefused(f"{where}: layer {k + 1} of the model's config is not a layer description "
+                                f"(class_name, config with a name): {entry!r:.60}")
+        inbound = entry.get("inbound_nodes", [])
+        if not isinstance(inbound, list) or not all(isinstance(c, dict) for c in inbound):
+            raise ImportRefused(f"{where}: layer '{entry['config']['name']}' has malformed inbound_nodes")
+    return entries
 
 
 def graph_from_keras_file(path: str | Path) -> tuple[ModelGraph, Weights]:
@@ -202,14 +360,19 @@ def graph_from_keras_file(path: str | Path) -> tuple[ModelGraph, Weights]:
 
     path = Path(path)
     config = read_keras_config(path)
-    top = config.get("class_name")
-    if top not in ("Functional", "Sequential", "Model"):
-        raise ImportRefused(f"{path}: the file holds a '{top}' object, not a Functional or Sequential model")
-    inner = config.get("config") or {}
-    entries = inner.get("layers") or []
+    entries = check_model_config(config, str(path))
     check_layer_entries(entries, str(path))
     try:
         model = keras.saving.load_model(path, compile=False, safe_mode=True)
+    except MemoryError:
+        raise ImportRefused(f"{path}: not enough memory to load the model") from None
     except Exception as exc:
-        raise ImportRefused(f"{path}: Keras could not load the model: {exc}") from None
-    return graph_from_model(model)
+        text = " ".join(str(exc).split())[:300]
+        raise ImportRefused(f"{path}: Keras could not load the model: {text}") from None
+    try:
+        return graph_from_model(model)
+    except ImportRefused:
+        raise
+    except (GraphError, KeyError, TypeError, ValueError, IndexError) as exc:
+        raise ImportRefused(f"{path}: the model cannot be turned into a graph ({' '.join(str(exc).split())[:200]})"
+                            ) from None

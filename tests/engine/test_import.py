@@ -180,3 +180,112 @@ def test_broken_keras_file_gives_a_clear_error(tmp_path):
         graph_from_keras_file(path)
     with pytest.raises(ImportRefused, match="no such file"):
         graph_from_keras_file(tmp_path / "missing.keras")
+
+
+# -- hostile .keras files ---------------------------------------------------------------
+
+def _small_keras(tmp_path, name="small.keras"):
+    inp = keras.Input((3,), name="x")
+    out = keras.layers.Dense(2, activation="relu", name="dense")(inp)
+    path = tmp_path / name
+    keras.Model(inp, out).save(path)
+    return path
+
+
+def _rewrite(path, config=None, files=None, compression=zipfile.ZIP_STORED):
+    """Rewrite a .keras file with a changed config and/or member files."""
+    with zipfile.ZipFile(path) as zf:
+        members = {n: zf.read(n) for n in zf.namelist()}
+    if config is not None:
+        members["config.json"] = json.dumps(config).encode() if not isinstance(config, bytes) else config
+    members.update(files or {})
+    with zipfile.ZipFile(path, "w", compression) as zf:
+        for n, data in members.items():
+            zf.writestr(n, data)
+    return path
+
+
+def _config(path):
+    with zipfile.ZipFile(path) as zf:
+        return json.loads(zf.read("config.json"))
+
+
+def test_config_that_inflates_past_the_limit_is_refused_from_its_size(tmp_path):
+    path = _small_keras(tmp_path)
+    bomb = b"[" + b" " * (100 * 2**20) + b"]"
+    _rewrite(path, config=bomb, compression=zipfile.ZIP_DEFLATED)
+    assert path.stat().st_size < 1_000_000
+    with pytest.raises(ImportRefused, match="config.json inflates to 104.9 MB"):
+        graph_from_keras_file(path)
+
+
+@pytest.mark.parametrize("mutate, message", [
+    (lambda c: [c], "config.json holds a list, not a model description"),
+    (lambda c: {**c, "config": "nope"}, "the model's config is not an object"),
+    (lambda c: {**c, "config": {**c["config"], "layers": ["dense", "x"]}}, "layer 1 of the model's config is not a layer"),
+    (lambda c: {**c, "config": {**c["config"], "layers": []}}, "has no list of layers"),
+    (lambda c: {**c, "class_name": "Lambda"}, "not a Functional or Sequential model"),
+])
+def test_malformed_configs_are_refused(tmp_path, mutate, message):
+    path = _small_keras(tmp_path)
+    _rewrite(path, config=mutate(_config(path)))
+    with pytest.raises(ImportRefused, match=message):
+        graph_from_keras_file(path)
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("activation", {"module": "keras.config", "class_name": "set_epsilon"}, "keras.config.set_epsilon"),
+    ("activation", "set_epsilon", "'set_epsilon', which is not an activation"),
+    ("kernel_initializer", {"module": "keras.initializers", "class_name": "Zeros", "config": {},
+                            "registered_name": "builtins>eval"}, "'builtins>eval'"),
+    ("kernel_initializer", {"module": "keras.config", "class_name": "set_floatx", "config": {"value": "float16"}},
+     "keras.config.set_floatx"),
+])
+def test_non_allow_listed_objects_are_refused_by_name_and_nothing_is_called(tmp_path, field, value, message):
+    path = _small_keras(tmp_path)
+    config = _config(path)
+    for layer in config["config"]["layers"]:
+        if layer["class_name"] == "Dense":
+            layer["config"][field] = value
+    _rewrite(path, config=config)
+    epsilon, floatx = keras.config.epsilon(), keras.config.floatx()
+    with pytest.raises(ImportRefused, match=message):
+        graph_from_keras_file(path)
+    assert keras.config.epsilon() == epsilon and keras.config.floatx() == floatx
+
+
+def test_a_folder_is_not_a_keras_file(tmp_path):
+    with pytest.raises(ImportRefused, match="is a folder, not a .keras file"):
+        graph_from_keras_file(tmp_path)
+
+
+def _weights_file(tmp_path, build):
+    import h5py
+    h5 = tmp_path / "w.h5"
+    with h5py.File(h5, "w") as f:
+        build(f)
+    return h5.read_bytes()
+
+
+def test_weights_declaring_a_huge_array_are_refused_from_the_declared_shape(tmp_path):
+    path = _small_keras(tmp_path)
+    data = _weights_file(tmp_path, lambda f: f.create_dataset(
+        "layers/dense/vars/0", shape=(2**32, 1), dtype="float32", chunks=(1024, 1), compression="gzip"))
+    assert len(data) < 20_000
+    _rewrite(path, files={"model.weights.h5": data})
+    with pytest.raises(ImportRefused, match=r"declares shape \(4294967296, 1\) \(17.2 GB\)"):
+        graph_from_keras_file(path)
+
+
+def test_weights_linking_to_other_files_are_refused(tmp_path):
+    import h5py
+    path = _small_keras(tmp_path)
+    data = _weights_file(tmp_path, lambda f: f.__setitem__("layers", h5py.ExternalLink("/etc/passwd", "/x")))
+    _rewrite(path, files={"model.weights.h5": data})
+    with pytest.raises(ImportRefused, match="links to another file"):
+        graph_from_keras_file(path)
+    data = _weights_file(tmp_path, lambda f: f.create_dataset(
+        "layers/dense/vars/0", shape=(3, 2), dtype="float32", external=[("/dev/zero", 0, 24)]))
+    _rewrite(path, files={"model.weights.h5": data})
+    with pytest.raises(ImportRefused, match="reads its data from other files"):
+        graph_from_keras_file(path)
