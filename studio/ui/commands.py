@@ -249,7 +249,11 @@ class EngineEdit(QUndoCommand):
     def redo(self):
         if self.after is None:
             self.before = self.graph.to_dict()
-            self.operation(self.graph)
+            try:
+                self.operation(self.graph)
+            except Exception:
+                self.graph.apply_state(self.before)  # all or nothing
+                raise
             self.after = self.graph.to_dict()
         else:
             self.graph.apply_state(self.after)

@@ -8,8 +8,11 @@ from hypothesis import strategies as st
 from PySide6.QtGui import QUndoStack
 
 from studio.engine import templates
+from studio.engine.document import Document
 from studio.engine.graph import GraphError
+from studio.engine.shapes import Fix
 from studio.ui import commands
+from studio.ui.canvas.scene import GraphScene
 
 LAYERS = ["Dense", "Dropout", "Add", "Concatenate", "Flatten", "Conv2D", "MultiHeadAttention", "InputLayer"]
 
@@ -29,6 +32,16 @@ def check_invariants(g):
     assert all(o in g.nodes for o in g.output_ids)
 
 
+def check_canvas(scene, g):
+    """The canvas shows exactly the document's graph: same nodes, names, places, wires."""
+    assert set(scene.node_items) == set(g.nodes)
+    assert set(scene.edge_items) == set(g.edges)
+    for node_id, item in scene.node_items.items():
+        node = g.nodes[node_id]
+        assert item.node_id == node_id and item.subtitle == node.name
+        assert (item.pos().x(), item.pos().y()) == node.position
+
+
 def pick(data, seq, label):
     seq = sorted(seq)
     return data.draw(st.sampled_from(seq), label=label) if seq else None
@@ -36,7 +49,7 @@ def pick(data, seq, label):
 
 def make_command(g, data):
     kind = data.draw(st.sampled_from(["add", "remove", "connect", "disconnect", "move", "param",
-                                      "rename", "paste", "layout", "compound"]), label="kind")
+                                      "rename", "paste", "layout", "compound", "output", "fix"]), label="kind")
     ids = list(g.nodes)
     if kind == "add":
         return commands.AddNode(g, data.draw(st.sampled_from(LAYERS)), (data.draw(st.integers(-500, 500)), 0.0))
@@ -68,6 +81,15 @@ def make_command(g, data):
         return commands.AddSubgraph(g, d["nodes"], d["edges"])
     if kind == "layout":
         return commands.layout_command(g)
+    if kind == "output" and ids:
+        i = pick(data, ids, "node")
+        return None if g.nodes[i].spec.is_input else commands.toggle_output_command(g, i)
+    if kind == "fix" and ids:  # the engine's fix operations, replayed by undo/redo
+        i = pick(data, [n for n in ids if not g.nodes[n].spec.is_input] or ids, "node")
+        action = data.draw(st.sampled_from(["bypass", "add_input", "mark_output"]), label="fix")
+        if action == "bypass" and g.nodes[i].spec.is_input or action == "add_input" and g.inputs_of(i):
+            return None
+        return commands.fix_command(g, Fix(f"fix {action}", action, i))
     if kind == "compound" and g.edges and ids:
         e = pick(data, g.edges, "edge")
         rest = [i for i in ids if i not in (e.src, e.dst)]
@@ -82,8 +104,10 @@ def make_command(g, data):
 @given(data=st.data())
 def test_random_edit_sequences_undo_to_the_start(qapp, data):
     project = templates.build(data.draw(st.sampled_from(sorted(templates.TEMPLATES)), label="template"))
-    g = project.graph
+    document = Document(project)
+    g = document.graph
     stack = QUndoStack()
+    scene = GraphScene(document, stack)
     initial = copy.deepcopy(g.to_dict())
     states = [initial]
     for _ in range(data.draw(st.integers(1, 25), label="steps")):
@@ -95,13 +119,16 @@ def test_random_edit_sequences_undo_to_the_start(qapp, data):
             continue
         stack.push(cmd)
         check_invariants(g)
+        check_canvas(scene, g)
         states.append(copy.deepcopy(g.to_dict()))
     final = states[-1]
     while stack.canUndo():
         stack.undo()
         check_invariants(g)
+        check_canvas(scene, g)
     assert g.to_dict() == initial
     while stack.canRedo():
         stack.redo()
         check_invariants(g)
+        check_canvas(scene, g)
     assert g.to_dict() == final

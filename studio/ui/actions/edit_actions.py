@@ -39,7 +39,7 @@ class EditActions:
         self.act_undo = w.undo_stack.createUndoAction(w, "&Undo")
         self.act_undo.setShortcuts([QKeySequence(QKeySequence.Undo)])
         self.act_redo = w.undo_stack.createRedoAction(w, "&Redo")
-        self.act_redo.setShortcuts([QKeySequence(QKeySequence.Redo), QKeySequence("Ctrl+Y")])
+        self.act_redo.setShortcuts([QKeySequence("Ctrl+Shift+Z"), QKeySequence("Ctrl+Y")])
         w.addAction(self.act_undo)
         w.addAction(self.act_redo)
         menu.addAction(self.act_undo)
