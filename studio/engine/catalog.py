@@ -130,6 +130,19 @@ CATEGORIES = [
     "Regularization", "Recurrent", "Attention", "Merge", "Reshaping",
     "Activation", "Preprocessing", "Augmentation",
 ]
+# one colour per category: the canvas, the diagrams and the palette all use these
+CATEGORY_COLORS = {
+    "Input": "#2e7d32", "Core": "#1565c0", "Convolution": "#6a1b9a", "Pooling": "#00838f",
+    "Normalization": "#ef6c00", "Regularization": "#757575", "Recurrent": "#ad1457",
+    "Attention": "#c62828", "Merge": "#4e342e", "Reshaping": "#5d4037", "Activation": "#827717",
+    "Preprocessing": "#37474f", "Augmentation": "#455a64",
+}
+OTHER_COLOR = "#546e7a"
+
+
+def category_color(class_name: str) -> str:
+    spec_ = SPECS.get(class_name)
+    return CATEGORY_COLORS.get(spec_.category, OTHER_COLOR) if spec_ is not None else OTHER_COLOR
 
 # Required constructor arguments get these starting values on the canvas.
 _REQUIRED_DEFAULTS: dict[str, dict[str, Any]] = {

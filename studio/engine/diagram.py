@@ -7,11 +7,6 @@ from html import escape
 from studio.engine import catalog
 
 W, H = 200, 66
-COLORS = {"Input": "#2e7d32", "Core": "#1565c0", "Convolution": "#6a1b9a", "Pooling": "#00838f",
-          "Normalization": "#ef6c00", "Regularization": "#757575", "Recurrent": "#ad1457",
-          "Attention": "#c62828", "Merge": "#4e342e", "Reshaping": "#5d4037", "Activation": "#827717",
-          "Preprocessing": "#37474f", "Augmentation": "#455a64"}
-
 
 def graph_svg(graph, states: dict | None = None) -> str:
     if states is None:
@@ -44,8 +39,7 @@ def graph_svg(graph, states: dict | None = None) -> str:
                          f'{escape(format_shape(st.outputs[e.src_port]))}</text>')
     for n in nodes:
         x, y = n.position
-        spec = catalog.SPECS.get(n.class_name)
-        color = COLORS.get(spec.category if spec else "", "#546e7a")
+        color = catalog.category_color(n.class_name)
         st = states.get(n.id)
         border = "#d32f2f" if st is not None and st.error else color
         title = f"{'Input' if n.class_name == 'InputLayer' else n.class_name}  " \

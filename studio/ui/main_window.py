@@ -190,6 +190,7 @@ class MainWindow(QMainWindow):
         self.quick_add.chosen.connect(self.edit.add_chosen_layer)
         self.scene.selectionChanged.connect(self._on_selection)
         self.scene.fix_requested.connect(self.edit.apply_fix)
+        self.scene.output_toggled.connect(self.edit.toggle_output)
         self.scene.refusal_shown.connect(lambda r: self.statusBar().showMessage(f"Connection refused: {r}", 5000))
         self.inspector.fix_requested.connect(self.edit.apply_fix)
         self.problems.node_activated.connect(self.show_node)

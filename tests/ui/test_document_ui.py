@@ -209,3 +209,26 @@ def test_context_menus_act_through_commands(qtbot, window):
     assert edge not in g.edges
     menu.close()
     window.quick_add.hide()
+
+
+def test_output_tag_on_the_node_marks_outputs(qtbot, window):
+    from PySide6.QtCore import Qt
+    from PySide6.QtTest import QTest
+    from .helpers import view_point
+    g = window.document.graph
+    flatten, _ = node_by_name(window, "flatten")
+    classes, classes_item = node_by_name(window, "classes")
+    assert classes_item.is_output                     # the one open end, shown as the output
+    dropout = g.add_node("Dropout", position=(flatten.position[0] + 260, flatten.position[1] + 110))
+    g.connect(flatten.id, dropout.id)
+    window.flush_updates()
+    assert not classes_item.is_output and any("not clear" in p for p in window.document.checker.problems)
+    window.view.set_zoom(1.0)
+    window.view.centerOn(classes_item)
+    tag = view_point(window, classes_item.mapToScene(classes_item.output_toggle_rect().center()))
+    QTest.mouseClick(window.view.viewport(), Qt.LeftButton, Qt.NoModifier, tag)
+    window.flush_updates()
+    assert g.model_outputs() == [classes.id] and classes_item.is_output
+    assert "leads to no model output" in window.document.checker.states[dropout.id].warning
+    window.undo_stack.undo()
+    assert g.model_outputs() == [] and not classes_item.is_output

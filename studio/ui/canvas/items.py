@@ -40,12 +40,6 @@ PORT_HIT_MAX_RADIUS = 24.0
 FIX_HIT_MAX_GROW = 12.0
 EDGE_HIT_MAX_WIDTH = 24.0
 
-CATEGORY_COLORS = {
-    "Input": "#2e7d32", "Core": "#1565c0", "Convolution": "#6a1b9a", "Pooling": "#00838f",
-    "Normalization": "#ef6c00", "Regularization": "#757575", "Recurrent": "#ad1457",
-    "Attention": "#c62828", "Merge": "#4e342e", "Reshaping": "#5d4037", "Activation": "#827717",
-    "Preprocessing": "#37474f", "Augmentation": "#455a64",
-}
 ERROR_COLOR = QColor("#d32f2f")
 WARNING_COLOR = QColor("#f9a825")
 SELECT_COLOR = QColor("#1e88e5")
@@ -155,6 +149,8 @@ class NodeItem(QGraphicsObject):
         # rendered once per zoom level: panning costs a pixmap blit per node
         self.setCacheMode(QGraphicsItem.DeviceCoordinateCache)
         self.hover_port: tuple[str, int] | None = None
+        self.is_output = False
+        self.hovered = False
         self.update_from(node, state, connected_inputs=0)
         self.setPos(*node.position)
 
@@ -204,6 +200,16 @@ class NodeItem(QGraphicsObject):
             tip.append(f"Suggested fix: <b>{state.fix.label}</b> (click the wrench, or see the inspector)")
         self.setToolTip("<br>".join(tip))
         self.update()
+
+    def set_output(self, on: bool) -> None:
+        if on != self.is_output:
+            self.is_output = on
+            self.update()
+
+    def output_toggle_rect(self) -> QRectF:
+        """The 'output' tag at the bottom right (item coordinates): filled when the
+        node is a model output; a click toggles it."""
+        return QRectF(NODE_W - 58, NODE_H - 19, 50, 15)
 
     @property
     def has_fix(self) -> bool:
@@ -297,7 +303,7 @@ class NodeItem(QGraphicsObject):
         lod = option.levelOfDetailFromTransform(painter.worldTransform())
         detail = detail_for(lod)
         spec = catalog.SPECS[self.class_name]
-        color = QColor(CATEGORY_COLORS.get(spec.category, "#546e7a"))
+        color = QColor(catalog.category_color(self.class_name))
         rect = QRectF(0, 0, NODE_W, NODE_H)
         error = self.state is not None and self.state.error
         warning = self.state is not None and self.state.warning
@@ -341,6 +347,14 @@ class NodeItem(QGraphicsObject):
             painter.setPen(QColor("#212121"))
             painter.setFont(font)
             painter.drawText(QRectF(12, 0, self._title_width(), NODE_H), Qt.AlignLeft | Qt.AlignVCenter, text)
+        if detail == "full" and not spec.is_input and (self.is_output or self.hovered):
+            r = self.output_toggle_rect()
+            painter.setPen(QPen(QColor("#2e7d32"), 1.0))
+            painter.setBrush(QColor("#2e7d32") if self.is_output else QColor("#ffffff"))
+            painter.drawRoundedRect(r, 7, 7)
+            painter.setPen(QColor("#ffffff") if self.is_output else QColor("#2e7d32"))
+            painter.setFont(_SMALL_FONT)
+            painter.drawText(r, Qt.AlignCenter, "output" if self.is_output else "output?")
         if self.has_fix:
             r = self.fix_badge_rect()
             painter.setPen(QPen(border, 1.2))
@@ -373,8 +387,15 @@ class NodeItem(QGraphicsObject):
         super().hoverMoveEvent(event)
 
     @guarded
+    def hoverEnterEvent(self, event) -> None:
+        self.hovered = True
+        self.update()
+        super().hoverEnterEvent(event)
+
+    @guarded
     def hoverLeaveEvent(self, event) -> None:
         self.hover_port = None
+        self.hovered = False
         self.update()
         super().hoverLeaveEvent(event)
 
@@ -546,12 +567,12 @@ class DraftLayer(QGraphicsItem):
         for item in self.nodes.values():
             p = item.pos()
             body.addRect(QRectF(p.x(), p.y(), NODE_W, NODE_H))
-            cat = catalog.SPECS[item.class_name].category
-            bars.setdefault(cat, QPainterPath()).addRect(QRectF(p.x(), p.y(), 10, NODE_H))
+            color = catalog.category_color(item.class_name)
+            bars.setdefault(color, QPainterPath()).addRect(QRectF(p.x(), p.y(), 10, NODE_H))
         painter.setPen(QPen(QColor("#90a4ae"), 0))
         painter.setBrush(QColor("#ffffff"))
         painter.drawPath(body)
         painter.setPen(Qt.NoPen)
-        for cat, path in bars.items():
-            painter.setBrush(QColor(CATEGORY_COLORS.get(cat, "#546e7a")))
+        for color, path in bars.items():
+            painter.setBrush(QColor(color))
             painter.drawPath(path)

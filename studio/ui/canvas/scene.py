@@ -15,11 +15,17 @@ from PySide6.QtWidgets import QGraphicsPathItem, QGraphicsScene, QGraphicsSimple
 from studio.engine.shapes import format_shape
 from studio.ui import commands
 from studio.ui.guard import guarded
-from studio.ui.canvas.items import DraftLayer, EdgeItem, EdgeLayer, NodeItem, bezier
+from studio.ui.canvas.items import DraftLayer, EdgeItem, EdgeLayer, NodeItem, bezier, detail_for
+
+
+def items_detail(scene) -> str:
+    views = scene.views()
+    return detail_for(views[0].transform().m11() if views else 1.0)
 
 
 class GraphScene(QGraphicsScene):
     fix_requested = Signal(str)        # node id whose suggested fix was clicked
+    output_toggled = Signal(str)       # node id whose 'output' tag was clicked
     refusal_shown = Signal(str)        # reason a wire was refused
 
     def __init__(self, document, undo_stack: QUndoStack, parent=None):
@@ -29,6 +35,7 @@ class GraphScene(QGraphicsScene):
         self.undo_stack = undo_stack
         self.document = document
         self.graph = None
+        self._binding = False
         self.node_items: dict[str, NodeItem] = {}
         self.edge_items: dict = {}
         self._wire: dict | None = None
@@ -78,10 +85,12 @@ class GraphScene(QGraphicsScene):
                           "node_changed": self._on_node_changed, "edge_added": self._on_edge_added,
                           "edge_removed": self._on_edge_removed, "outputs_changed": self._on_outputs_changed}
         graph.subscribe(self._handlers)
+        self._binding = True  # output tags once at the end, not once per edge
         for node in graph.nodes.values():
             self._on_node_added(node)
         for edge in graph.edges:
             self._on_edge_added(edge)
+        self._binding = False
         self._on_outputs_changed()
 
     def clear_items(self) -> None:
@@ -93,10 +102,11 @@ class GraphScene(QGraphicsScene):
             self.edge_layer.invalidate()
 
     def _on_outputs_changed(self) -> None:
+        if self._binding:
+            return
         outputs = set(self.graph.model_outputs())
         for node_id, item in self.node_items.items():
-            if hasattr(item, "set_output"):
-                item.set_output(node_id in outputs)
+            item.set_output(node_id in outputs)
 
     # -- graph events ------------------------------------------------------------
     def _connected_inputs(self, node_id: str) -> int:
@@ -142,6 +152,7 @@ class GraphScene(QGraphicsScene):
         self.edge_items[edge] = item
         self.addItem(item)
         self._label_edge(item)
+        self._on_outputs_changed()
 
     def _on_edge_removed(self, edge) -> None:
         item = self.edge_items.pop(edge, None)
@@ -149,6 +160,7 @@ class GraphScene(QGraphicsScene):
             self.removeItem(item)
             self.edge_layer.invalidate()
         self._refresh_item(edge.dst)
+        self._on_outputs_changed()
 
     def _on_states_changed(self, node_ids) -> None:
         for node_id in node_ids:
@@ -194,8 +206,14 @@ class GraphScene(QGraphicsScene):
         if event.button() == Qt.LeftButton:
             item = self.node_item_at(event.scenePos())
             if item is not None:
-                if item.has_fix and item.fix_button_rect().contains(item.mapFromScene(event.scenePos())):
+                local = item.mapFromScene(event.scenePos())
+                if item.has_fix and item.fix_button_rect().contains(local):
                     self.fix_requested.emit(item.node_id)
+                    event.accept()
+                    return
+                if not item.is_input and item.output_toggle_rect().contains(local) and \
+                        items_detail(self) == "full":
+                    self.output_toggled.emit(item.node_id)
                     event.accept()
                     return
                 port = item.port_at(event.scenePos())
