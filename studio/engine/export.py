@@ -18,14 +18,68 @@ from pathlib import Path
 
 import numpy as np
 
-from studio.engine.compiler import compile_graph
+from studio.engine.compiler import CompileError, compile_graph
+from studio.engine.errors import BAD_INPUT, StudioError
 
 FORMATS = ("keras", "savedmodel", "tflite", "onnx", "python", "svg")
 TOLERANCE = 1e-4
 
 
-class ExportError(Exception):
+class ExportError(StudioError):
     """An export that could not be written or did not verify; the message says which."""
+
+
+class DestinationRefused(ExportError):
+    """The destination is the project itself, or something other than an earlier export."""
+
+    exit_code = BAD_INPUT
+
+
+def is_output_of(fmt: str, path: Path) -> bool:
+    """True if ``path`` already holds an export of format ``fmt`` (so replacing it loses nothing else)."""
+    path = Path(path)
+    try:
+        if fmt == "savedmodel":
+            return path.is_dir() and (path / "saved_model.pb").is_file()
+        if fmt == "python":
+            return path.is_dir() and (path / "model.py").is_file() and (path / "train.py").is_file()
+        if not path.is_file():
+            return False
+        with open(path, "rb") as f:
+            head = f.read(1024)
+        if fmt == "keras":
+            import zipfile
+            if not zipfile.is_zipfile(path):
+                return False
+            with zipfile.ZipFile(path) as zf:
+                return "config.json" in zf.namelist() and "metadata.json" in zf.namelist()
+        if fmt == "tflite":
+            return head[4:8] == b"TFL3"
+        if fmt == "onnx":
+            return path.suffix.lower() == ".onnx" and head[:1] == b"\x08"
+        if fmt == "svg":
+            return b"<svg" in head and head.lstrip()[:1] == b"<"
+        if fmt == "png":
+            return head[:8] == b"\x89PNG\r\n\x1a\n"
+    except OSError:
+        return False
+    return False
+
+
+def check_destination(project, fmt: str, dest: Path, overwrite: bool = False) -> None:
+    """Refuse to write over the project itself, or over anything that is not an earlier export of ``fmt``."""
+    dest = Path(dest)
+    sources = [project.path] if getattr(project, "path", None) else []
+    for src in sources:
+        try:
+            if dest.exists() and os.path.samefile(dest, src):
+                raise DestinationRefused(f"'{dest}' is the project itself; choose another file name for the export")
+        except OSError:
+            pass
+    if (dest.exists() or dest.is_symlink()) and not overwrite and not is_output_of(fmt, dest):
+        what = "folder" if dest.is_dir() else "file"
+        raise DestinationRefused(f"'{dest}' is an existing {what} that is not a {fmt} export; choose another name "
+                          "(or pass --force to replace it)")
 
 
 @dataclass
@@ -117,13 +171,21 @@ class _Staging:
 
 
 def export(project, fmt: str, dest: str | Path, sample: np.ndarray | None = None, quantize: bool = False,
-           model=None) -> ExportResult:
-    """Write ``fmt`` to ``dest`` and verify it; raises ExportError with the reason."""
+           model=None, overwrite: bool = False) -> ExportResult:
+    """Write ``fmt`` to ``dest`` and verify it; raises ExportError with the reason.
+
+    An existing ``dest`` is replaced only if it is an earlier export of the
+    same format (or ``overwrite`` is true), and never if it is the project.
+    """
     if fmt not in FORMATS:
         raise ExportError(f"unknown format '{fmt}'; choose one of {', '.join(FORMATS)}")
     dest = Path(dest)
+    check_destination(project, fmt, dest, overwrite)
     if model is None:
-        model = compile_graph(project.graph, project.current_weights() or None)
+        try:
+            model = compile_graph(project.graph, project.current_weights() or None)
+        except CompileError as exc:
+            raise ExportError(f"the model cannot be built, so nothing was exported: {exc}") from None
     t0 = time.perf_counter()
     inputs = _sample_inputs(model, sample)
     expected = model.predict(inputs if len(inputs) > 1 else inputs[0], verbose=0)
