@@ -16,7 +16,9 @@ A full collection walks every live object; with TensorFlow and Keras loaded
 that is about 150 ms with the GIL held, a visible stall and a pause in
 training. Once TensorFlow has loaded, ``settle()`` collects once and freezes
 what is alive then (modules, classes, registries: they live as long as the
-process) so that later full collections only walk what was made since.
+process) so that later full collections only walk what was made since. The
+settling itself is the engine's (``studio.engine.runtime_gc``), shared with
+``layer-studio train``.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from __future__ import annotations
 import gc
 
 from PySide6.QtCore import QCoreApplication, QObject, QTimer
+
+from studio.engine import runtime_gc
 
 _INSTALLED_NAME = "layer-studio-gc-guard"
 
@@ -59,8 +63,7 @@ class MainThreadGarbageCollector(QObject):
         if self.settled:
             return
         self.settled = True
-        gc.collect()
-        gc.freeze()
+        runtime_gc.settle()  # on the GUI thread: the only one that collects
 
 
 def install() -> MainThreadGarbageCollector:
