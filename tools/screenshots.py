@@ -41,14 +41,18 @@ def main() -> int:
     window.show()
     OUT.mkdir(parents=True, exist_ok=True)
 
-    def shot(name):
+    def shot(name, size=None):
         app.processEvents()
-        subprocess.run(["import", "-window", "root", str(OUT / name)], check=True)
+        crop = ["-crop", f"{size[0]}x{size[1]}+0+0", "+repage"] if size else []
+        subprocess.run(["import", "-window", "root", *crop, str(OUT / name)], check=True)
         print("wrote", OUT / name)
 
+    def forget_changes():
+        window.undo_stack.setClean()
+        window.document.weights_unsaved = False
+
     def step_main():
-        g = window.document.graph
-        window.view.fit_to_view()
+        g = window.document.graph  # at the zoom the project opens with
         window.scene.select_nodes([g.node_by_name("conv2").id])
         window.bottom_tabs.setCurrentWidget(window.code_view)
         QTimer.singleShot(400, lambda: (shot("main-window.png"), step_dataset()))
@@ -72,10 +76,19 @@ def main() -> int:
             shot("training.png")
             panel.stop(wait=True)
             app.processEvents()
-            window.undo_stack.setClean()
-            step_error()
+            forget_changes()
+            step_small()
         else:
             QTimer.singleShot(200, wait_for_epochs)
+
+    def step_small():
+        window.setGeometry(0, 0, 1024, 700)
+        window.bottom_tabs.setCurrentWidget(window.training_panel)
+        QTimer.singleShot(600, lambda: (shot("small-window.png", (1024, 700)), restore_size()))
+
+    def restore_size():
+        window.setGeometry(0, 0, 1440, 900)
+        QTimer.singleShot(400, step_error)
 
     def step_error():
         g = window.document.graph
@@ -93,14 +106,25 @@ def main() -> int:
         window.scene.select_nodes([merge.node_id])
         window.bottom_tabs.setCurrentWidget(window.problems)
         window.view.fit_to_view()
-        QTimer.singleShot(400, lambda: (shot("shape-errors.png"), step_import()))
+        QTimer.singleShot(400, lambda: (shot("shape-errors.png"), step_menu()))
+
+    def step_menu():
+        g = window.document.graph
+        item = window.scene.node_items[g.node_by_name("classes").id]
+        window.scene.select_nodes([item.node_id])
+        window.view.centerOn(item)
+        app.processEvents()
+        at = window.view.mapFromScene(item.sceneBoundingRect().center())
+        menu = window.edit.show_context_menu("node", item.node_id, item.sceneBoundingRect().center(),
+                                             window.view.viewport().mapToGlobal(at))
+        QTimer.singleShot(500, lambda: (shot("context-menu.png"), menu.close(), step_import()))
 
     def step_import():
         import keras
         model = keras.applications.EfficientNetB0(weights=None, input_shape=(224, 224, 3))
         path = Path(tempfile.mkdtemp()) / "efficientnetb0.keras"
         model.save(path)
-        window.undo_stack.setClean()
+        forget_changes()
         window.files.open_files([str(path)])
         window.flush_updates()
         window.bottom_tabs.setCurrentWidget(window.code_view)
@@ -114,7 +138,7 @@ def main() -> int:
         QTimer.singleShot(600, lambda: (shot("imported-efficientnet.png"), finish()))
 
     def finish():
-        window.undo_stack.setClean()
+        forget_changes()
         app.quit()
 
     def start():

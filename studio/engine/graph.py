@@ -159,8 +159,10 @@ class ModelGraph:
         return seen
 
     def model_node_ids(self) -> set[str]:
-        """The nodes that make up the model: the outputs, what they depend on, and every Input."""
-        return self.upstream(self.model_outputs()) | {n.id for n in self.input_nodes()}
+        """The nodes that make up the model: the outputs, what they depend on, and every Input.
+        While the outputs are not clear, every open end counts."""
+        ends = self.model_outputs() or self.open_ends()
+        return self.upstream(ends) | {n.id for n in self.input_nodes()}
 
     def downstream(self, node_ids: Iterable[str]) -> set[str]:
         """The given nodes and every node that depends on them."""

@@ -205,7 +205,7 @@ class ShapeChecker:
             dirty.discard(node_id)
             old = self.states.get(node_id)
             new = self._check_node(node_id, inputs_of.get(node_id, {}), node_id in outputs)
-            if node_id in ends and new.error is None:
+            if node_id in ends and new.error is None and new.warning is None:  # a shape warning comes first
                 name = graph.nodes[node_id].name
                 new.warning = (f"'{name}' is one of {len(ends)} ends of the graph; the model's outputs "
                                "are not clear: mark this layer as an output, or delete it")

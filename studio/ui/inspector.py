@@ -118,6 +118,8 @@ class _Field(QWidget):
             return w
         if p.kind == "choice" and p.choices is not None and not isinstance(value, dict):
             w = QComboBox()
+            w.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
+            w.setMinimumContentsLength(8)  # long choices never widen the inspector past its dock
             for c in p.choices:
                 w.addItem(NONE_TEXT if c is None else str(c), c)
             if mixed:
@@ -180,6 +182,7 @@ class Inspector(QScrollArea):
     def __init__(self, document, undo_stack, parent=None):
         super().__init__(parent)
         self.setWidgetResizable(True)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
         self.setMinimumWidth(240)
         self.document = document
         self.undo_stack = undo_stack
@@ -281,6 +284,7 @@ class Inspector(QScrollArea):
         else:
             form = QFormLayout()
             form.setLabelAlignment(Qt.AlignRight)
+            form.setRowWrapPolicy(QFormLayout.WrapLongRows)  # a narrow inspector puts fields under labels
             common = None
             for n in nodes:
                 names = [p.name for p in catalog.params(n.class_name)]

@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFormLayout, QGridLayo
 
 from studio.engine.train.settings import OPTIMIZERS
 from studio.ui import commands
+from studio.ui.plots import whole_number_axis
 
 log = logging.getLogger(__name__)
 
@@ -180,7 +181,6 @@ class TrainingPanel(QWidget):
         self.stop_button.setToolTip("Stop after the current batch, keeping the weights reached")
         for k, b in enumerate((self.train_button, self.continue_button, self.pause_button, self.stop_button)):
             buttons.addWidget(b, k // 2, k % 2)
-        form.addRow(buttons)
         self.progress = QProgressBar()
         self.progress.setFormat("%p%")
         self.progress_label = QLabel("Ready.")
@@ -191,20 +191,27 @@ class TrainingPanel(QWidget):
         self.weights_label = QLabel("")
         self.weights_label.setWordWrap(True)
         self.weights_label.setStyleSheet("color: #546e7a;")
-        form.addRow(self.progress)
-        form.addRow(self.progress_label)
-        form.addRow(self.changed_label)
-        form.addRow(self.weights_label)
         self.train_button.clicked.connect(lambda: self.start(new=True))
         self.continue_button.clicked.connect(lambda: self.start(new=False))
         self.pause_button.clicked.connect(self.toggle_pause)
         self.stop_button.clicked.connect(self.stop)
         self._connect_settings()
+        # run controls and status on top, always in view; the settings scroll below them
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QScrollArea.NoFrame)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
         scroll.setWidget(controls)
-        scroll.setMinimumWidth(250)
+        left = QWidget()
+        left.setMinimumWidth(250)
+        column = QVBoxLayout(left)
+        column.setContentsMargins(4, 2, 2, 2)
+        column.setSpacing(3)
+        column.addLayout(buttons)
+        column.addWidget(self.progress)
+        for label in (self.progress_label, self.changed_label, self.weights_label):
+            column.addWidget(label)
+        column.addWidget(scroll, 1)
         self.batch_plot = pg.PlotWidget(title="Training loss per batch")
         self.batch_plot.setLabel("bottom", "batch")
         self.raw_curve = self.batch_plot.plot(pen=pg.mkPen("#b0bec5", width=1), connect="finite")
@@ -212,7 +219,8 @@ class TrainingPanel(QWidget):
         for c in (self.raw_curve, self.smooth_curve):
             c.setDownsampling(auto=True, method="peak")
             c.setClipToView(True)
-        self.epoch_plot = pg.PlotWidget(title="Loss and accuracy per epoch")
+        self.epoch_plot = pg.PlotWidget(title="Loss and accuracy per epoch",
+                                        axisItems={"bottom": whole_number_axis()})
         self.epoch_plot.setLabel("bottom", "epoch")
         self.epoch_plot.addLegend(offset=(-10, 10))
         self.epoch_curves = {
@@ -239,7 +247,7 @@ class TrainingPanel(QWidget):
         rl.addWidget(self.runs_list)
         runs_box.setMinimumWidth(150)
         splitter = QSplitter()
-        splitter.addWidget(scroll)
+        splitter.addWidget(left)
         splitter.addWidget(self.batch_plot)
         splitter.addWidget(self.epoch_plot)
         splitter.addWidget(runs_box)
@@ -282,6 +290,7 @@ class TrainingPanel(QWidget):
         self.progress.setValue(0)
         self.progress_label.setText("Ready.")
         self.changed_label.setText("")
+        self.changed_label.hide()
         self._show_settings()
         self._show_dataset()
         self.refresh_runs()
@@ -334,6 +343,7 @@ class TrainingPanel(QWidget):
         self.changed_label.setText(
             f"⚠ {' and '.join(changed).capitalize()} changed since this run started; the run goes on with "
             "what it started with. Train from start to use the changes." if changed else "")
+        self.changed_label.setVisible(bool(changed))
 
     def is_running(self) -> bool:
         return self.worker is not None and self.worker.isRunning()
@@ -380,7 +390,9 @@ class TrainingPanel(QWidget):
         self._steps_per_epoch = -(-len(self.trainer.dataset.x_train) // self._batch_size)
         self._first_step = len(self.trainer.batch_losses)
         self._last_step, self._last_loss, self._last_batch = self._first_step - 1, float("nan"), -1
-        self._epochs_at_start = self.trainer.epochs_done
+        self._last_epoch = self.trainer.epochs_done
+        self._epochs_at_start = self.trainer.completed_epochs
+        self._first_epoch = self.trainer.epochs_done
         self._planned_epochs = epochs
         self._clock.start()
         self.progress.setRange(0, epochs * self._steps_per_epoch)
@@ -417,11 +429,11 @@ class TrainingPanel(QWidget):
 
     # -- worker signals (GUI thread) -------------------------------------------------
     def _epochs_done(self) -> int:
-        return self.trainer.epochs_done - self._epochs_at_start if self.trainer is not None else 0
+        return self.trainer.completed_epochs - self._epochs_at_start if self.trainer is not None else 0
 
     def _progress_text(self, rates: bool = True) -> str:
         done_steps = max(0, self._last_step + 1 - self._first_step)
-        text = (f"Epoch {min(self._epochs_done() + 1, self._planned_epochs)} of {self._planned_epochs}, "
+        text = (f"Epoch {self._last_epoch - self._first_epoch + 1} of {self._planned_epochs}, "
                 f"batch {self._last_batch + 1}/{self._steps_per_epoch} — {self._epochs_done()} epochs done — "
                 f"loss {self._last_loss:.4f}")
         if rates:
@@ -434,7 +446,7 @@ class TrainingPanel(QWidget):
     def _on_batch(self, step: int, loss: float, epoch: int, batch: int) -> None:
         # events are throttled; take every batch's loss recorded since the last one
         self._take_losses(step + 1)
-        self._last_step, self._last_loss, self._last_batch = step, loss, batch
+        self._last_step, self._last_loss, self._last_batch, self._last_epoch = step, loss, batch, epoch
         now = time.perf_counter()
         if now - self._last_label < 0.2 or self.state != "running":
             return

@@ -149,7 +149,10 @@ def test_pause_says_paused_and_stops_the_clock(qtbot, window, small):
     panel.toggle_pause()
     panel.stop()
     qtbot.waitUntil(lambda: not panel.is_running(), timeout=120_000)
-    assert panel.progress_label.text().startswith("Stopped after")
+    # stopped mid-epoch: that epoch ended but did not complete, and is not counted as done
+    t = panel.trainer
+    assert t.epochs_done == t.completed_epochs + 1
+    assert panel.progress_label.text().startswith(f"Stopped after {t.completed_epochs} completed epoch")
 
 
 def test_tabular_data_gets_no_image_options_and_flags_rescaling(qtbot, window, tmp_path):

@@ -64,7 +64,8 @@ class Trainer:
         self.model = None
         self.run: RunFolder | None = RunFolder.at(run_folder) if run_folder is not None else None
         self._config_written = False
-        self.epochs_done = 0
+        self.epochs_done = 0          # epochs begun and ended (a stopped epoch counts: Continue starts after it)
+        self.completed_epochs = 0     # epochs that ran every batch
         self.history_epochs: list[dict] = []
         self.batch_losses: list[float] = []
         self.batch_ended = Event("batch_ended")     # (global batch index, logs) throttled
@@ -278,12 +279,14 @@ class _StudioCallback:
             def on_epoch_begin(self, epoch, logs=None):
                 self._epoch = epoch
                 self._epoch_t0 = time.perf_counter()
+                self._last_begun = -1
 
             def on_train_batch_begin(self, batch, logs=None):
                 # Events are emitted here, on the training thread itself: batch
                 # ends run on Keras's thread pool, and signals are not sent
                 # from threads the GUI toolkit does not know.
                 self._emit_due()
+                self._last_begun = batch  # a batch that begins runs to its end, even when stopping
                 control = self.trainer.control
                 if not control.running.is_set():
                     paused_at = time.perf_counter()
@@ -345,6 +348,8 @@ class _StudioCallback:
                 logs["seconds"] = seconds
                 t.history_epochs.append(logs)
                 t.epochs_done = epoch + 1
+                if self._last_begun + 1 >= self._steps:
+                    t.completed_epochs += 1
                 self._offset = len(t.batch_losses)
                 if t.run is not None:
                     monitor = logs.get("val_loss", logs.get("loss", math.inf))
