@@ -48,6 +48,12 @@ def _printable(text: str) -> str:
 
 # -- arguments and paths ---------------------------------------------------------------
 
+def _show(path) -> str:
+    """A path for a message: control characters escaped, very long ones shortened."""
+    text = _printable(path)
+    return text if len(text) <= 160 else f"{text[:100]}…{text[-50:]}"
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -92,13 +98,13 @@ def _input_file(path: str, what: str) -> Path:
     try:
         mode = os.stat(p).st_mode
     except FileNotFoundError:
-        raise UsageError(f"'{path}' does not exist") from None
+        raise UsageError(f"'{_show(path)}' does not exist") from None
     except OSError as exc:
-        raise UsageError(f"cannot read '{path}': {exc.strerror or exc}") from None
+        raise UsageError(f"cannot read '{_show(path)}': {exc.strerror or exc}") from None
     if stat.S_ISDIR(mode):
-        raise UsageError(f"'{path}' is a folder; give a {what}")
+        raise UsageError(f"'{_show(path)}' is a folder; give a {what}")
     if not stat.S_ISREG(mode):
-        raise UsageError(f"'{path}' is not a regular file (a device, FIFO or socket); give a {what}")
+        raise UsageError(f"'{_show(path)}' is not a regular file (a device, FIFO or socket); give a {what}")
     return p
 
 
@@ -131,14 +137,14 @@ def _output_file(path: str, inputs: list[Path], same_kind, kind: str, force: boo
         raise UsageError(f"{option} is empty; give a file name")
     out = Path(path)
     if out.is_dir():
-        raise UsageError(f"{option} '{path}' is a folder; give a file name")
+        raise UsageError(f"{option} '{_show(path)}' is a folder; give a file name")
     for src in inputs:
         if out.exists() and _same_file(out, src):
-            raise UsageError(f"{option} '{path}' is the input file itself; writing there would replace it — "
-                             "choose another name")
+            raise UsageError(f"{option} '{_show(path)}' is the input file itself; writing there would replace it "
+                             "— choose another name")
     if (out.exists() or out.is_symlink()) and not force and not same_kind(out):
-        raise UsageError(f"{option} '{path}' exists and is not {kind}; choose another name or pass --force "
-                         "to replace it")
+        raise UsageError(f"{option} '{_show(path)}' exists and is not {kind}; choose another name or pass "
+                         "--force to replace it")
     return out
 
 

@@ -38,8 +38,8 @@ INITIALIZERS = frozenset({
     "Constant", "GlorotNormal", "GlorotUniform", "HeNormal", "HeUniform", "Identity", "IdentityInitializer",
     "LecunNormal", "LecunUniform", "Ones", "Orthogonal", "OrthogonalInitializer", "RandomNormal",
     "RandomUniform", "TruncatedNormal", "VarianceScaling", "Zeros",
-    # names
-    "constant", "glorot_normal", "glorot_uniform", "he_normal", "he_uniform", "identity", "lecun_normal",
+    # names (a string makes a default instance, so "constant", which needs a value, is not one)
+    "glorot_normal", "glorot_uniform", "he_normal", "he_uniform", "identity", "lecun_normal",
     "lecun_uniform", "normal", "one", "ones", "orthogonal", "random_normal", "random_uniform",
     "truncated_normal", "uniform", "variance_scaling", "zero", "zeros",
 })
@@ -145,7 +145,8 @@ def check_allowed(kind: str, value: Any, where: str) -> None:
                                 "give an activation's name, e.g. \"relu\"")
     if kind == "dtype policy":
         ok = (module in modules and cname in DTYPE_POLICY_CLASSES and isinstance(inner, dict)
-              and set(inner) <= {"name"} and inner.get("name") in DTYPE_POLICIES)
+              and set(inner) <= {"name"} and isinstance(inner.get("name"), str)
+              and inner.get("name") in DTYPE_POLICIES)
         if not ok:
             raise UnsafeConfigError(f"{where} names '{_name_of(value)}' with {_show(inner)}, which is not an allowed "
                                     f"Keras dtype policy; use one of {', '.join(sorted(DTYPE_POLICIES))}")
@@ -168,9 +169,12 @@ def _check_common(value: dict, where: str) -> None:
                                or not (module == "keras" or module.startswith("keras."))):
         raise UnsafeConfigError(f"{where} refers to module '{module}', which is not part of Keras")
     class_name = value.get("class_name")
-    if class_name in _FORBIDDEN_CLASS_NAMES or value.get("registered_name") in _FORBIDDEN_CLASS_NAMES:
-        raise UnsafeConfigError(f"{where} contains a '{class_name}' object, which would run code")
     registered = value.get("registered_name")
+    for name in (class_name, registered):
+        if name is not None and not isinstance(name, str):
+            raise UnsafeConfigError(f"{where} holds an object whose name {_show(name)} is not a string")
+    if class_name in _FORBIDDEN_CLASS_NAMES or registered in _FORBIDDEN_CLASS_NAMES:
+        raise UnsafeConfigError(f"{where} contains a '{class_name}' object, which would run code")
     if registered is not None and registered != class_name:
         raise UnsafeConfigError(f"{where} names a custom registered object {_show(registered)}, "
                                 "which Layer Studio does not load")

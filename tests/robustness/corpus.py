@@ -1,0 +1,624 @@
+"""A generated corpus of hostile and broken inputs, each with its expected outcome.
+
+``build(folder)`` writes every input file under ``folder`` and returns the
+cases: the command line to run, the exit code and a phrase the one-line
+message must hold, and post-conditions (an input left unchanged, a marker
+file never created, Keras's process-wide settings untouched, generated code
+that holds only the expected statements).
+
+Run it by hand::
+
+    python -m tests.robustness.corpus /tmp/corpus        # writes /tmp/corpus/cases.json
+    python -m tests.robustness.runner /tmp/corpus/cases.json
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import os
+import struct
+import sys
+import zipfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+FAMILIES = ("project", "keras", "dataset", "cli")
+
+
+@dataclass
+class Case:
+    id: str
+    family: str
+    argv: list[str]
+    code: int                       # expected exit code
+    phrase: str                     # the output must hold this (alternatives separated by '|')
+    env: dict = field(default_factory=dict)        # set for the case; None values unset a variable
+    checks: list = field(default_factory=list)     # post-conditions, see runner.post_check
+    timeout: float = 60.0
+    cost: float = 1.0               # rough seconds, for balancing batches
+    known_issue: str = ""           # an open bug elsewhere: reported as an expected failure until fixed
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+# -- builders -----------------------------------------------------------------------
+
+def _graph_doc(name="model", input_shape=(8,), units=3, nodes_extra=None):
+    """A small valid project document: Input -> Dense(relu) -> Dense(softmax)."""
+    nodes = [
+        {"id": "n1", "class_name": "InputLayer", "name": "input", "config": {"shape": list(input_shape)},
+         "position": [0, 0]},
+        {"id": "n2", "class_name": "Flatten", "name": "flatten", "config": {}, "position": [0, 100]},
+        {"id": "n3", "class_name": "Dense", "name": "hidden", "config": {"units": 4, "activation": "relu"},
+         "position": [0, 200]},
+        {"id": "n4", "class_name": "Dense", "name": "out", "config": {"units": units, "activation": "softmax"},
+         "position": [0, 300]},
+    ]
+    return {"format": "layer-studio-project", "schema_version": 1,
+            "graph": {"name": name, "nodes": nodes,
+                      "edges": [["n1", 0, "n2", 0], ["n2", 0, "n3", 0], ["n3", 0, "n4", 0]],
+                      "outputs": ["n4"]},
+            "dataset": None, "training": {"batch_size": 4, "epochs": 1}, "weights": None}
+
+
+def _write_json(path: Path, doc) -> Path:
+    path.write_text(json.dumps(doc))
+    return path
+
+
+def _mutated(base: dict, fn) -> dict:
+    doc = json.loads(json.dumps(base))
+    fn(doc)
+    return doc
+
+
+def _npz(path: Path, **arrays) -> Path:
+    base = dict(x_train=np.random.RandomState(0).rand(12, 8).astype("float32"), y_train=np.arange(12) % 3,
+                x_test=np.random.RandomState(1).rand(6, 8).astype("float32"), y_test=np.arange(6) % 3)
+    base.update(arrays)
+    with open(path, "wb") as f:
+        np.savez(f, **base)
+    return path
+
+
+def _npy_bytes(shape, dtype="<f8", data=b"") -> bytes:
+    header = repr({"descr": dtype, "fortran_order": False, "shape": tuple(shape)}).encode("latin1")
+    header += b" " * (64 - (10 + len(header) + 1) % 64) + b"\n"
+    return b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header + data
+
+
+def _idx_bytes(data: np.ndarray) -> bytes:
+    return bytes([0, 0, 8, data.ndim]) + struct.pack(f">{data.ndim}I", *data.shape) + data.astype("uint8").tobytes()
+
+
+def _png(h=6, w=6, value=100) -> bytes:
+    import zlib
+    raw = b"".join(b"\x00" + bytes([value]) * (w * 3) for _ in range(h))
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+
+
+def _keras_model(path: Path) -> Path:
+    import keras
+    inp = keras.Input((8,), name="x")
+    out = keras.layers.Dense(3, activation="softmax", name="dense")(inp)
+    keras.Model(inp, out, name="small").save(path)
+    return path
+
+
+def _rewrite_keras(src: Path, dst: Path, config=None, files=None, compression=zipfile.ZIP_STORED) -> Path:
+    with zipfile.ZipFile(src) as zf:
+        members = {n: zf.read(n) for n in zf.namelist()}
+    if config is not None:
+        members["config.json"] = config if isinstance(config, bytes) else json.dumps(config).encode()
+    for name, data in (files or {}).items():
+        if data is None:
+            members.pop(name, None)
+        else:
+            members[name] = data
+    with zipfile.ZipFile(dst, "w", compression) as zf:
+        for n, data in members.items():
+            zf.writestr(n, data)
+    return dst
+
+
+def _h5_bytes(folder: Path, build) -> bytes:
+    import h5py
+    tmp = folder / "_tmp.h5"
+    with h5py.File(tmp, "w") as f:
+        build(f)
+    data = tmp.read_bytes()
+    tmp.unlink()
+    return data
+
+
+# -- the corpus ------------------------------------------------------------------------
+
+def build(folder: str | Path) -> list[Case]:
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    cases: list[Case] = []
+    cases += _project_cases(folder / "project")
+    cases += _keras_cases(folder / "keras")
+    cases += _dataset_cases(folder / "dataset")
+    cases += _cli_cases(folder / "cli")
+    ids = [c.id for c in cases]
+    assert len(ids) == len(set(ids)), "case ids must be unique"
+    return cases
+
+
+def _project_cases(d: Path) -> list[Case]:
+    d.mkdir(parents=True, exist_ok=True)
+    base = _graph_doc()
+    cases = []
+
+    def case(name, doc_or_bytes, code, phrase, cmd="check", extra=(), checks=(), cost=1.0):
+        path = d / f"{name}.studio"
+        if isinstance(doc_or_bytes, (bytes, bytearray)):
+            path.write_bytes(doc_or_bytes)
+        elif isinstance(doc_or_bytes, str):
+            path.write_text(doc_or_bytes)
+        else:
+            _write_json(path, doc_or_bytes)
+        cases.append(Case(f"project/{name}", "project", [cmd, str(path), *extra], code, phrase,
+                          checks=list(checks), cost=cost))
+        return path
+
+    def node_config(**changes):
+        return _mutated(base, lambda doc: doc["graph"]["nodes"][2]["config"].update(changes))
+
+    case("valid", base, 0, "no errors")
+    case("truncated", json.dumps(base)[:200], 2, "not valid JSON")
+    case("empty", b"", 2, "the file is empty")
+    case("binary", bytes(range(256)) * 4, 2, "not a text file")
+    case("json-array", "[1, 2, 3]", 2, "a JSON object")
+    case("json-string", '"layer-studio-project"', 2, "a JSON object")
+    case("wrong-format", _mutated(base, lambda doc: doc.update(format="other")), 2, "not a Layer Studio project")
+    case("newer-schema", _mutated(base, lambda doc: doc.update(schema_version=99)), 2, "newer Layer Studio")
+    case("schema-string", _mutated(base, lambda doc: doc.update(schema_version="1")), 2, "schema_version")
+    case("deep-nesting", "[" * 100_000 + "]" * 100_000, 2, "nested too deeply")
+    case("nan-constant", json.dumps(base).replace('"units": 4', '"units": NaN'), 2, "NaN is not allowed")
+    case("graph-not-object", _mutated(base, lambda doc: doc.update(graph=[1])), 2, "graph")
+    case("nodes-not-list", _mutated(base, lambda doc: doc["graph"].update(nodes="n1")), 2, "graph.nodes")
+    case("node-not-object", _mutated(base, lambda doc: doc["graph"]["nodes"].append("x")), 2, "node 5")
+    case("unknown-layer", _mutated(base, lambda doc: doc["graph"]["nodes"][2].update(class_name="Lambda")), 2,
+         "'Lambda' is not in the Layer Studio catalog")
+    case("layer-name-bad", _mutated(base, lambda doc: doc["graph"]["nodes"][2].update(name="a b\nc")), 2,
+         "not a valid layer name")
+    case("duplicate-id", _mutated(base, lambda doc: doc["graph"]["nodes"][1].update(id="n1")), 2, "repeats the id")
+    case("edge-to-nowhere", _mutated(base, lambda doc: doc["graph"]["edges"].append(["n4", 0, "n99", 0])), 2,
+         "does not exist")
+    case("edge-malformed", _mutated(base, lambda doc: doc["graph"]["edges"].append(["n4", -1])), 2, "edge 4")
+    case("weights-traversal", _mutated(base, lambda doc: doc.update(weights="../../etc/passwd")), 2,
+         "file name beside the project")
+    case("activation-set-epsilon", node_config(activation={"module": "keras.config", "class_name": "set_epsilon"}),
+         2, "keras.config.set_epsilon", checks=["keras_settings"])
+    case("activation-unknown-name", node_config(activation="set_epsilon"), 2, "not an activation Keras knows")
+    case("initializer-os-system", node_config(kernel_initializer={
+        "module": "os", "class_name": "system", "config": {"command": "touch PWNED"}}), 2, "module 'os'")
+    case("initializer-set-floatx", node_config(kernel_initializer={
+        "module": "keras.config", "class_name": "set_floatx", "config": {"value": "float16"}}), 2,
+         "keras.config.set_floatx", checks=["keras_settings"])
+    case("registered-builtins-eval", node_config(kernel_initializer={
+        "module": "keras.initializers", "class_name": "Zeros", "config": {}, "registered_name": "builtins>eval"}),
+         2, "'builtins>eval'")
+    case("registered-bare", node_config(bias_initializer={"registered_name": "builtins>exec"}), 2,
+         "'builtins>exec'")
+    case("lambda-activation", node_config(activation={"module": "keras.layers", "class_name": "__lambda__",
+                                                      "config": {"code": "open('PWNED','w')"}}),
+         2, "would run code")
+    case("regularizer-nested-call", node_config(kernel_regularizer={
+        "module": "keras.regularizers", "class_name": "L2", "config": {"l2": {"module": "keras.ops",
+                                                                            "class_name": "exp"}}}),
+         2, "not allowed here")
+    case("dtype-quantized", node_config(dtype={"module": "keras", "class_name": "QuantizedDTypePolicy",
+                                               "config": {"name": "int8_from_float32"}}), 2, "dtype policy")
+    case("config-key-injection", node_config(**{"x=__import__('os').system('id'),y": 1}), 2,
+         "is not a valid Python name", cmd="codegen")
+    case("training-batch-zero", _mutated(base, lambda doc: doc["training"].update(batch_size=0)), 2,
+         "training.batch_size")
+    case("training-device", _mutated(base, lambda doc: doc["training"].update(device="gpu:abc")), 2,
+         "training.device")
+    case("training-loss-eval", _mutated(base, lambda doc: doc["training"].update(loss="builtins>eval")), 2,
+         "training.loss")
+    case("training-metric-object", _mutated(base, lambda doc: doc["training"].update(
+        metrics=[{"module": "keras.config", "class_name": "set_epsilon"}])), 2, "training.metrics")
+    case("training-split", _mutated(base, lambda doc: doc["training"].update(validation_split=1.5)), 2,
+         "training.validation_split")
+    big = d / "too-large.studio"
+    with open(big, "wb") as f:
+        f.truncate(70 * 1024 * 1024)  # sparse: no disk used
+    cases.append(Case("project/too-large", "project", ["check", str(big)], 2, "too large"))
+    (d / "a-folder.studio").mkdir(exist_ok=True)
+    cases.append(Case("project/is-a-folder", "project", ["check", str(d / "a-folder.studio")], 2, "is a folder"))
+    cases.append(Case("project/dev-zero", "project", ["check", "/dev/zero"], 2, "not a regular file"))
+    fifo = d / "fifo.studio"
+    if not fifo.exists():
+        os.mkfifo(fifo)
+    cases.append(Case("project/fifo", "project", ["check", str(fifo)], 2, "not a regular file", timeout=20))
+    cases.append(Case("project/missing", "project", ["check", str(d / "nope.studio")], 2, "does not exist"))
+
+    # the reported attack: a model name that closes the docstring
+    attack = 'x"""\nopen(__file__ + ".PWNED", "w").write("ran")\n"""'
+    name_attack = case("name-docstring-attack", _graph_doc(name=attack), 0, "no errors")
+    out = d / "attack_model.py"
+    cases.append(Case("project/name-attack-codegen", "project", ["codegen", str(name_attack), "-o", str(out)], 0,
+                      "wrote", checks=[f"code_inert:{out}", f"absent:{out}.PWNED"]))
+    export_dir = d / "attack_export"
+    cases.append(Case("project/name-attack-export-python", "project",
+                      ["export", str(name_attack), "--format", "python", "-o", str(export_dir)], 0, "verified",
+                      checks=[f"code_inert:{export_dir}/model.py", f"absent:{export_dir}/model.py.PWNED"],
+                      cost=6, timeout=120,
+                      known_issue="the model name reaches TensorFlow's name_scope, which refuses quotes and "
+                                  "newlines ('not a valid root scope name') and leaves its scope stack dirty for "
+                                  "the rest of the process; graph.name needs validating or the compiler needs "
+                                  "to sanitize the Keras model name (graph.py / compiler.py)"))
+    node_attack = _mutated(base, lambda doc: doc["graph"]["nodes"][3]["config"].update(
+        {"name": "x'); open('PWNED', 'w'); ('"}))
+    node_path = case("node-config-name-attack", node_attack, 0, "no errors")
+    out2 = d / "attack_model2.py"
+    cases.append(Case("project/node-config-attack-codegen", "project", ["codegen", str(node_path), "-o", str(out2)],
+                      0, "wrote", checks=[f"code_inert:{out2}"]))
+    return cases
+
+
+def _keras_cases(d: Path) -> list[Case]:
+    d.mkdir(parents=True, exist_ok=True)
+    good = _keras_model(d / "good.keras")
+    with zipfile.ZipFile(good) as zf:
+        config = json.loads(zf.read("config.json"))
+    cases = []
+
+    def case(name, path, code, phrase, checks=(), out=None):
+        out = out or d / f"{name}.out.studio"
+        cases.append(Case(f"keras/{name}", "keras", ["import", str(path), "-o", str(out)], code, phrase,
+                          checks=list(checks) + ([f"absent:{out}"] if code else [])))
+
+    def with_config(name, fn):
+        return _rewrite_keras(good, d / f"{name}.keras", config=_mutated(config, fn))
+
+    def dense(doc):
+        return [layer for layer in doc["config"]["layers"] if layer["class_name"] == "Dense"][0]["config"]
+
+    case("valid", good, 0, "imported 2 layers")
+    (d / "not-a-zip.keras").write_bytes(b"PK\x03\x04 but not really a zip file")
+    case("not-a-zip", d / "not-a-zip.keras", 2, "not a valid .keras file")
+    (d / "truncated.keras").write_bytes(good.read_bytes()[:300])
+    case("truncated", d / "truncated.keras", 2, "not a valid .keras file")
+    case("no-config", _rewrite_keras(good, d / "no-config.keras", files={"config.json": None}), 2, "no config.json")
+    case("config-bomb", _rewrite_keras(good, d / "config-bomb.keras", config=b"[" + b" " * (100 * 2**20) + b"]",
+                                       compression=zipfile.ZIP_DEFLATED), 2, "config.json inflates to")
+    case("asset-bomb", _rewrite_keras(good, d / "asset-bomb.keras", files={"assets/big.bin": bytes(100 * 2**20)},
+                                      compression=zipfile.ZIP_DEFLATED), 2, "decompression bomb")
+    case("config-list", _rewrite_keras(good, d / "config-list.keras", config=[config]), 2, "holds a list")
+    case("config-not-json", _rewrite_keras(good, d / "config-not-json.keras", config=b"{'a': 1"), 2,
+         "not a valid .keras file")
+    case("config-deep", _rewrite_keras(good, d / "config-deep.keras", config=b"[" * 100_000 + b"]" * 100_000), 2,
+         "nested too deeply")
+    case("layers-strings", with_config("layers-strings", lambda c: c["config"].update(layers=["a", "b"])), 2,
+         "is not a layer description")
+    case("config-inner-string", with_config("config-inner-string", lambda c: c.update(config="x")), 2,
+         "config is not an object")
+    case("class-lambda-model", with_config("class-lambda-model", lambda c: c.update(class_name="Lambda")), 2,
+         "not a Functional or Sequential model")
+    marker = d / "LAMBDA_RAN"
+
+    def make_lambda(c):
+        layer = c["config"]["layers"][1]
+        layer["class_name"] = "Lambda"
+        layer["config"]["function"] = {"class_name": "__lambda__", "config": {
+            "code": f"open({str(marker)!r}, 'w').write('ran')", "defaults": None, "closure": None}}
+    case("lambda-layer", with_config("lambda-layer", make_lambda), 2, "is of type 'Lambda'",
+         checks=[f"absent:{marker}"])
+    case("custom-layer", with_config("custom-layer", lambda c: c["config"]["layers"][1].update(
+        class_name="Twice", module="evil", registered_name="evil>Twice")), 2, "is of type 'Twice'")
+    case("nested-model", with_config("nested-model", lambda c: c["config"]["layers"][1].update(
+        class_name="Functional")), 2, "nested")
+    case("activation-set-epsilon", with_config("activation-set-epsilon", lambda c: dense(c).update(
+        activation={"module": "keras.config", "class_name": "set_epsilon"})), 2, "keras.config.set_epsilon",
+        checks=["keras_settings"])
+    case("initializer-registered-eval", with_config("initializer-registered-eval", lambda c: dense(c).update(
+        kernel_initializer={"module": "keras.initializers", "class_name": "GlorotUniform", "config": {},
+                            "registered_name": "builtins>eval"})), 2, "'builtins>eval'")
+    case("dtype-policy-bogus", with_config("dtype-policy-bogus", lambda c: dense(c).update(
+        dtype={"module": "keras", "class_name": "DTypePolicy", "config": {"name": "int4"}})), 2, "dtype policy")
+    huge = _h5_bytes(d, lambda f: f.create_dataset("layers/dense/vars/0", shape=(2**32, 1), dtype="float32",
+                                                   chunks=(1024, 1), compression="gzip"))
+    case("weights-16gib", _rewrite_keras(good, d / "weights-16gib.keras", files={"model.weights.h5": huge}), 2,
+         "declares shape (4294967296, 1)")
+    import h5py
+    ext = _h5_bytes(d, lambda f: f.__setitem__("layers", h5py.ExternalLink("/etc/passwd", "/x")))
+    case("weights-external-link", _rewrite_keras(good, d / "weights-external.keras",
+                                                 files={"model.weights.h5": ext}), 2, "links to another file")
+    ext2 = _h5_bytes(d, lambda f: f.create_dataset("layers/dense/vars/0", shape=(8, 3), dtype="float32",
+                                                   external=[("/dev/zero", 0, 96)]))
+    case("weights-external-storage", _rewrite_keras(good, d / "weights-external2.keras",
+                                                    files={"model.weights.h5": ext2}), 2, "from other files")
+    case("weights-garbage", _rewrite_keras(good, d / "weights-garbage.keras",
+                                           files={"model.weights.h5": b"not hdf5" * 10}), 2, "not a readable HDF5")
+    case("a-folder", d, 2, "is a folder")
+    case("dev-zero", "/dev/zero", 2, "not a regular file")
+    fifo = d / "fifo.keras"
+    if not fifo.exists():
+        os.mkfifo(fifo)
+    cases.append(Case("keras/fifo", "keras", ["import", str(fifo), "-o", str(d / "fifo.out.studio")], 2,
+                      "not a regular file", timeout=20))
+    own = _keras_model(d / "own.keras")
+    cases.append(Case("keras/over-its-input", "keras", ["import", str(own), "-o", str(own)], 2,
+                      "is the input file itself", checks=[f"unchanged:{own}:{_sha(own)}"]))
+    other = d / "notes.studio"
+    other.write_text("my notes, not a project")
+    cases.append(Case("keras/over-another-file", "keras", ["import", str(good), "-o", str(other)], 2,
+                      "exists and is not a Layer Studio project", checks=[f"unchanged:{other}:{_sha(other)}"]))
+    return cases
+
+
+def _dataset_cases(d: Path) -> list[Case]:
+    d.mkdir(parents=True, exist_ok=True)
+    project = _write_json(d / "p.studio", _graph_doc())
+    images_project = _write_json(d / "images.studio", _graph_doc(input_shape=(64, 64, 3), units=2))
+    cases = []
+
+    def train(name, dataset, code, phrase, project_path=project, checks=(), timeout=60, cost=1.0):
+        cases.append(Case(f"dataset/{name}", "dataset",
+                          ["train", str(project_path), "--dataset", str(dataset), "--epochs", "1",
+                           "--out", str(d / "runs" / name)], code, phrase, checks=list(checks), timeout=timeout,
+                          cost=cost))
+
+    def with_spec(name, spec, code, phrase, input_shape=(8,), cost=1.0):
+        doc = _graph_doc(input_shape=input_shape)
+        doc["dataset"] = spec
+        path = _write_json(d / f"{name}.studio", doc)
+        cases.append(Case(f"dataset/{name}", "dataset", ["train", str(path), "--epochs", "1",
+                                                         "--out", str(d / "runs" / name)], code, phrase,
+                          cost=cost, timeout=120 if code == 0 else 60))
+
+    # npz
+    train("npz-valid", _npz(d / "valid.npz"), 0, "finished 1 epochs", cost=5, timeout=120)
+    train("npz-0d-x", _npz(d / "0d.npz", x_train=np.float32(1)), 2, "x_train is a single number (a 0-d array)")
+    train("npz-0d-y", _npz(d / "0d-y.npz", y_test=np.int64(1)), 2, "y_test is a single number")
+    train("npz-complex", _npz(d / "complex.npz", x_train=np.zeros((12, 8), "complex64")), 2,
+          "x_train holds complex numbers")
+    train("npz-negative-label", _npz(d / "neg.npz", y_train=np.array([0, 1, 2, 0, -3, 1] * 2)), 2,
+          "label -3 at y_train[4] is outside 0…2")
+    train("npz-fraction-label", _npz(d / "frac.npz", y_train=np.array([0, 1, 2, 0, 1.5, 1] * 2)), 2,
+          "label 1.5 at y_train[4] is not a whole number")
+    train("npz-huge-label", _npz(d / "hugelabel.npz", y_train=np.array([0, 1, 2, 0, 10**12, 1] * 2)), 2,
+          "is too large")
+    train("npz-nan", _npz(d / "nan.npz", x_train=np.full((12, 8), np.nan, "float32")), 2, "NaN or infinity")
+    train("npz-empty", _npz(d / "empty.npz", x_train=np.zeros((0, 8), "float32"), y_train=np.zeros(0, "int64")),
+          2, "x_train holds no samples")
+    train("npz-1d-x", _npz(d / "1d.npz", x_train=np.zeros(12, "float32")), 2, "reshape it to (12, 1)")
+    train("npz-length-mismatch", _npz(d / "len.npz", y_train=np.arange(5) % 3), 2, "x_train has 12 samples but")
+    train("npz-strings", _npz(d / "str.npz", x_train=np.array([["a"] * 8] * 12)), 2, "must hold numbers")
+    with open(d / "missing.npz", "wb") as f:
+        np.savez(f, x_train=np.zeros((2, 2)))
+    train("npz-missing-arrays", d / "missing.npz", 2, "missing arrays y_train, x_test, y_test")
+    with open(d / "objects.npz", "wb") as f:
+        np.savez(f, x_train=np.array([{"a": 1}] * 12, dtype=object), y_train=np.zeros(12), x_test=np.zeros((6, 8)),
+                 y_test=np.zeros(6))
+    train("npz-pickled-objects", d / "objects.npz", 2, "holds Python objects")
+    with zipfile.ZipFile(d / "liar.npz", "w") as zf:
+        zf.writestr("x_train.npy", _npy_bytes((100_000, 100_000)))
+        for k in ("y_train", "x_test", "y_test"):
+            zf.writestr(f"{k}.npy", _npy_bytes((1,)))
+    train("npz-header-80gb", d / "liar.npz", 2, "declares shape (100000, 100000) (80.0 GB)")
+    with zipfile.ZipFile(d / "bomb.npz", "w", zipfile.ZIP_DEFLATED) as zf:
+        with zf.open("x_train.npy", "w") as m:
+            m.write(_npy_bytes((10 * 2**20, 1)))
+            for _ in range(80):
+                m.write(bytes(2**20))
+        for k in ("y_train", "x_test", "y_test"):
+            zf.writestr(f"{k}.npy", _npy_bytes((1,), data=bytes(8)))
+    train("npz-decompression-bomb", d / "bomb.npz", 2, "decompression bomb")
+    (d / "notzip.npz").write_bytes(b"\x93NUMPY this is not a zip")
+    train("npz-not-a-zip", d / "notzip.npz", 2, "not a readable .npz file")
+
+    # IDX (project dataset references: images + labels)
+    images = np.random.RandomState(0).randint(0, 255, (12, 4, 2))
+    (d / "img-idx3-ubyte.gz").write_bytes(gzip.compress(_idx_bytes(images)))
+    (d / "lab-idx1-ubyte").write_bytes(_idx_bytes(np.arange(12) % 3))
+    (d / "lab-short-idx1-ubyte").write_bytes(_idx_bytes(np.arange(9) % 3))
+    (d / "liar-idx3-ubyte.gz").write_bytes(gzip.compress(bytes([0, 0, 8, 3]) + struct.pack(">3I", 60000, 1000, 1000)
+                                                         + bytes(100)))
+    with gzip.open(d / "bomb-idx3-ubyte.gz", "wb", compresslevel=1) as f:
+        f.write(bytes([0, 0, 8, 3]) + struct.pack(">3I", 100, 1024, 1024))
+        for _ in range(100):
+            f.write(bytes(2**20))
+    (d / "magic-idx3-ubyte").write_bytes(b"\x12\x34\x56\x78" + bytes(20))
+    (d / "rawlie-idx1-ubyte").write_bytes(bytes([0, 0, 8, 1]) + struct.pack(">I", 2**31) + bytes(10))
+    (d / "damaged-idx3-ubyte.gz").write_bytes(gzip.compress(_idx_bytes(images))[:40])
+    idx = {"kind": "file", "labels_path": "lab-idx1-ubyte"}
+    with_spec("idx-valid", {**idx, "path": "img-idx3-ubyte.gz"}, 0, "finished 1 epochs", input_shape=(4, 2, 1),
+              cost=5)
+    with_spec("idx-header-60gb", {**idx, "path": "liar-idx3-ubyte.gz"}, 2, "declares 60.0 GB of data")
+    with_spec("idx-gzip-bomb", {**idx, "path": "bomb-idx3-ubyte.gz"}, 2, "decompression bomb")
+    with_spec("idx-wrong-magic", {**idx, "path": "magic-idx3-ubyte"}, 2, "wrong magic number 0x12345678")
+    with_spec("idx-raw-header-lies", {**idx, "path": "img-idx3-ubyte.gz", "labels_path": "rawlie-idx1-ubyte"}, 2,
+              "promises 2147483648 values")
+    with_spec("idx-count-mismatch", {**idx, "path": "img-idx3-ubyte.gz", "labels_path": "lab-short-idx1-ubyte"}, 2,
+              "has 12 samples but")
+    with_spec("idx-damaged-gzip", {**idx, "path": "damaged-idx3-ubyte.gz"}, 2, "the gzip data is damaged")
+    with_spec("idx-no-labels", {"kind": "file", "path": "img-idx3-ubyte.gz"}, 2, "needs its labels file too")
+    with_spec("idx-labels-dev-zero", {**idx, "path": "img-idx3-ubyte.gz", "labels_path": "/dev/zero"}, 2,
+              "is a device")
+
+    # CSV
+    def csv(name, text):
+        path = d / f"{name}.csv"
+        path.write_text(text) if isinstance(text, str) else path.write_bytes(text)
+        return path
+    rows = "".join(f"{k % 3},{','.join(str(k + j) for j in range(8))}\n" for k in range(15))
+    header = "label," + ",".join(f"f{j}" for j in range(8)) + "\n"
+    train("csv-no-label-column", csv("nolabel", "a,b\n1,2\n3,4\n"), 2, "no column named 'label'")
+    train("csv-fraction-label", csv("frac", header + rows.replace("0,0,1", "1.5,0,1", 1)), 2,
+          "label 1.5 in row 2 is not a whole number")
+    train("csv-negative-label", csv("neg", header + rows + "-3," + ",".join("0" * 8) + "\n"), 2,
+          "label -3 in row 17 is outside 0…2")
+    train("csv-empty", csv("empty", ""), 2, "the file is empty")
+    train("csv-header-only", csv("header", header), 2, "holds no data rows")
+    train("csv-one-row", csv("one", header + "1," + ",".join("0" * 8) + "\n"), 2, "holds only 1 sample")
+    train("csv-nul-byte", csv("nul", header + "1,0,0\x00,0,0,0,0,0,0\n"), 2, "row 2")
+    train("csv-not-utf8", csv("latin", b"label,f\xe9\n1,2\n0,3\n"), 2, "not a UTF-8 text file")
+    train("csv-ragged", csv("ragged", header + "1,2\n"), 2, "2 fields but the header has 9")
+    train("csv-text-cell", csv("text", header + "1,seven," + ",".join("0" * 7) + "\n0," + ",".join("0" * 8) + "\n"),
+          2, "'seven' is not a number")
+    train("csv-inf", csv("inf", header + "1,inf," + ",".join("0" * 7) + "\n0," + ",".join("0" * 8) + "\n"), 2,
+          "is not a finite number")
+    (d / "cols.csv").write_text(header + rows)
+    with_spec("csv-label-column-out-of-range", {"kind": "file", "path": "cols.csv", "label_column": 12}, 2,
+              "label_column 12 is out of range; the CSV has 9 columns")
+    with_spec("csv-label-column-list", {"kind": "file", "path": "cols.csv", "label_column": [0]}, 2,
+              "label_column should be a column name or number")
+    with_spec("csv-image-shape-not-dividing", {"kind": "file", "path": "cols.csv", "image_shape": [3, 3]}, 2,
+              "image_shape [3, 3] holds 9 values but each row has 8 features")
+    with_spec("csv-image-shape-negative", {"kind": "file", "path": "cols.csv", "image_shape": [-2, -4]}, 2,
+              "image_shape should be a list of positive whole numbers")
+
+    # image folders
+    nested = d / "nested"
+    for cls, value in (("cats", 40), ("dogs", 200)):
+        (nested / cls / "more" / "deeper").mkdir(parents=True, exist_ok=True)
+        (nested / cls / "1.png").write_bytes(_png(value=value))
+        (nested / cls / "more" / "2.png").write_bytes(_png(value=value + 5))
+        (nested / cls / "more" / "deeper" / "3.png").write_bytes(_png(value=value + 9))
+    train("images-nested-used-and-counted", nested, 0, "4 of the 6 images are in sub-folders",
+          project_path=images_project, cost=5, timeout=120)
+    (d / "noclasses").mkdir(exist_ok=True)
+    (d / "noclasses" / "x.png").write_bytes(_png())
+    train("images-no-class-folders", d / "noclasses", 2, "no class sub-folders", project_path=images_project)
+    (d / "emptyclasses" / "a").mkdir(parents=True, exist_ok=True)
+    train("images-empty-classes", d / "emptyclasses", 2, "hold no images", project_path=images_project)
+    (d / "broken" / "a").mkdir(parents=True, exist_ok=True)
+    (d / "broken" / "a" / "x.png").write_bytes(b"\x89PNG\r\n\x1a\n garbage")
+    train("images-broken", d / "broken", 2, "not a readable image", project_path=images_project)
+    (d / "hugeimg" / "a").mkdir(parents=True, exist_ok=True)
+    (d / "hugeimg" / "a" / "x.png").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\x0dIHDR"
+                                                + struct.pack(">II", 100_000, 100_000) + b"\x08\x02\0\0\0" + bytes(64))
+    train("images-huge-header", d / "hugeimg", 2, "declares 100,000 × 100,000 pixels", project_path=images_project)
+    (d / "linkimg" / "a").mkdir(parents=True, exist_ok=True)
+    if not (d / "linkimg" / "a" / "zero.png").is_symlink():
+        os.symlink("/dev/zero", d / "linkimg" / "a" / "zero.png")
+    train("images-link-to-device", d / "linkimg", 2, "is a device", project_path=images_project)
+    with_spec("images-bad-size", {"kind": "file", "path": "nested", "image_size": [0, 99999]}, 2,
+              "image_size should be two whole numbers")
+
+    # special files and odd references
+    train("dev-zero", "/dev/zero", 2, "is a device")
+    train("dev-stdin", "/dev/stdin", 2, "is a")
+    fifo = d / "fifo.npz"
+    if not fifo.exists():
+        os.mkfifo(fifo)
+    train("fifo", fifo, 2, "FIFO", timeout=20)
+    train("missing", d / "nope.npz", 2, "no such file")
+    (d / "weird.xyz").write_text("x")
+    train("unknown-suffix", d / "weird.xyz", 2, "unsupported file type '.xyz'")
+    with_spec("spec-path-empty", {"kind": "file", "path": ""}, 2, "empty or not a path")
+    with_spec("spec-path-number", {"kind": "file", "path": 5}, 2, "empty or not a path")
+    with_spec("spec-kind-unknown", {"kind": "url", "path": "http://x"}, 2, "is not understood")
+    with_spec("spec-download-unknown", {"kind": "download", "name": "imagenet"}, 2, "unknown download")
+    with_spec("spec-preprocess-list", {"kind": "builtin", "name": "mnist-sample", "preprocess": [1]}, 2,
+              "preprocess should be an object")
+    return cases
+
+
+def _cli_cases(d: Path) -> list[Case]:
+    d.mkdir(parents=True, exist_ok=True)
+    project = _write_json(d / "p.studio", _graph_doc())
+    sha = _sha(project)
+    no_display = {"DISPLAY": None, "WAYLAND_DISPLAY": None, "QT_QPA_PLATFORM": None}
+    notes = d / "notes.txt"
+    notes.write_text("my notes")
+    precious = d / "precious"
+    precious.mkdir(exist_ok=True)
+    (precious / "thesis.tex").write_text("years of work")
+    afile = d / "afile"
+    afile.write_text("x")
+    bad_config = _mutated(_graph_doc(), lambda doc: doc["graph"]["nodes"][2]["config"].update(units=-4))
+    bad = _write_json(d / "bad-config.studio", bad_config)
+    P = str(project)
+    cases = [
+        Case("cli/unknown-subcommand", "cli", ["chek", P], 2, "unknown command 'chek'; did you mean 'check'?",
+             env=dict(no_display)),
+        Case("cli/unknown-subcommand-with-display-var", "cli", ["trian", P], 2, "did you mean 'train'?",
+             env={"QT_QPA_PLATFORM": "offscreen"}),
+        Case("cli/window-without-display", "cli", [], 1, "no display: neither DISPLAY nor WAYLAND_DISPLAY",
+             env=dict(no_display)),
+        Case("cli/window-file-without-display", "cli", [P], 1, "no display", env=dict(no_display)),
+        Case("cli/window-bogus-platform", "cli", [], 1, "QT_QPA_PLATFORM names 'bogus'",
+             env={**no_display, "QT_QPA_PLATFORM": "bogus"}),
+        Case("cli/window-dead-x-display", "cli", [], 1,
+             "cannot connect to the X display ':93'|xcb platform plugin cannot load",
+             env={**no_display, "DISPLAY": ":93"}),
+        Case("cli/help", "cli", ["--help"], 0, "usage: layer-studio"),
+        Case("cli/unknown-option", "cli", ["check", P, "--frobnicate"], 2, "unrecognized arguments: --frobnicate"),
+        Case("cli/missing-argument", "cli", ["check"], 2, "the following arguments are required: project"),
+        Case("cli/epochs-zero", "cli", ["train", P, "--epochs", "0"], 2, "--epochs: must be at least 1 (got 0)"),
+        Case("cli/epochs-negative", "cli", ["train", P, "--epochs", "-2"], 2, "--epochs: must be at least 1"),
+        Case("cli/epochs-text", "cli", ["train", P, "--epochs", "many"], 2, "'many' is not a whole number"),
+        Case("cli/batch-size-negative", "cli", ["train", P, "--batch-size", "-5"], 2,
+             "--batch-size: must be at least 1 (got -5)"),
+        Case("cli/dataset-empty", "cli", ["train", P, "--dataset", ""], 2, "--dataset: is empty"),
+        Case("cli/timeout-nan", "cli", ["train", P, "--timeout", "nan"], 2, "--timeout"),
+        Case("cli/worker-index-negative", "cli", ["train", P, "--worker-index", "-1"], 2, "--worker-index"),
+        Case("cli/format-unknown", "cli", ["export", P, "--format", "gif", "-o", str(d / "x.gif")], 2,
+             "invalid choice: 'gif'"),
+        Case("cli/import-a-folder", "cli", ["import", str(d)], 2, "is a folder; give a .keras model file"),
+        Case("cli/codegen-to-a-folder", "cli", ["codegen", P, "-o", str(d)], 2, "is a folder; give a file name"),
+        Case("cli/codegen-over-its-input", "cli", ["codegen", P, "-o", P], 2, "is the input file itself",
+             checks=[f"unchanged:{project}:{sha}"]),
+        Case("cli/codegen-over-other-file", "cli", ["codegen", P, "-o", str(notes)], 2,
+             "exists and is not Python code generated by Layer Studio", checks=[f"unchanged:{notes}:{_sha(notes)}"]),
+        Case("cli/codegen-empty-output", "cli", ["codegen", P, "-o", ""], 2, "-o is empty"),
+        Case("cli/export-svg-over-its-input", "cli", ["export", P, "--format", "svg", "-o", P], 2,
+             "is the project itself", checks=[f"unchanged:{project}:{sha}"]),
+        Case("cli/export-svg-over-its-input-forced", "cli", ["export", P, "--format", "svg", "-o", P, "--force"], 2,
+             "is the project itself", checks=[f"unchanged:{project}:{sha}"]),
+        Case("cli/export-python-over-a-folder", "cli", ["export", P, "--format", "python", "-o", str(precious)], 2,
+             "is an existing folder that is not a python export",
+             checks=[f"unchanged:{precious / 'thesis.tex'}:{_sha(precious / 'thesis.tex')}"]),
+        Case("cli/export-config-error", "cli", ["export", str(bad), "--format", "keras", "-o",
+                                                str(d / "bad.keras")], 1, "cannot be built",
+             checks=[f"absent:{d / 'bad.keras'}"]),
+        Case("cli/export-run-not-a-folder", "cli", ["export", P, "--format", "svg", "-o", str(d / "x.svg"),
+                                                    "--run", str(afile)], 2, "is not a run folder"),
+        Case("cli/train-out-existing-file", "cli", ["train", P, "--out", str(afile), "--epochs", "1"], 2,
+             "is an existing file; --out names a folder"),
+        Case("cli/train-out-under-a-file", "cli", ["train", P, "--out", str(afile / "run"), "--epochs", "1"], 1,
+             "cannot write the run folder"),
+        Case("cli/train-out-unrelated-folder", "cli", ["train", P, "--out", str(precious), "--epochs", "1"], 2,
+             "already holds other files"),
+        Case("cli/check-name-too-long", "cli", ["check", "x" * 5000 + ".studio"], 2, "File name too long"),
+        Case("cli/check-empty-path", "cli", ["check", ""], 2, "path is empty"),
+        Case("cli/open-a-non-document", "cli", ["README.md"], 2, "unknown command 'README.md'"),
+    ]
+    if hasattr(os, "geteuid") and os.geteuid() != 0:
+        ro = d / "readonly"
+        ro.mkdir(exist_ok=True)
+        os.chmod(ro, 0o555)
+        cases.append(Case("cli/train-out-read-only", "cli", ["train", P, "--out", str(ro / "run"), "--epochs", "1"],
+                          1, "cannot write the run folder"))
+        cases.append(Case("cli/codegen-read-only", "cli", ["codegen", P, "-o", str(ro / "m.py")], 1,
+                          "cannot write in folder"))
+    return cases
+
+
+def write_cases(folder: str | Path) -> Path:
+    cases = build(folder)
+    path = Path(folder) / "cases.json"
+    path.write_text(json.dumps([asdict(c) for c in cases], indent=1))
+    return path
+
+
+if __name__ == "__main__":
+    out = write_cases(sys.argv[1] if len(sys.argv) > 1 else "robustness-corpus")
+    print(f"{len(json.loads(out.read_text()))} cases written to {out}")
