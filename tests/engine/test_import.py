@@ -289,3 +289,17 @@ def test_weights_linking_to_other_files_are_refused(tmp_path):
     _rewrite(path, files={"model.weights.h5": data})
     with pytest.raises(ImportRefused, match="reads its data from other files"):
         graph_from_keras_file(path)
+
+
+def test_a_model_declaring_billions_of_parameters_is_refused_before_keras_builds_it(tmp_path):
+    path = _small_keras(tmp_path)
+    config = _config(path)
+    for layer in config["config"]["layers"]:
+        if layer["class_name"] == "InputLayer":
+            layer["config"]["batch_shape"] = [None, 50_000]
+        if layer["class_name"] == "Dense":
+            layer["config"]["units"] = 50_000
+            layer["build_config"] = {"input_shape": [None, 50_000]}
+    _rewrite(path, config=config)
+    with pytest.raises(ImportRefused, match=r"declares 2,500,050,000 parameters \(10.0 GB as float32\)"):
+        graph_from_keras_file(path)
