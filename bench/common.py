@@ -4,6 +4,7 @@ import json
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -44,6 +45,24 @@ def interleaved_pairs(baseline, candidate, n, label=("baseline", "candidate")):
         ratios.append(c / b)
         print(f"pair {k + 1}: {label[0]} {b:,.0f}, {label[1]} {c:,.0f} samples/s, ratio {c / b:.3f}", flush=True)
     return bases, cands, ratios
+
+
+def run_child(cmd, **popen_kwargs):
+    """Run ``cmd`` as a child process to its end; returns (CPU seconds, user +
+    system over all its threads (and any children it waited for), wall
+    seconds, exit code). The CPU time comes from ``os.wait4``: unlike wall
+    time it hardly depends on what else the machine is running."""
+    t = time.perf_counter()
+    proc = subprocess.Popen(cmd, **popen_kwargs)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - t
+    proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here; Popen must not wait again
+    return usage.ru_utime + usage.ru_stime, wall, proc.returncode
+
+
+def load():
+    """The machine's 1-minute load average (it is shared: say how busy it was)."""
+    return os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
 
 
 def machine():
