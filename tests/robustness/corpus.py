@@ -331,6 +331,15 @@ def _keras_cases(d: Path) -> list[Case]:
                             "registered_name": "builtins>eval"})), 2, "'builtins>eval'")
     case("dtype-policy-bogus", with_config("dtype-policy-bogus", lambda c: dense(c).update(
         dtype={"module": "keras", "class_name": "DTypePolicy", "config": {"name": "int4"}})), 2, "dtype policy")
+    def billions(c):
+        for layer in c["config"]["layers"]:
+            if layer["class_name"] == "InputLayer":
+                layer["config"]["batch_shape"] = [None, 50_000]
+            if layer["class_name"] == "Dense":
+                layer["config"]["units"] = 50_000
+                layer["build_config"] = {"input_shape": [None, 50_000]}
+    case("declares-10gb-of-parameters", with_config("declares-10gb", billions), 2,
+         "declares 2,500,050,000 parameters")
     huge = _h5_bytes(d, lambda f: f.create_dataset("layers/dense/vars/0", shape=(2**32, 1), dtype="float32",
                                                    chunks=(1024, 1), compression="gzip"))
     case("weights-16gib", _rewrite_keras(good, d / "weights-16gib.keras", files={"model.weights.h5": huge}), 2,
