@@ -2,8 +2,8 @@
 
 Importing Keras loads TensorFlow, about 270,000 objects that the collector
 tracks and that live as long as the process (modules, classes, op and layer
-registries). Python's automatic collection runs about 680 times during that
-import, 5 of them full ones that walk everything alive, about 0.5 s of CPU in
+registries). Python's automatic collection runs about 630 times during that
+import, 4 of them full ones that walk everything alive, about 0.44 s of CPU in
 all (of a 1-epoch ``layer-studio train`` process that costs about 6.7 s), and
 every later full collection walks those objects again (0.13-0.2 s each, with
 the GIL held).
