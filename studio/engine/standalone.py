@@ -76,6 +76,12 @@ _CLUSTER_CODE = '''def train_on_cluster(args, x_train, y_train):
 '''
 
 
+def _title(name) -> str:
+    """The model's name as one printable line for the README (control characters escaped)."""
+    text = " ".join(str(name).split()) or "model"
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 def _whole(value) -> int:
     """A whole number for the generated code (never text from the project)."""
     if isinstance(value, bool) or not isinstance(value, int):
@@ -155,7 +161,7 @@ def write_standalone(project, folder: Path) -> None:
         "if __name__ == '__main__':\n    main()\n", encoding="utf-8")
     (folder / "requirements.txt").write_text("tensorflow>=2.16\nkeras>=3\nnumpy\n", encoding="utf-8")
     (folder / "README.md").write_text(
-        f"# {' '.join(str(project.graph.name).split()) or 'model'}\n\nExported from Layer Studio. Needs only TensorFlow/Keras and NumPy:\n\n"
+        f"# {_title(project.graph.name)}\n\nExported from Layer Studio. Needs only TensorFlow/Keras and NumPy:\n\n"
         "```sh\npip install -r requirements.txt\npython train.py            # trains from scratch, saves model.keras\n"
         "python train.py --epochs 1\n```\n\n`model.py` builds the model with the Keras functional API and holds "
         "the training settings; `train.py` loads the data and trains.\n", encoding="utf-8")
