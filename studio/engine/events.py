@@ -21,6 +21,8 @@ class Event:
             self._callbacks.remove(callback)
 
     def emit(self, *args: Any) -> None:
+        if not self._callbacks:  # the common case while a graph is being built
+            return
         for callback in list(self._callbacks):
             callback(*args)
 

@@ -29,7 +29,7 @@ class GraphError(ValueError):
         self.node_id = node_id
 
 
-@dataclass
+@dataclass(slots=True)
 class Node:
     id: str
     class_name: str
@@ -45,7 +45,7 @@ class Node:
         return Node(self.id, self.class_name, self.name, copy.deepcopy(self.config), tuple(self.position))
 
 
-@dataclass(frozen=True, order=True)
+@dataclass(frozen=True, order=True, slots=True)
 class Edge:
     src: str
     src_port: int
@@ -78,6 +78,12 @@ class ModelGraph:
         self.name = name
         self.nodes: dict[str, Node] = {}
         self.edges: set[Edge] = set()
+        # indexes kept with every edit, so that loading and checking stay linear
+        self._in: dict[str, dict[int, Edge]] = {}     # node id -> input port -> edge
+        self._out: dict[str, set[Edge]] = {}          # node id -> edges leaving it
+        self._by_name: dict[str, str] = {}            # layer name -> node id
+        self._version = 0        # bumped by every structural edit (nodes, edges, outputs, order)
+        self._roles: tuple[int, dict] | None = None   # (version, what _compute_roles found)
         self.output_ids: list[str] = []  # explicit model outputs, in order; empty: the sinks
         self._ids = itertools.count(1)
         self.node_added = Event("node_added")        # (node)
@@ -104,26 +110,44 @@ class ModelGraph:
             raise GraphError(f"there is no node with id '{node_id}'") from None
 
     def node_by_name(self, name: str) -> Node | None:
-        for n in self.nodes.values():
-            if n.name == name:
-                return n
-        return None
+        node_id = self._by_name.get(name)
+        return self.nodes[node_id] if node_id is not None else None
 
     def in_edges(self, node_id: str) -> list[Edge]:
-        return sorted((e for e in self.edges if e.dst == node_id), key=lambda e: e.dst_port)
+        return sorted(self._in.get(node_id, {}).values(), key=lambda e: e.dst_port)
 
     def out_edges(self, node_id: str) -> list[Edge]:
-        return sorted((e for e in self.edges if e.src == node_id), key=lambda e: (e.src_port, e.dst, e.dst_port))
+        return sorted(self._out.get(node_id, ()), key=lambda e: (e.src_port, e.dst, e.dst_port))
 
     def inputs_of(self, node_id: str) -> dict[int, tuple[str, int]]:
         """Input port index -> (source node id, source output port)."""
-        return {e.dst_port: (e.src, e.src_port) for e in self.edges if e.dst == node_id}
+        return {port: (e.src, e.src_port) for port, e in self._in.get(node_id, {}).items()}
 
     def successors(self, node_id: str) -> set[str]:
-        return {e.dst for e in self.edges if e.src == node_id}
+        return {e.dst for e in self._out.get(node_id, ())}
+
+    def _changed(self) -> None:
+        self._version += 1
+
+    def _role(self, key: str):
+        """Inputs, open ends, outputs, reachable and model nodes: computed once per structure."""
+        if self._roles is None or self._roles[0] != self._version:
+            self._roles = (self._version, self._compute_roles())
+        return self._roles[1][key]
+
+    def _compute_roles(self) -> dict:
+        inputs = [n for n in self.nodes.values() if n.spec.is_input]
+        reachable = self.downstream(n.id for n in inputs)
+        ends = [i for i, n in self.nodes.items() if i in reachable and not self._out.get(i) and not n.spec.is_input]
+        if self.output_ids:
+            outputs = [i for i in self.output_ids if i in self.nodes]
+        else:
+            outputs = ends if len(ends) == 1 else []
+        used = self.upstream(outputs or ends) | {n.id for n in inputs}
+        return {"inputs": inputs, "reachable": reachable, "ends": ends, "outputs": outputs, "used": used}
 
     def input_nodes(self) -> list[Node]:
-        return [n for n in self.nodes.values() if n.spec.is_input]
+        return list(self._role("inputs"))
 
     def model_outputs(self) -> list[str]:
         """The node ids whose outputs are the model's outputs, in order.
@@ -133,78 +157,65 @@ class ModelGraph:
         with several open ends the output is not obvious and this returns []:
         the checker asks the person to mark them instead of guessing.
         """
-        if self.output_ids:
-            return [i for i in self.output_ids if i in self.nodes]
-        ends = self.open_ends()
-        return ends if len(ends) == 1 else []
+        return list(self._role("outputs"))
 
     def open_ends(self) -> list[str]:
         """Layers fed (directly or not) from an Input whose output nothing consumes."""
-        fed = {e.src for e in self.edges}
-        reachable = self.downstream(n.id for n in self.input_nodes())
-        return [i for i, n in self.nodes.items() if i in reachable and i not in fed and not n.spec.is_input]
+        return list(self._role("ends"))
+
+    def reachable(self) -> set[str]:
+        """Every node fed, directly or not, from an Input (the Inputs included)."""
+        return set(self._role("reachable"))
+
+    def model_node_ids(self) -> set[str]:
+        """The nodes that make up the model: the outputs, what they depend on, and every Input.
+        While the outputs are not clear, every open end counts."""
+        return set(self._role("used"))
 
     def upstream(self, node_ids: Iterable[str]) -> set[str]:
         """The given nodes and every node they depend on."""
         seen = set(node_ids)
         queue = deque(seen)
-        inputs: dict[str, list[str]] = {}
-        for e in self.edges:
-            inputs.setdefault(e.dst, []).append(e.src)
         while queue:
-            for s in inputs.get(queue.popleft(), ()):
-                if s not in seen:
-                    seen.add(s)
-                    queue.append(s)
+            for e in self._in.get(queue.popleft(), {}).values():
+                if e.src not in seen:
+                    seen.add(e.src)
+                    queue.append(e.src)
         return seen
-
-    def model_node_ids(self) -> set[str]:
-        """The nodes that make up the model: the outputs, what they depend on, and every Input.
-        While the outputs are not clear, every open end counts."""
-        ends = self.model_outputs() or self.open_ends()
-        return self.upstream(ends) | {n.id for n in self.input_nodes()}
 
     def downstream(self, node_ids: Iterable[str]) -> set[str]:
         """The given nodes and every node that depends on them."""
         seen = set(node_ids)
         queue = deque(seen)
-        out: dict[str, list[str]] = {}
-        for e in self.edges:
-            out.setdefault(e.src, []).append(e.dst)
         while queue:
-            for d in out.get(queue.popleft(), ()):
-                if d not in seen:
-                    seen.add(d)
-                    queue.append(d)
+            for e in self._out.get(queue.popleft(), ()):
+                if e.dst not in seen:
+                    seen.add(e.dst)
+                    queue.append(e.dst)
         return seen
 
     def topological_order(self) -> list[str]:
         """Node ids so that every node comes after its inputs (stable by insertion)."""
-        indegree = {i: 0 for i in self.nodes}
-        out: dict[str, list[str]] = {i: [] for i in self.nodes}
-        for e in sorted(self.edges):
-            indegree[e.dst] += 1
-            out[e.src].append(e.dst)
-        order_index = {i: k for k, i in enumerate(self.nodes)}
-        ready = sorted((i for i, d in indegree.items() if d == 0), key=order_index.get)
-        result: list[str] = []
         import heapq
-        heap = [(order_index[i], i) for i in ready]
+        order_index = {i: k for k, i in enumerate(self.nodes)}
+        indegree = {i: len(self._in.get(i, ())) for i in self.nodes}
+        heap = [(order_index[i], i) for i, d in indegree.items() if d == 0]
         heapq.heapify(heap)
+        result: list[str] = []
         while heap:
             _, i = heapq.heappop(heap)
             result.append(i)
-            for d in out[i]:
-                indegree[d] -= 1
-                if indegree[d] == 0:
-                    heapq.heappush(heap, (order_index[d], d))
+            for e in self._out.get(i, ()):
+                indegree[e.dst] -= 1
+                if indegree[e.dst] == 0:
+                    heapq.heappush(heap, (order_index[e.dst], e.dst))
         if len(result) != len(self.nodes):
             raise GraphError("the graph has a cycle")
         return result
 
     # -- naming --------------------------------------------------------------
     def unique_name(self, base: str) -> str:
-        taken = {n.name for n in self.nodes.values()}
+        taken = self._by_name
         if base not in taken:
             return base
         stem = re.sub(r"_\d+$", "", base)
@@ -223,7 +234,7 @@ class ModelGraph:
     # -- edits ---------------------------------------------------------------
     def add_node(self, class_name: str, config: dict[str, Any] | None = None,
                  name: str | None = None, position: tuple[float, float] = (0.0, 0.0),
-                 node_id: str | None = None) -> Node:
+                 node_id: str | None = None, _owned: bool = False) -> Node:
         s = catalog.spec(class_name)
         if config is None:
             config = s.default_config()
@@ -233,24 +244,32 @@ class ModelGraph:
             node_id = self._new_id()
         elif node_id in self.nodes:
             raise GraphError(f"a node with id '{node_id}' already exists", node_id)
-        node = Node(node_id, class_name, name, copy.deepcopy(dict(config)),
+        node = Node(node_id, class_name, name, config if _owned else copy.deepcopy(dict(config)),
                     (float(position[0]), float(position[1])))
         self.nodes[node_id] = node
+        self._by_name[name] = node_id
+        self._changed()
         self.node_added.emit(node)
         return node
 
     def remove_node(self, node_id: str) -> tuple[Node, list[Edge]]:
         """Remove a node and its edges; returns both so an undo can restore them."""
         node = self.node(node_id)
-        removed = [e for e in self.edges if e.src == node_id or e.dst == node_id]
-        for e in sorted(removed):
+        removed = list(self._in.get(node_id, {}).values()) + list(self._out.get(node_id, ()))
+        for e in sorted(set(removed)):
             self.disconnect(e)
         if node_id in self.output_ids:
             self.output_ids.remove(node_id)
+            self._changed()
             self.outputs_changed.emit()
         del self.nodes[node_id]
+        self._changed()
+        self._in.pop(node_id, None)
+        self._out.pop(node_id, None)
+        if self._by_name.get(node.name) == node_id:
+            del self._by_name[node.name]
         self.node_removed.emit(node)
-        return node, sorted(removed)
+        return node, sorted(set(removed))
 
     def _check_name(self, name: str, node_id: str | None) -> None:
         if not isinstance(name, str) or not _NAME_RE.match(name):
@@ -264,8 +283,14 @@ class ModelGraph:
         if node.name == name:
             return
         self._check_name(name, node_id)
-        node.name = name
+        self._set_name(node, name)
         self.node_changed.emit(node, "name")
+
+    def _set_name(self, node: Node, name: str) -> None:
+        if self._by_name.get(node.name) == node.id:
+            del self._by_name[node.name]
+        node.name = name
+        self._by_name[name] = node.id
 
     def set_config(self, node_id: str, config: dict[str, Any]) -> None:
         node = self.node(node_id)
@@ -283,10 +308,20 @@ class ModelGraph:
         node.position = (float(position[0]), float(position[1]))
         self.node_changed.emit(node, "position")
 
+    def reorder(self, node_ids: list[str]) -> None:
+        """Put the nodes in this order (the order of Inputs is the model's input order);
+        nodes not named keep their order after the named ones."""
+        order = [i for i in node_ids if i in self.nodes]
+        named = set(order)
+        order += [i for i in self.nodes if i not in named]
+        self.nodes = {i: self.nodes[i] for i in order}
+        self._changed()
+
     def set_outputs(self, node_ids: list[str]) -> None:
         for i in node_ids:
             self.node(i)
         self.output_ids = list(node_ids)
+        self._changed()
         self.outputs_changed.emit()
 
     def can_connect(self, src: str, src_port: int, dst: str, dst_port: int) -> str | None:
@@ -303,10 +338,10 @@ class ModelGraph:
         if dst_spec.max_inputs is not None and dst_port >= dst_spec.max_inputs:
             n = dst_spec.max_inputs
             return f"{dst_spec.class_name} takes {n} input{'s' if n != 1 else ''}; it has no port {dst_port + 1}"
-        if any(e.dst == dst and e.dst_port == dst_port for e in self.edges):
+        if dst_port in self._in.get(dst, {}):
             return (f"input '{dst_spec.port_name(dst_port)}' of '{self.nodes[dst].name}' "
                     "is already connected; remove that connection first")
-        if src in self.downstream([dst]):
+        if self._out.get(dst) and src in self.downstream([dst]):
             return (f"connecting '{self.nodes[src].name}' to '{self.nodes[dst].name}' "
                     "would make a cycle")
         return None
@@ -319,11 +354,14 @@ class ModelGraph:
             raise GraphError(reason, dst if dst in self.nodes else None)
         edge = Edge(src, src_port, dst, dst_port)
         self.edges.add(edge)
+        self._in.setdefault(dst, {})[dst_port] = edge
+        self._out.setdefault(src, set()).add(edge)
+        self._changed()
         self.edge_added.emit(edge)
         return edge
 
     def free_port(self, node_id: str) -> int:
-        used = {e.dst_port for e in self.edges if e.dst == node_id}
+        used = self._in.get(node_id, {})
         k = 0
         while k in used:
             k += 1
@@ -333,6 +371,9 @@ class ModelGraph:
         if edge not in self.edges:
             raise GraphError("that connection does not exist")
         self.edges.remove(edge)
+        del self._in[edge.dst][edge.dst_port]
+        self._out[edge.src].discard(edge)
+        self._changed()
         self.edge_removed.emit(edge)
 
     def clear(self) -> None:
@@ -363,8 +404,8 @@ class ModelGraph:
             else:
                 out.append(Problem(None, "the model has no output: no layer is connected after an Input"))
             return out
-        used = self.model_node_ids()
-        reachable = self.downstream(n.id for n in inputs)
+        used = self._role("used")
+        reachable = self._role("reachable")
         for node_id in self.nodes:
             if node_id not in used:
                 continue
@@ -396,8 +437,8 @@ class ModelGraph:
         outputs = self.model_outputs()
         if not outputs:
             return {}
-        used = self.model_node_ids()
-        reachable = self.downstream(n.id for n in self.input_nodes())
+        used = self._role("used")
+        reachable = self._role("reachable")
         out = {}
         for node_id, node in self.nodes.items():
             if node_id in used:
@@ -424,11 +465,13 @@ class ModelGraph:
         }
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "ModelGraph":
-        """Build a graph from :meth:`to_dict` output (already validated by the caller)."""
+    def from_dict(cls, data: dict[str, Any], owned: bool = False) -> "ModelGraph":
+        """Build a graph from :meth:`to_dict` output (already validated by the caller).
+        ``owned``: the data is the caller's to give away (freshly parsed), so configs are not copied."""
         g = cls(data.get("name", "model"))
         for n in data["nodes"]:
-            g.add_node(n["class_name"], n["config"], n["name"], tuple(n["position"]), node_id=n["id"])
+            g.add_node(n["class_name"], n["config"], n["name"], tuple(n["position"]), node_id=n["id"],
+                       _owned=owned and isinstance(n["config"], dict))
         for src, src_port, dst, dst_port in data["edges"]:
             g.connect(src, dst, dst_port, src_port)
         if data.get("outputs"):
@@ -451,14 +494,13 @@ class ModelGraph:
                 self.add_node(n["class_name"], n["config"], n["name"], tuple(n["position"]), node_id=n["id"])
                 continue
             if node.name != n["name"]:
-                node.name = n["name"]
+                self._set_name(node, n["name"])
                 self.node_changed.emit(node, "name")
             if node.config != n["config"]:
                 self.set_config(node.id, n["config"])
             if tuple(node.position) != tuple(n["position"]):
                 self.move(node.id, tuple(n["position"]))
-        order = [n["id"] for n in data["nodes"]]  # keeps the model's input order
-        self.nodes = {i: self.nodes[i] for i in order}
+        self.reorder([n["id"] for n in data["nodes"]])  # keeps the model's input order
         for e in sorted(edges - self.edges):
             self.connect(e.src, e.dst, e.dst_port, e.src_port)
         if self.output_ids != list(data.get("outputs", [])):

@@ -426,7 +426,7 @@ def validate_document(doc: Any, source: str = "project") -> dict[str, Any]:
 def project_from_document(doc: dict[str, Any], source: str = "project", base_dir: Path | None = None) -> Project:
     validate_document(doc, source)
     try:
-        graph = ModelGraph.from_dict(doc["graph"])
+        graph = ModelGraph.from_dict(doc["graph"], owned=True)
     except GraphError as exc:
         raise ProjectError(f"{source}: {exc}") from None
     from studio.engine.train.settings import TrainingConfig
@@ -458,7 +458,9 @@ def load_project(path: str | Path, with_weights: bool = True) -> Project:
         raw = path.read_bytes()
     except OSError as exc:
         raise ProjectError(f"cannot read '{path}': {exc.strerror or exc}") from None
-    project = load_project_bytes(raw, str(path), path.parent if with_weights else None)
+    from studio.engine.runtime_gc import paused_collection
+    with paused_collection():  # a large project is one burst of allocation, without garbage cycles
+        project = load_project_bytes(raw, str(path), path.parent if with_weights else None)
     project.path = path
     return project
 

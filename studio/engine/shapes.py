@@ -47,7 +47,7 @@ class Fix:
     value: Any = None
 
 
-@dataclass
+@dataclass(slots=True)
 class NodeState:
     outputs: list[Shape] | None = None
     dtypes: list[str] | None = None
@@ -87,9 +87,14 @@ def _first_sentence(message: str) -> str:
     return message if len(message) <= 300 else message[:297] + "..."
 
 
+_ENCODER = json.JSONEncoder(separators=(",", ":"), default=str)
+
+
 def _key(class_name: str, config: dict, inputs: list[tuple]) -> str | None:
+    """The check cache's key. Keys are not sorted (equal configs written in another
+    order only miss the cache), which keeps a full check of a large graph cheap."""
     try:
-        return json.dumps([class_name, config, inputs], sort_keys=True, default=str)
+        return _ENCODER.encode([class_name, config, inputs])
     except (TypeError, ValueError):
         return None
 
@@ -176,6 +181,13 @@ class ShapeChecker:
         """Re-check what changed; returns the ids whose state changed."""
         if not self._dirty:
             return set()
+        if len(self._dirty) > 1000:  # a large graph checked from scratch: see paused_collection
+            from studio.engine.runtime_gc import paused_collection
+            with paused_collection():
+                return self._refresh()
+        return self._refresh()
+
+    def _refresh(self) -> set[str]:
         graph = self.graph
         if self._order is None:
             try:

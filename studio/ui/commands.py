@@ -63,11 +63,7 @@ class RemoveNodes(QUndoCommand):
     def undo(self):
         for node in self.saved:
             self.graph.add_node(node.class_name, node.config, node.name, node.position, node_id=node.id)
-        # restore insertion order so the model's input order is unchanged
-        reordered = {i: self.graph.nodes[i] for i in self.order if i in self.graph.nodes}
-        reordered.update({i: n for i, n in self.graph.nodes.items() if i not in reordered})
-        self.graph.nodes.clear()
-        self.graph.nodes.update(reordered)
+        self.graph.reorder(self.order)  # the model's input order is unchanged
         for e in sorted(self.edges):
             self.graph.connect(e.src, e.dst, e.dst_port, e.src_port)
         if self.outputs != self.graph.output_ids:

@@ -201,7 +201,7 @@ def test_cosine_schedule_decays_per_run_and_restarts_on_continue(small):
     assert float(t.model.optimizer.learning_rate.numpy()) < 1e-4  # decayed to ~0 by the end of the run
     t.set_learning_rate(0.004)  # e.g. while paused: applies now, decays by the planned end
     assert float(t.model.optimizer.learning_rate.numpy()) == pytest.approx(0.004, rel=1e-3)
-    t.config.learning_rate = 0.01
+    t.config = t.config.with_changes(learning_rate=0.01)  # settings are immutable values
     t.run_training(2)
     assert [e["epoch"] for e in t.history_epochs] == [0, 1, 2]
     assert float(t.model.optimizer.learning_rate.numpy()) < 1e-4
