@@ -19,7 +19,7 @@ from pathlib import Path
 
 from studio.engine.errors import BAD_INPUT, FAILURE, StudioError, exit_code_for, message_of
 
-SUBCOMMANDS = ("open", "check", "import", "codegen", "train", "export")
+SUBCOMMANDS = ("open", "check", "import", "codegen", "train", "evaluate", "export")
 DOCUMENT_SUFFIXES = (".studio", ".keras")
 
 
@@ -284,7 +284,8 @@ def cmd_train(args) -> int:
         else:
             project.dataset = {"kind": "file", "path": str(Path(spec).resolve()), **keep}
     out = _run_folder(args.out, src, args.force) if args.out is not None else None
-    dataset = datasets.load(project.dataset, Path(args.project).resolve().parent)
+    chosen = [project.dataset["path"]] if args.dataset is not None and project.dataset.get("kind") == "file" else []
+    dataset = datasets.load(project.dataset, Path(args.project).resolve().parent, trusted=chosen)
     for note in dataset.notes:
         print(f"note: {_printable(note)}", file=sys.stderr)
     if args.batch_size:
@@ -415,6 +416,38 @@ def cmd_export(args) -> int:
     return 0
 
 
+def cmd_evaluate(args) -> int:
+    import json
+
+    from studio.engine import datasets, runtime_gc
+    from studio.engine.evaluation import evaluate, format_report, load_run
+
+    if args.weights is not None and args.run is None:
+        raise UsageError("--weights chooses which of a run's weights to evaluate; give the run with --run")
+    project = _load_project(args.project)
+    run = load_run(args.run, args.weights or "best") if args.run is not None else None
+    spec = project.dataset
+    if spec is None and run is not None and run.project is not None:
+        spec = run.project.dataset
+    if spec is None:
+        raise UsageError(f"{_show(args.project)} has no dataset to evaluate on; choose one in the Dataset tab "
+                         "and save, or train with --dataset")
+    dataset = datasets.load(spec, Path(args.project).resolve().parent)
+    for note in dataset.notes:
+        print(f"note: {_printable(note)}", file=sys.stderr)
+    runtime_gc.import_keras_settled()  # collector: see studio/engine/runtime_gc.py
+    result = evaluate(project, dataset, run=run)
+    if args.json:
+        print(json.dumps(result.to_dict(), allow_nan=False))
+    else:
+        print(_printable_lines(format_report(result)))
+    return 0
+
+
+def _printable_lines(text: str) -> str:
+    return "\n".join(_printable(line) for line in text.split("\n"))
+
+
 def cmd_open(args) -> int:
     return launch_gui(args.project)
 
@@ -464,6 +497,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=_positive_float, default=30.0,
                    help="seconds to wait for a silent worker (cluster)")
     p.set_defaults(func=cmd_train)
+    p = sub.add_parser("evaluate", help="loss, metrics, per-class figures and confusion matrix on the held-out data")
+    p.add_argument("project")
+    p.add_argument("--run", help="a run folder whose weights to evaluate (default: the project's weights)")
+    p.add_argument("--weights", choices=["best", "final"], help="with --run: which weights (default: best)")
+    p.add_argument("--json", action="store_true", help="print one JSON object (keys: see the README)")
+    p.set_defaults(func=cmd_evaluate)
     p = sub.add_parser("export", help="export the model (verified by reloading it in its own runtime)")
     p.add_argument("project")
     p.add_argument("--format", required=True, choices=["keras", "savedmodel", "tflite", "onnx", "python", "svg", "png"])

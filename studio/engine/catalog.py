@@ -28,7 +28,7 @@ INITIALIZERS = [
     "lecun_normal", "lecun_uniform", "orthogonal", "random_normal",
     "random_uniform", "truncated_normal", "zeros", "ones",
 ]
-REGULARIZERS = [None, "l1", "l2", "l1_l2", "orthogonal_regularizer"]
+REGULARIZERS = [None, "l1", "l2", "l1l2", "orthogonal_regularizer"]
 CONSTRAINTS = [None, "max_norm", "min_max_norm", "non_neg", "unit_norm"]
 DATA_FORMATS = [None, "channels_last", "channels_first"]
 INTERPOLATIONS = ["bilinear", "nearest", "bicubic", "lanczos3", "lanczos5", "area"]

@@ -690,8 +690,14 @@ def download(name: str) -> Dataset:
 
 # -- resolving a project's dataset reference ----------------------------------------
 
-def load(spec: dict | str | None, base_dir: Path | None = None) -> Dataset:
-    """Load what a project's ``dataset`` field (or a command-line argument) names."""
+def load(spec: dict | str | None, base_dir: Path | None = None, trusted=()) -> Dataset:
+    """Load what a project's ``dataset`` field (or a command-line argument) names.
+
+    ``base_dir``: the folder of the project the reference comes from. A file the
+    project names must then lie in that folder or below it, unless the person
+    chose it (``trusted``: resolved paths picked in a dialog or given on the
+    command line): a project file never makes the app read elsewhere on its own.
+    """
     if spec is None:
         raise DatasetError("the project has no dataset: choose one in the dataset panel (or --dataset)")
     if isinstance(spec, str):
@@ -703,13 +709,24 @@ def load(spec: dict | str | None, base_dir: Path | None = None) -> Dataset:
     if not isinstance(spec, dict):
         raise DatasetError(f"dataset reference {spec!r:.80} is not understood")
     try:
-        return _load(spec, base_dir)
+        return _load(spec, base_dir, {str(Path(t).resolve()) for t in trusted})
     except MemoryError:
         raise DatasetError(f"not enough memory to load the dataset {spec.get('path') or spec.get('name')!r:.80}"
                            ) from None
 
 
-def _load(spec: dict, base_dir: Path | None) -> Dataset:
+def _check_place(path: Path, base_dir: Path | None, trusted: set[str]) -> None:
+    if base_dir is None:
+        return
+    real = Path(os.path.realpath(path))
+    base = Path(os.path.realpath(base_dir))
+    if str(real) in trusted or real == base or base in real.parents:
+        return
+    raise DatasetError(f"{path}: the project names a dataset outside its own folder ({base}); choose the file "
+                       "in the Dataset tab (or pass it with --dataset) to use it")
+
+
+def _load(spec: dict, base_dir: Path | None, trusted: set[str] = frozenset()) -> Dataset:
     kind = spec.get("kind")
     if kind == "builtin":
         if spec.get("name") != "mnist-sample":
@@ -725,6 +742,7 @@ def _load(spec: dict, base_dir: Path | None) -> Dataset:
         path = Path(raw_path)
         if not path.is_absolute() and base_dir is not None:
             path = base_dir / path
+        _check_place(path, base_dir, trusted)
         try:
             mode = os.stat(path).st_mode
         except FileNotFoundError:
@@ -746,6 +764,8 @@ def _load(spec: dict, base_dir: Path | None) -> Dataset:
                 raise DatasetError(f"{path}: an IDX images file needs its labels file too")
             if not isinstance(labels, str) or "\0" in labels:
                 raise DatasetError(f"{path}: labels_path should be a file name, not {labels!r:.60}")
-            return load_idx_pair(path, base_dir / labels if base_dir and not Path(labels).is_absolute() else labels)
+            labels_path = base_dir / labels if base_dir and not Path(labels).is_absolute() else Path(labels)
+            _check_place(labels_path, base_dir, trusted)
+            return load_idx_pair(path, labels_path)
         raise DatasetError(f"{path}: unsupported file type '{suffix}' (use .npz, .csv, IDX files or an image folder)")
     raise DatasetError(f"dataset reference {spec!r} is not understood")

@@ -64,6 +64,7 @@ class Document:
         self.path_changed = Event("path_changed")          # () saved under a (new) name
         self.notice = Event("notice")                      # (message) something the person should read
         self.runs_fallback = runs_fallback
+        self.trusted_data: set[str] = set()  # data files the person chose (a project alone may not point outside)
         self.checking_enabled = False
         self.graph: ModelGraph | None = None
         self.checker: ShapeChecker | None = None
@@ -196,7 +197,8 @@ class Document:
         if self.dataset is None:
             if not self.dataset_spec:
                 raise ds_mod.DatasetError("the project has no dataset: choose one in the Dataset tab")
-            self.set_loaded_dataset(ds_mod.load(self.dataset_spec, self.path.parent if self.path else None))
+            self.set_loaded_dataset(ds_mod.load(self.dataset_spec, self.path.parent if self.path else None,
+                                                trusted=self.trusted_data))
         return self.dataset
 
     def set_training(self, config: TrainingConfig) -> None:

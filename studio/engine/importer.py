@@ -38,6 +38,14 @@ SMALL_BYTES = 64 * MB
 MAX_MEMBERS = 10_000
 
 
+def model_name(name) -> str:
+    """A model's name as a project can keep it (what TensorFlow's name scopes accept);
+    other characters become '_' (the name changes nothing the model computes)."""
+    import re
+    text = re.sub(r"[^A-Za-z0-9_.\-]", "_", str(name or "model"))[:100]
+    return text if re.match(r"^[A-Za-z0-9_]", text) else f"m{text}"[:100]
+
+
 class ImportRefused(StudioError, ValueError):
     """The model cannot be represented faithfully as a Layer Studio graph."""
 
@@ -126,7 +134,7 @@ def graph_from_model(model) -> tuple[ModelGraph, Weights]:
 def _from_functional_config(config: dict, where: str) -> ModelGraph:
     entries = config.get("layers") or []
     check_layer_entries(entries, where)
-    graph = ModelGraph(config.get("name") or "model")
+    graph = ModelGraph(model_name(config.get("name")))
     by_name = {}
     input_names = [ref[0] for ref in _io_refs(config.get("input_layers"))]
     ordered = sorted(entries, key=lambda e: (0, input_names.index(e["config"]["name"]))
@@ -183,7 +191,7 @@ def _from_sequential(model) -> ModelGraph:
     config = model.get_config()
     entries = config.get("layers") or []
     check_layer_entries(entries, f"model '{model.name}'")
-    graph = ModelGraph(model.name)
+    graph = ModelGraph(model_name(model.name))
     prev = None
     if not entries or entries[0]["class_name"] != "InputLayer":
         try:
@@ -367,7 +375,7 @@ def declared_parameters(config: dict) -> int | None:
     try:
         if config.get("class_name") == "Sequential":
             entries = list(inner.get("layers") or [])
-            graph = ModelGraph(str(inner.get("name") or "model"))
+            graph = ModelGraph(model_name(inner.get("name")))
             prev = None
             if entries and entries[0].get("class_name") != "InputLayer":
                 shape = inner.get("build_input_shape")

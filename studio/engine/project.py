@@ -27,6 +27,8 @@ import hashlib
 import json
 import math
 import os
+import re
+import stat
 import tempfile
 import time
 from contextlib import contextmanager
@@ -43,6 +45,7 @@ FORMAT = "layer-studio-project"
 SCHEMA_VERSION = 1
 MAX_FILE_BYTES = 64 * 1024 * 1024
 MAX_NODES = 20000
+MODEL_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,99}$")  # what Keras and TF name scopes accept
 MAX_WEIGHTS_BYTES = 8 * 1024**3   # declared size of all arrays in a weights file
 TRAINED_GROUP = "@trained"        # '@' cannot occur in a layer name
 
@@ -360,6 +363,9 @@ def validate_document(doc: Any, source: str = "project") -> dict[str, Any]:
     graph = _expect(doc.get("graph"), (dict,), f"{source}: graph", "an object")
     name = graph.get("name", "model")
     _expect(name, (str,), f"{source}: graph.name", "a string")
+    if not MODEL_NAME_RE.match(name):
+        raise _fail(f"{source}: graph.name", f"{name[:40]!r} is not a usable model name: use 1 to 100 letters, "
+                                             "digits, '_', '-' or '.'")
     nodes = _expect(graph.get("nodes"), (list,), f"{source}: graph.nodes", "a list")
     if len(nodes) > MAX_NODES:
         raise _fail(source, f"has {len(nodes)} nodes, more than the {MAX_NODES} supported")
@@ -447,11 +453,15 @@ def load_project(path: str | Path, with_weights: bool = True) -> Project:
     """Read and validate a ``.studio`` file; raises ProjectError with the reason."""
     path = Path(path)
     try:
-        size = path.stat().st_size
+        st = path.stat()
     except FileNotFoundError:
         raise ProjectError(f"'{path}' does not exist") from None
     except OSError as exc:
         raise ProjectError(f"cannot read '{path}': {exc.strerror or exc}") from None
+    if not stat.S_ISREG(st.st_mode):  # a folder, a device (/dev/zero), a FIFO (would block forever)
+        what = "a folder" if stat.S_ISDIR(st.st_mode) else "not a regular file"
+        raise ProjectError(f"'{path}' is {what}; open a .studio project file")
+    size = st.st_size
     if size > MAX_FILE_BYTES:
         raise ProjectError(f"'{path}' is {size // 1_000_000} MB, too large to be a project file")
     try:

@@ -14,10 +14,21 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
+import socket
 import time
 from pathlib import Path
 
-from studio.engine.project import atomic_write_text, save_weights
+from studio.engine.errors import StudioError
+from studio.engine.project import ProjectError, atomic_write_text, save_weights
+
+
+class RunFolderError(StudioError):
+    """The run folder cannot be made or written (a read-only or full disk)."""
+
+
+def _folder_error(path: Path, exc: OSError) -> RunFolderError:
+    return RunFolderError(f"cannot write the run folder '{path}': {exc.strerror or exc}")
 
 
 def runs_dir_for(project_path: Path | None, fallback: Path) -> Path:
@@ -34,24 +45,41 @@ class RunFolder:
     @classmethod
     def at(cls, path: Path) -> "RunFolder":
         """A run folder at a chosen path (created if missing)."""
-        Path(path).mkdir(parents=True, exist_ok=True)
+        try:
+            Path(path).mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise _folder_error(Path(path), exc) from None
         return cls(path)
 
     @classmethod
     def create(cls, runs_dir: Path, name: str) -> "RunFolder":
         runs_dir = Path(runs_dir)
-        runs_dir.mkdir(parents=True, exist_ok=True)
         stamp = time.strftime("%Y%m%d-%H%M%S")
         path = runs_dir / f"{stamp}-{name}"
-        k = 1
-        while path.exists():
-            k += 1
-            path = runs_dir / f"{stamp}-{name}-{k}"
-        path.mkdir()
+        try:
+            runs_dir.mkdir(parents=True, exist_ok=True)
+            k = 1
+            while path.exists():
+                k += 1
+                path = runs_dir / f"{stamp}-{name}-{k}"
+            path.mkdir()
+        except OSError as exc:
+            raise _folder_error(path, exc) from None
         return cls(path)
 
+    def start(self, trainer) -> None:
+        """Mark the run as running, with this process's id: a run whose process was killed
+        is then listed as interrupted instead of vanishing."""
+        self._write_json("history_epochs.json", list(trainer.history_epochs))
+        self._write_json("run.json", {"status": "running", "pid": os.getpid(), "host": socket.gethostname(),
+                                      "started": self.started, "device": device_description(),
+                                      "epochs": trainer.epochs_done})
+
     def _write_json(self, name: str, data) -> None:
-        atomic_write_text(self.path / name, json.dumps(data, indent=1, default=str) + "\n")
+        try:
+            atomic_write_text(self.path / name, json.dumps(data, indent=1, default=str) + "\n")
+        except ProjectError as exc:
+            raise RunFolderError(str(exc)) from None
 
     def write_config(self, project, config, dataset, preprocess) -> None:
         self._write_json("config.json", {
@@ -85,15 +113,30 @@ class RunFolder:
         for w in self._writers.values():
             w.flush()
 
-    def finish(self, trainer, status: str, message: str = "") -> None:
-        if trainer.model is not None:
-            self.save_weights("final", trainer.weights())
-        self.append_history(trainer)
-        self._write_json("run.json", {
-            "status": status, "message": message, "device": device_description(),
-            "started": self.started, "finished": time.time(), "seconds": time.time() - self.started,
-            "epochs": trainer.epochs_done,
-            "epoch_seconds": [e.get("seconds") for e in trainer.history_epochs]})
+    def finish(self, trainer, status: str, message: str = "") -> str | None:
+        """Write the final weights, the history and run.json. Never raises: what could
+        not be written (a full or read-only disk) is recorded in run.json when that
+        still can be, and returned as one sentence (None when all was written)."""
+        problems = []
+        for what, write in (("the final weights", lambda: trainer.model is not None
+                             and self.save_weights("final", trainer.weights())),
+                            ("the history", lambda: self.append_history(trainer))):
+            try:
+                write()
+            except (OSError, StudioError, ProjectError) as exc:
+                problems.append(f"{what} could not be written ({_reason(exc)})")
+        if problems:
+            status = "failed"
+            message = "; ".join(([message] if message else []) + problems)
+        try:
+            self._write_json("run.json", {
+                "status": status, "message": message, "device": device_description(),
+                "started": self.started, "finished": time.time(), "seconds": time.time() - self.started,
+                "epochs": trainer.epochs_done,
+                "epoch_seconds": [e.get("seconds") for e in trainer.history_epochs]})
+        except (OSError, StudioError) as exc:
+            problems.append(f"run.json could not be written ({_reason(exc)})")
+        return f"the run folder '{self.path}' is incomplete: " + "; ".join(problems) if problems else None
 
 
 def _csv(keys, rows) -> str:
@@ -113,16 +156,42 @@ def device_description() -> str:
         return "unknown"
 
 
+def _reason(exc: BaseException) -> str:
+    text = str(exc)
+    return text.split(": ", 1)[-1] if isinstance(exc, (StudioError, ProjectError)) else (
+        getattr(exc, "strerror", None) or text)
+
+
+def _alive(pid) -> bool:
+    try:
+        os.kill(int(pid), 0)
+    except (OSError, ValueError, TypeError, OverflowError):
+        return False
+    return True
+
+
 def list_runs(runs_dir: Path) -> list[dict]:
-    """Every run in a runs folder, newest first, with its status and epoch history."""
+    """Every run in a runs folder, newest first, with its status and epoch history.
+
+    A run still marked running whose process is gone (killed, crashed, the
+    machine restarted) is listed as interrupted, with the epochs it finished."""
     out = []
     for path in sorted(Path(runs_dir).glob("*/run.json"), reverse=True):
         try:
             meta = json.loads(path.read_text())
-            history = json.loads((path.parent / "history_epochs.json").read_text())
         except (OSError, ValueError):
             continue
+        if not isinstance(meta, dict):
+            continue
+        try:
+            history = json.loads((path.parent / "history_epochs.json").read_text())
+        except (OSError, ValueError):
+            history = []
+        if meta.get("status") == "running" and not (
+                meta.get("host") == socket.gethostname() and _alive(meta.get("pid"))):
+            meta["status"] = "interrupted"
+            meta.setdefault("message", "the training process ended without finishing the run")
         meta["path"] = str(path.parent)
-        meta["history"] = history
+        meta["history"] = history if isinstance(history, list) else []
         out.append(meta)
     return out

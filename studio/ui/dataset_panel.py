@@ -135,6 +135,7 @@ class DatasetPanel(QWidget):
             if not path:
                 return False
             spec = {"kind": "file", "path": path}
+            self.window.files.trust_data(path)  # the person chose it: projects may name it from now on
         elif spec["kind"] == "download":
             answer = QMessageBox.question(self, "Download dataset",
                                           f"Download {datasets.DOWNLOADS[spec['name']]} from the internet?")
@@ -147,7 +148,7 @@ class DatasetPanel(QWidget):
         QApplication.setOverrideCursor(Qt.WaitCursor)
         try:
             base = self.document.path.parent if self.document.path else None
-            dataset = datasets.load(spec, base)
+            dataset = datasets.load(spec, base, trusted=self.document.trusted_data)
         except datasets.DatasetError as exc:
             QApplication.restoreOverrideCursor()
             QMessageBox.warning(self, "Cannot load dataset", str(exc))

@@ -300,3 +300,26 @@ def test_preprocess_settings_are_checked():
         Preprocess.from_dict(["scale"])
     with pytest.raises(DatasetError, match="layout should be 'keep' or 'flatten'"):
         Preprocess.from_dict({"layout": "spiral"})
+
+
+def test_a_project_cannot_point_at_data_outside_its_folder_unless_chosen(tmp_path):
+    import numpy as np
+    project_dir = tmp_path / "proj"
+    (project_dir / "data").mkdir(parents=True)
+    x = np.zeros((4, 3), "float32")
+    y = np.array([0, 1, 0, 1])
+    inside = project_dir / "data" / "d.npz"
+    outside = tmp_path / "elsewhere.npz"
+    for p in (inside, outside):
+        np.savez(p, x_train=x, y_train=y, x_test=x, y_test=y)
+    assert datasets.load({"kind": "file", "path": "data/d.npz"}, project_dir).x_train.shape == (4, 3)
+    with pytest.raises(datasets.DatasetError, match="outside its own folder"):
+        datasets.load({"kind": "file", "path": "../elsewhere.npz"}, project_dir)
+    with pytest.raises(datasets.DatasetError, match="outside its own folder"):
+        datasets.load({"kind": "file", "path": str(outside)}, project_dir)
+    link = project_dir / "data" / "link.npz"
+    link.symlink_to(outside)  # a link inside that leads outside is outside
+    with pytest.raises(datasets.DatasetError, match="outside its own folder"):
+        datasets.load({"kind": "file", "path": "data/link.npz"}, project_dir)
+    # the person chose it (a dialog, or --dataset): then it may be used
+    assert datasets.load({"kind": "file", "path": str(outside)}, project_dir, trusted=[str(outside)]).x_train.shape

@@ -251,3 +251,29 @@ def test_fuzz_truncated_and_corrupted_bytes(valid_bytes, data):
         if raw:
             raw[data.draw(st.integers(0, len(raw) - 1))] = data.draw(st.integers(0, 255))
     _try_load(bytes(raw))
+
+
+def test_only_regular_files_are_opened(tmp_path):
+    fifo = tmp_path / "pipe.studio"
+    os.mkfifo(fifo)
+    with pytest.raises(ProjectError, match="not a regular file"):
+        load_project(fifo)                      # would block forever if it were read
+    with pytest.raises(ProjectError, match="not a regular file"):
+        load_project("/dev/zero")               # would eat memory if it were read
+    with pytest.raises(ProjectError, match="is a folder"):
+        load_project(tmp_path)
+
+
+@pytest.mark.parametrize("name", ['x"""\nimport os', "a b", "", "-lead", "x" * 101, "é"])
+def test_model_names_that_keras_cannot_use_are_refused(tmp_path, name):
+    _, path = _saved(tmp_path)
+    doc = json.loads(path.read_text())
+    doc["graph"]["name"] = name
+    with pytest.raises(ProjectError, match="graph.name"):
+        load_project_bytes(json.dumps(doc).encode(), "p.studio")
+
+
+def test_imported_model_names_are_made_usable():
+    from studio.engine.importer import model_name
+    assert model_name('m"""\nimport os') == "m____import_os"
+    assert model_name(None) == "model" and model_name("-x") == "m-x"

@@ -247,21 +247,17 @@ def _project_cases(d: Path) -> list[Case]:
     cases.append(Case("project/fifo", "project", ["check", str(fifo)], 2, "not a regular file", timeout=20))
     cases.append(Case("project/missing", "project", ["check", str(d / "nope.studio")], 2, "does not exist"))
 
-    # the reported attack: a model name that closes the docstring
+    # the reported attack: a model name that closes the docstring. Such a name is refused when
+    # the file is read (Keras and TensorFlow's name scopes cannot use it either), so nothing is written.
     attack = 'x"""\nopen(__file__ + ".PWNED", "w").write("ran")\n"""'
-    name_attack = case("name-docstring-attack", _graph_doc(name=attack), 0, "no errors")
+    name_attack = case("name-docstring-attack", _graph_doc(name=attack), 2, "is not a usable model name")
     out = d / "attack_model.py"
-    cases.append(Case("project/name-attack-codegen", "project", ["codegen", str(name_attack), "-o", str(out)], 0,
-                      "wrote", checks=[f"code_inert:{out}", f"absent:{out}.PWNED"]))
+    cases.append(Case("project/name-attack-codegen", "project", ["codegen", str(name_attack), "-o", str(out)], 2,
+                      "is not a usable model name", checks=[f"absent:{out}", f"absent:{out}.PWNED"]))
     export_dir = d / "attack_export"
     cases.append(Case("project/name-attack-export-python", "project",
-                      ["export", str(name_attack), "--format", "python", "-o", str(export_dir)], 0, "verified",
-                      checks=[f"code_inert:{export_dir}/model.py", f"absent:{export_dir}/model.py.PWNED"],
-                      cost=6, timeout=120,
-                      known_issue="the model name reaches TensorFlow's name_scope, which refuses quotes and "
-                                  "newlines ('not a valid root scope name') and leaves its scope stack dirty for "
-                                  "the rest of the process; graph.name needs validating or the compiler needs "
-                                  "to sanitize the Keras model name (graph.py / compiler.py)"))
+                      ["export", str(name_attack), "--format", "python", "-o", str(export_dir)], 2,
+                      "is not a usable model name", checks=[f"absent:{export_dir}"]))
     node_attack = _mutated(base, lambda doc: doc["graph"]["nodes"][3]["config"].update(
         {"name": "x'); open('PWNED', 'w'); ('"}))
     node_path = case("node-config-name-attack", node_attack, 0, "no errors")
@@ -459,7 +455,9 @@ def _dataset_cases(d: Path) -> list[Case]:
     with_spec("idx-damaged-gzip", {**idx, "path": "damaged-idx3-ubyte.gz"}, 2, "the gzip data is damaged")
     with_spec("idx-no-labels", {"kind": "file", "path": "img-idx3-ubyte.gz"}, 2, "needs its labels file too")
     with_spec("idx-labels-dev-zero", {**idx, "path": "img-idx3-ubyte.gz", "labels_path": "/dev/zero"}, 2,
-              "is a device")
+              "outside its own folder")
+    with_spec("path-outside-the-project", {"kind": "file", "path": "../../../../etc/passwd"}, 2,
+              "outside its own folder")
 
     # CSV
     def csv(name, text):

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from studio.engine import datasets as ds_mod
 from studio.engine.compiler import CompileError, compile_graph, model_weights
+from studio.engine.errors import StudioError
 from studio.engine.events import Event
 from studio.engine.runs import RunFolder
 from studio.engine.train.fit_checks import check_fit
@@ -183,6 +184,8 @@ class Trainer:
             if self.run is not None and not self._config_written:
                 self.run.write_config(self.project, self.config, self.dataset, self.preprocess)
                 self._config_written = True
+            if self.run is not None:
+                self.run.start(self)
             callback = _StudioCallback(self)
             callbacks = [callback]
             if self.config.early_stopping:
@@ -213,31 +216,39 @@ class Trainer:
             self.failed.emit(str(exc))
             raise
         except Exception as exc:
-            self.status = "failed"
-            message = describe_failure(exc)
-            log.exception("training failed")
-            if self.run is not None:
-                self.run.finish(self, "failed", message)
-            self.failed.emit(message)
-            raise TrainingError(message) from exc
+            if isinstance(exc, StudioError):  # e.g. the run folder cannot be written: already one sentence
+                message = str(exc)
+            else:
+                message = describe_failure(exc)
+                log.exception("training failed")
+            self._fail("failed", message, exc)
         if callback.nan_at is not None:
             epoch, batch = callback.nan_at
-            message = (f"training stopped: the loss became NaN or infinite at epoch {epoch + 1}, batch {batch + 1}; "
-                       "lower the learning rate or check the data for invalid values")
-            self.status = "failed"
-            if self.run is not None:
-                self.run.finish(self, "diverged", message)
-            self.failed.emit(message)
-            raise TrainingError(message)
+            self._fail("diverged", f"training stopped: the loss became NaN or infinite at epoch {epoch + 1}, "
+                                   f"batch {batch + 1}; lower the learning rate or check the data for invalid values")
         self.status = "stopped" if self.control.stop else "finished"
         summary = {"status": self.status, "epochs": self.epochs_done, "seconds": duration,
                    "samples_per_second": callback.samples / max(callback.train_seconds, 1e-9),
                    "last": self.history_epochs[-1] if self.history_epochs else {}}
         if self.run is not None:
-            self.run.finish(self, self.status)
+            problem = self.run.finish(self, self.status)
+            if problem is not None:  # trained, but the results could not all be kept
+                self.status = "failed"
+                self.failed.emit(problem)
+                raise TrainingError(problem)
             summary["run"] = str(self.run.path)
         self.finished.emit(summary)
         return summary
+
+    def _fail(self, run_status: str, message: str, cause: BaseException | None = None):
+        """End a run that failed: the run folder says so (as far as the disk allows), then raise."""
+        self.status = "failed"
+        if self.run is not None:
+            problem = self.run.finish(self, run_status, message)
+            if problem is not None:
+                message = f"{message}; {problem}"
+        self.failed.emit(message)
+        raise TrainingError(message) from cause
 
     def weights(self) -> dict:
         return model_weights(self.model) if self.model is not None else {}

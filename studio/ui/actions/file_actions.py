@@ -22,6 +22,21 @@ class FileActions:
         self.window = window
         self.recovery = recovery.Recovery()
         self.autosaved_index = 0
+        window.document.trusted_data.update(self._list_setting("trusted_data"))
+
+    def trust_data(self, path: str) -> None:
+        """A data file the person chose in a dialog: projects on this machine may name it."""
+        real = str(Path(path).resolve())
+        self.document.trusted_data.add(real)
+        s = self._settings()
+        s.setValue("trusted_data", sorted(set(self._list_setting("trusted_data")) | {real})[-200:])
+        s.sync()
+
+    def _list_setting(self, key: str) -> list[str]:
+        value = self._settings().value(key, [])
+        if isinstance(value, str):
+            value = [value]
+        return [str(v) for v in (value or [])]
 
     @property
     def document(self):
@@ -210,10 +225,7 @@ class FileActions:
         return Path(recent[0]).parent if recent else Path.home()
 
     def recent_files(self) -> list[str]:
-        value = self._settings().value("recent", [])
-        if isinstance(value, str):
-            value = [value]
-        return [p for p in (value or []) if Path(p).exists()]
+        return [p for p in self._list_setting("recent") if Path(p).exists()]
 
     def add_recent(self, path: Path) -> None:
         items = [str(path)] + [p for p in self.recent_files() if p != str(path)]

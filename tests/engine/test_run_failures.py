@@ -1,0 +1,107 @@
+"""Run folders on a full or unwritable disk, and runs whose process was killed."""
+
+import errno
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from studio.engine import datasets, project as project_mod, runs, templates
+from studio.engine.runs import RunFolder, RunFolderError, list_runs
+from studio.engine.train import Trainer, TrainingError
+
+
+@pytest.fixture(scope="module")
+def small():
+    ds = datasets.bundled_sample()
+    return datasets.Dataset("small", ds.x_train[:256], ds.y_train[:256], ds.x_test[:64], ds.y_test[:64],
+                            ds.class_names, "slice")
+
+
+def _project():
+    p = templates.build("mnist_dense")
+    p.training.update(batch_size=64, epochs=1)
+    return p
+
+
+def test_a_full_disk_ends_the_run_with_one_clear_message_and_run_json_says_so(tmp_path, small, monkeypatch):
+    real = project_mod.save_weights
+
+    def full_disk(*args, **kwargs):
+        raise project_mod.ProjectError("could not save 'weights_final.h5': No space left on device")
+
+    t = Trainer(_project(), small, runs_dir=tmp_path)
+    monkeypatch.setattr(runs, "save_weights", full_disk)
+    with pytest.raises(TrainingError, match="No space left on device") as info:
+        t.run_training(1)
+    assert "Traceback" not in str(info.value) and "\n" not in str(info.value)
+    meta = json.loads((t.run.path / "run.json").read_text())
+    assert meta["status"] == "failed" and "No space left on device" in meta["message"]
+    monkeypatch.setattr(runs, "save_weights", real)
+
+
+def test_run_json_unwritable_too_is_still_one_message(tmp_path, small, monkeypatch):
+    t = Trainer(_project(), small, runs_dir=tmp_path)
+    calls = {"n": 0}
+    real = runs.atomic_write_text
+
+    def failing(path, text):
+        calls["n"] += 1
+        if calls["n"] > 3:  # the config and the first run.json get written, then the disk fills
+            raise project_mod.ProjectError(f"could not save '{path}': {os.strerror(errno.ENOSPC)}")
+        return real(path, text)
+
+    monkeypatch.setattr(runs, "atomic_write_text", failing)
+    with pytest.raises(TrainingError, match="No space left on device"):
+        t.run_training(1)
+
+
+def test_an_unwritable_run_folder_is_a_clear_error(tmp_path, small):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    with pytest.raises(RunFolderError, match="cannot write the run folder"):
+        RunFolder.at(blocker / "run")
+    t = Trainer(_project(), small, runs_dir=blocker / "runs")
+    with pytest.raises(TrainingError, match="cannot write the run folder"):
+        t.run_training(1)
+
+
+def test_a_killed_run_is_listed_as_interrupted(tmp_path, small):
+    folder = RunFolder.create(tmp_path, "m")
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+
+    class Started:
+        history_epochs = [{"epoch": 0, "loss": 1.0}]
+        epochs_done = 1
+
+    folder.start(Started())
+    meta = json.loads((folder.path / "run.json").read_text())
+    assert meta["status"] == "running" and meta["pid"] == os.getpid()
+    assert list_runs(tmp_path)[0]["status"] == "running"  # this process is alive
+    meta["pid"] = dead.pid
+    (folder.path / "run.json").write_text(json.dumps(meta))
+    listed = list_runs(tmp_path)
+    assert listed[0]["status"] == "interrupted" and listed[0]["history"] == [{"epoch": 0, "loss": 1.0}]
+
+
+def test_a_run_killed_mid_training_is_listed_as_interrupted(tmp_path):
+    """A real training process killed with SIGKILL after its first epoch."""
+    code = f"""
+import os, signal
+from studio.engine import datasets, templates
+from studio.engine.train import Trainer
+ds = datasets.bundled_sample()
+small = datasets.Dataset("s", ds.x_train[:256], ds.y_train[:256], ds.x_test[:64], ds.y_test[:64], ds.class_names)
+p = templates.build("mnist_dense")
+p.training.update(batch_size=64)
+t = Trainer(p, small, runs_dir={str(tmp_path)!r})
+t.epoch_ended.connect(lambda e, logs: os.kill(os.getpid(), signal.SIGKILL))
+t.run_training(5)
+"""
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=240)
+    assert proc.returncode == -9
+    listed = list_runs(tmp_path)
+    assert len(listed) == 1 and listed[0]["status"] == "interrupted"
