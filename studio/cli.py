@@ -310,6 +310,7 @@ def cmd_train(args) -> int:
         summary = trainer.run_training(epochs)
     except TrainingError as exc:
         progress.close()
+        _warn_skipped(trainer)
         where = ""
         if getattr(exc, "node_id", None) and exc.node_id in project.graph.nodes:
             where = f" [node '{project.graph.nodes[exc.node_id].name}']"
@@ -318,6 +319,7 @@ def cmd_train(args) -> int:
         trainer.stop()
         raise
     progress.close()
+    _warn_skipped(trainer)
     last = summary.get("last", {})
     metrics = "  ".join(f"{k}={v:.4f}" for k, v in last.items() if k not in ("epoch", "seconds"))
     print(f"finished {summary['epochs']} epochs in {summary['seconds']:.1f} s "
@@ -325,6 +327,12 @@ def cmd_train(args) -> int:
     if "run" in summary:
         print(f"run folder: {summary['run']}")
     return 0
+
+
+def _warn_skipped(trainer) -> None:
+    """Saved weights that no longer fit their layer: those layers trained from fresh weights."""
+    for _node_id, message in trainer.skipped_weights:
+        print(f"warning: {_printable(message)}", file=sys.stderr)
 
 
 def _train_cluster(args, project, dataset, epochs: int) -> int:

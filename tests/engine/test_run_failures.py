@@ -105,3 +105,25 @@ t.run_training(5)
     assert proc.returncode == -9
     listed = list_runs(tmp_path)
     assert len(listed) == 1 and listed[0]["status"] == "interrupted"
+
+
+def test_cli_train_starts_layers_fresh_when_saved_weights_no_longer_fit(tmp_path):
+    import numpy as np
+    from studio.engine.compiler import compile_graph, model_weights
+    p = _project()
+    weights = model_weights(compile_graph(p.graph))
+    name = next(n for n, arrays in weights.items() if arrays[0].ndim == 2)
+    weights[name] = [np.zeros((3, 3), "float32"), np.zeros((3,), "float32")]   # edited elsewhere
+    p.weights = weights
+    p.training.update(epochs=1)
+    path = tmp_path / "p.studio"
+    p.save(path)
+    np.savez(tmp_path / "d.npz", **{k: v for k, v in zip(
+        ("x_train", "y_train", "x_test", "y_test"),
+        (datasets.bundled_sample().x_train[:128], datasets.bundled_sample().y_train[:128],
+         datasets.bundled_sample().x_test[:32], datasets.bundled_sample().y_test[:32]))})
+    r = subprocess.run([sys.executable, "-m", "studio", "train", str(path), "--dataset", str(tmp_path / "d.npz"),
+                        "--epochs", "1"], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert f"warning: the saved weights of '{name}' do not fit the layer any more" in r.stderr
+    assert "Traceback" not in r.stderr
