@@ -211,8 +211,8 @@ class Evaluation:
             "dataset": self.dataset,
             "samples": self.samples,
             "loss_name": self.loss_name,
-            "loss": self.loss,
-            "metrics": dict(self.metrics),
+            "loss": _finite(self.loss),
+            "metrics": {k: _finite(v) for k, v in self.metrics.items()},
             "accuracy": self.accuracy,
             "classes": list(self.class_names),
             "per_class": [{"class": i, "name": self.class_names[i], "precision": float(self.precision[i]),
@@ -225,6 +225,11 @@ class Evaluation:
             "seconds": self.seconds,
             "notes": list(self.notes),
         }
+
+
+def _finite(value):
+    """A number for JSON: NaN and infinities (a diverged model) become null."""
+    return float(value) if value is not None and np.isfinite(value) else None
 
 
 # -- evaluating ---------------------------------------------------------------------------
@@ -244,17 +249,25 @@ def _is_binary_or_sparse(y_true, y_pred) -> tuple[bool, bool]:
     return is_binary, is_sparse
 
 
-def keras_loss_and_metrics(model, loss_name: str, metric_names, y, outputs: np.ndarray) -> tuple[float, dict]:
+CROSSENTROPIES = ("sparse_categorical_crossentropy", "categorical_crossentropy", "binary_crossentropy")
+
+
+def keras_loss_and_metrics(model, loss_name: str, metric_names, y, outputs: np.ndarray,
+                           logits: np.ndarray | None = None) -> tuple[float, dict]:
     """The loss and metrics ``model.evaluate`` would report, from predictions already made:
-    the same loss function and metric objects over all examples at once, plus the model's
-    regularization penalties (which Keras adds to the loss)."""
+    the same loss function (on the scores before a final softmax/sigmoid, as Keras does,
+    when ``logits`` are given) and metric objects over all examples at once, plus the
+    model's regularization penalties (which Keras adds to the loss)."""
     import keras
     if loss_name.lower() in ("crossentropy", "ce"):
         binary, sparse = _is_binary_or_sparse(y, outputs)
         loss_name = ("binary_crossentropy" if binary else
                      "sparse_categorical_crossentropy" if sparse else "categorical_crossentropy")
     loss_fn = keras.losses.get(loss_name)
-    per_sample = keras.ops.convert_to_numpy(loss_fn(y, outputs))
+    if logits is not None and loss_name in CROSSENTROPIES:
+        per_sample = keras.ops.convert_to_numpy(loss_fn(y, logits, from_logits=True))
+    else:
+        per_sample = keras.ops.convert_to_numpy(loss_fn(y, outputs))
     loss = float(np.mean(per_sample, dtype=np.float64))
     penalties = [float(keras.ops.convert_to_numpy(p)) for p in model.losses]
     if penalties:
@@ -293,8 +306,36 @@ def as_probabilities(outputs: np.ndarray) -> tuple[np.ndarray, bool]:
     return out, logits
 
 
+def _logits_of(output):
+    """The scores a final softmax/sigmoid was applied to, as Keras's crossentropy finds them
+    (the activation caches them on its output; a separate Softmax op is looked through)."""
+    logits = getattr(output, "_keras_logits", None)
+    op = getattr(output, "op", None)
+    if logits is None and op is not None and getattr(op, "type", None) in ("Softmax", "Sigmoid") \
+            and len(op.inputs) == 1:
+        logits = op.inputs[0]
+    return logits
+
+
 def _predict(model, x, batch_size: int, progress: Callable[[int, int], None] | None):
+    """One batched ``model.predict`` pass: (outputs, logits or None).
+
+    Keras computes a crossentropy from the scores before the final softmax or
+    sigmoid when it can (exact even where a probability rounds to 0); the
+    predict step returns those scores beside the outputs so that the loss here
+    is the one ``model.evaluate`` reports, without a second pass.
+    """
     import keras
+    found = {}
+
+    def predict_step(data):
+        inputs = data[0] if isinstance(data, (tuple, list)) else data
+        output = model(inputs, training=False)
+        logits = _logits_of(output)
+        found["logits"] = logits is not None
+        return output, (logits if logits is not None else output)
+
+    model.predict_step = predict_step
     callbacks = []
     if progress is not None:
         steps = -(-len(x) // batch_size)
@@ -305,13 +346,14 @@ def _predict(model, x, batch_size: int, progress: Callable[[int, int], None] | N
 
         callbacks.append(_Progress())
     try:
-        return np.asarray(model.predict(x, batch_size=batch_size, verbose=0, callbacks=callbacks))
+        outputs, logits = model.predict(x, batch_size=batch_size, verbose=0, callbacks=callbacks)
     except MemoryError:
         raise EvaluationFailed(f"not enough memory to predict with batches of {batch_size}; try a smaller "
                                "batch size") from None
     except Exception as exc:  # a backend error: one line for the person, the rest for the log
         from studio.engine.errors import message_of
         raise EvaluationFailed(f"the model failed while predicting: {message_of(exc)}") from exc
+    return np.asarray(outputs), (np.asarray(logits, dtype=np.float32) if found.get("logits") else None)
 
 
 def _shape_text(shape) -> str:
@@ -354,6 +396,9 @@ def evaluate(project, dataset: ds_mod.Dataset | None, run: str | Path | RunWeigh
     pre = ds_mod.Preprocess.from_dict(preprocess)
     if len(dataset.x_test) == 0:
         raise EvaluationError(f"the dataset '{dataset.name}' has no held-out examples to evaluate on")
+    if not chosen:
+        notes.append("the model has no trained weights (every layer freshly initialised): these are the figures "
+                     "of an untrained model")
     try:
         model = compile_graph(graph, chosen or None)
     except CompileError as exc:
@@ -383,18 +428,18 @@ def evaluate(project, dataset: ds_mod.Dataset | None, run: str | Path | RunWeigh
     y = pre.y(dataset.y_test, max(dataset.num_classes, k)) if units > 1 else y_true.astype("float32")[:, None]
     if y.ndim == 2 and units > 1 and y.shape[1] != units:
         y = y[:, :units] if y.shape[1] > units else np.pad(y, ((0, 0), (0, units - y.shape[1])))
-    outputs = _predict(model, x, int(batch_size or config.batch_size), progress)
+    outputs, logits = _predict(model, x, int(batch_size or config.batch_size), progress)
     if outputs.shape != (len(x), units):
         raise EvaluationFailed(f"the model returned shape {outputs.shape} for {len(x)} examples")
     outputs = outputs.astype(np.float32, copy=False)
     try:
-        loss, metrics = keras_loss_and_metrics(model, config.loss, config.metrics, y, outputs)
+        loss, metrics = keras_loss_and_metrics(model, config.loss, config.metrics, y, outputs, logits)
     except Exception as exc:  # a loss that does not apply to these labels: the figures below still do
         from studio.engine.errors import message_of
         loss, metrics = None, {}
         notes.append(f"the loss '{config.loss}' could not be computed on these labels ({message_of(exc)})")
-    probabilities, logits = as_probabilities(outputs)
-    if logits:
+    probabilities, were_scores = as_probabilities(outputs)
+    if were_scores:
         notes.append("the model outputs scores, not probabilities (no softmax/sigmoid at the end); confidences "
                      "are their softmax")
     names = [str(n) for n in (dataset.class_names or [])][:k]

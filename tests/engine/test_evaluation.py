@@ -26,17 +26,19 @@ def small(sample):
                             sample.y_test[:600], sample.class_names, "slice of the bundled sample")
 
 
-def linear_project(ds, activation="softmax", regularizer=False, labels="integer", loss=None):
+def linear_project(ds, activation="softmax", regularizer=False, labels="integer", loss=None, sharpness=8.0,
+                   head=()):
     """Flatten -> Dense(10) with least-squares weights: a real, imperfect classifier, no training."""
     g = ModelGraph("linear")
     dense_config = {"units": 10, "activation": activation}
     if regularizer:
         dense_config["kernel_regularizer"] = {"class_name": "L2", "config": {"l2": 0.01}}
-    inp, flat, dense = chain(g, ("InputLayer", {"shape": [28, 28, 1]}), ("Flatten", {}), ("Dense", dense_config))
+    inp, flat, dense, *_ = chain(g, ("InputLayer", {"shape": [28, 28, 1]}), ("Flatten", {}), ("Dense", dense_config),
+                                 *head)
     x = ds.x_train.reshape(len(ds.x_train), -1).astype("float64") / 255.0
     onehot = np.eye(10)[ds.y_train]
     a = np.hstack([x, np.ones((len(x), 1))])
-    w = np.linalg.lstsq(a.T @ a + 1.0 * np.eye(a.shape[1]), a.T @ onehot, rcond=None)[0] * 8.0
+    w = np.linalg.lstsq(a.T @ a + 1.0 * np.eye(a.shape[1]), a.T @ onehot, rcond=None)[0] * sharpness
     weights = {dense.name: [w[:-1].astype("float32"), w[-1].astype("float32")]}
     training = {"loss": loss or ("categorical_crossentropy" if labels == "onehot" else
                                  "sparse_categorical_crossentropy"),
@@ -126,6 +128,25 @@ def test_figures_match_numpy_and_keras_on_the_same_predictions(small, monkeypatc
     wrong = result.mistakes()
     assert len(wrong) == int(np.sum(result.y_true != result.y_pred))
     assert np.all(np.diff(result.confidence[wrong]) <= 0)
+
+
+@pytest.mark.parametrize("activation, head", [
+    ("softmax", ()),
+    ("linear", (("Softmax", {}),)),
+    ("linear", (("Activation", {"activation": "softmax"}),)),
+])
+def test_loss_of_confident_mistakes_is_the_one_keras_reports(small, activation, head):
+    """Keras takes a crossentropy from the scores before the final softmax; probabilities
+    that round to 0 would otherwise be clipped and the loss come out lower."""
+    project = linear_project(small, activation=activation, head=head, sharpness=300.0)
+    result = evaluation.evaluate(project, small)
+    assert np.sum(result.probabilities[np.arange(result.samples), result.y_true] < 1e-7) > 10
+    model = compile_graph(project.graph, project.weights)
+    model.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    x = small.x_test[..., None].astype("float32") / 255.0
+    keras_figures = model.evaluate(x, small.y_test, batch_size=64, verbose=0, return_dict=True)
+    assert result.loss == pytest.approx(keras_figures["loss"], rel=1e-5)
+    assert not result.notes
 
 
 def test_figures_from_given_predictions_against_numpy():
