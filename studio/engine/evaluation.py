@@ -326,16 +326,7 @@ def _predict(model, x, batch_size: int, progress: Callable[[int, int], None] | N
     is the one ``model.evaluate`` reports, without a second pass.
     """
     import keras
-    found = {}
-
-    def predict_step(data):
-        inputs = data[0] if isinstance(data, (tuple, list)) else data
-        output = model(inputs, training=False)
-        logits = _logits_of(output)
-        found["logits"] = logits is not None
-        return output, (logits if logits is not None else output)
-
-    model.predict_step = predict_step
+    _install_scores_step(model)
     callbacks = []
     if progress is not None:
         steps = -(-len(x) // batch_size)
@@ -346,14 +337,33 @@ def _predict(model, x, batch_size: int, progress: Callable[[int, int], None] | N
 
         callbacks.append(_Progress())
     try:
-        outputs, logits = model.predict(x, batch_size=batch_size, verbose=0, callbacks=callbacks)
+        result = model.predict(x, batch_size=batch_size, verbose=0, callbacks=callbacks)
     except MemoryError:
         raise EvaluationFailed(f"not enough memory to predict with batches of {batch_size}; try a smaller "
                                "batch size") from None
     except Exception as exc:  # a backend error: one line for the person, the rest for the log
         from studio.engine.errors import message_of
         raise EvaluationFailed(f"the model failed while predicting: {message_of(exc)}") from exc
-    return np.asarray(outputs), (np.asarray(logits, dtype=np.float32) if found.get("logits") else None)
+    if isinstance(result, (tuple, list)):
+        return np.asarray(result[0]), np.asarray(result[1], dtype=np.float32)
+    return np.asarray(result), None
+
+
+def _install_scores_step(model) -> None:
+    """Make ``model.predict`` return (outputs, scores before the final softmax/sigmoid)
+    where Keras would find such scores, else the outputs alone (once per model)."""
+    if getattr(model, "_studio_scores_step", False):
+        return
+
+    def predict_step(data):
+        inputs = data[0] if isinstance(data, (tuple, list)) else data
+        output = model(inputs, training=False)
+        logits = _logits_of(output)
+        return output if logits is None else (output, logits)
+
+    model.predict_step = predict_step
+    model.predict_function = None      # made again, with this step
+    model._studio_scores_step = True
 
 
 def _shape_text(shape) -> str:
@@ -362,7 +372,7 @@ def _shape_text(shape) -> str:
 
 def evaluate(project, dataset: ds_mod.Dataset | None, run: str | Path | RunWeights | None = None,
              weights: str = "best", batch_size: int | None = None,
-             progress: Callable[[int, int], None] | None = None) -> Evaluation:
+             progress: Callable[[int, int], None] | None = None, model=None) -> Evaluation:
     """Evaluate ``project``'s model on ``dataset``'s held-out examples.
 
     ``project`` is a :class:`studio.engine.project.Project` (a document snapshot
@@ -370,6 +380,8 @@ def evaluate(project, dataset: ds_mod.Dataset | None, run: str | Path | RunWeigh
     folder, or :func:`load_run`'s result) that run's ``weights`` (best|final) are
     evaluated with the graph, loss, metrics and preprocessing the run trained
     with. ``progress(batch, batches)`` is called after each predicted batch.
+    ``model``: one already built from that graph and those weights (kept between
+    evaluations by a caller that evaluates the same weights again), else one is built.
     Raises :class:`EvaluationError` with a one-line message.
     """
     from studio.engine.compiler import CompileError, compile_graph
@@ -399,10 +411,11 @@ def evaluate(project, dataset: ds_mod.Dataset | None, run: str | Path | RunWeigh
     if not chosen:
         notes.append("the model has no trained weights (every layer freshly initialised): these are the figures "
                      "of an untrained model")
-    try:
-        model = compile_graph(graph, chosen or None)
-    except CompileError as exc:
-        raise EvaluationError(f"the model cannot be built: {exc}") from None
+    if model is None:
+        try:
+            model = compile_graph(graph, chosen or None)
+        except CompileError as exc:
+            raise EvaluationError(f"the model cannot be built: {exc}") from None
     if len(model.inputs) != 1 or len(model.outputs) != 1:
         raise EvaluationError(f"the model has {len(model.inputs)} inputs and {len(model.outputs)} outputs; "
                               "evaluation needs one input and one classifier output")
