@@ -78,19 +78,6 @@ def _defaults(class_name: str, module: str = "keras.layers") -> dict[str, Any]:
     return {p.name: p.default for p in sig.parameters.values() if p.default is not inspect.Parameter.empty}
 
 
-def _default_config(class_name: str) -> dict[str, Any]:
-    """The config Keras itself writes for a default instance of the layer."""
-    try:
-        from studio.engine.keras_bridge import make_layer
-        spec = catalog.spec(class_name)
-        return make_layer(class_name, "x", spec.default_config()).get_config()
-    except Exception:
-        return {}
-
-
-_DEFAULT_CONFIGS: dict[str, dict[str, Any]] = {}
-
-
 def normalize_config(value: Any) -> Any:
     """Configs compare equal whether they hold tuples or lists (registered names ignored)."""
     if isinstance(value, tuple):
@@ -102,13 +89,83 @@ def normalize_config(value: Any) -> Any:
     return value
 
 
-def _is_default(class_name: str, key: str, value: Any) -> bool:
-    if class_name not in _DEFAULT_CONFIGS:
-        _DEFAULT_CONFIGS[class_name] = _default_config(class_name)
-    defaults = _DEFAULT_CONFIGS[class_name]
-    if key in defaults and key not in catalog.spec(class_name).default_config():
-        return normalize_config(defaults[key]) == normalize_config(value)
-    return False
+_SIGNATURES: dict[str, tuple[dict[str, Any], tuple[str, ...]]] = {}
+_REFERENCE_CONFIGS: dict[tuple[str, str], dict[str, Any]] = {}
+
+
+def _signature(class_name: str) -> tuple[dict[str, Any], tuple[str, ...]]:
+    """The layer constructor's real defaults and its required argument names."""
+    if class_name not in _SIGNATURES:
+        defaults: dict[str, Any] = {}
+        required: list[str] = []
+        try:
+            sig = inspect.signature(catalog.keras_class(class_name).__init__)
+            for p in list(sig.parameters.values())[1:]:
+                if p.kind in (p.VAR_KEYWORD, p.VAR_POSITIONAL):
+                    continue
+                if p.default is inspect.Parameter.empty:
+                    required.append(p.name)
+                else:
+                    defaults[p.name] = p.default
+        except (TypeError, ValueError):
+            pass
+        _SIGNATURES[class_name] = (defaults, tuple(required))
+    return _SIGNATURES[class_name]
+
+
+def _built_config(class_name: str, config: dict[str, Any]) -> dict[str, Any] | None:
+    """``get_config()`` of the layer Keras builds from ``config`` (name excluded), or None."""
+    try:
+        from studio.engine.keras_bridge import make_layer
+        cfg = make_layer(class_name, "x", config).get_config()
+    except Exception:  # noqa: BLE001 - no reference: only exact omissions are made
+        return None
+    cfg.pop("name", None)
+    return normalize_config(cfg)
+
+
+def _reference_config(class_name: str, config: dict[str, Any]) -> dict[str, Any]:
+    """What a layer built from only the required arguments of ``config`` writes (cached)."""
+    _, required = _signature(class_name)
+    req = {k: config[k] for k in required if k in config}
+    key = (class_name, repr(sorted(req.items())))
+    if key not in _REFERENCE_CONFIGS:
+        _REFERENCE_CONFIGS[key] = _built_config(class_name, req) or {}
+    return _REFERENCE_CONFIGS[key]
+
+
+def omitted_keys(class_name: str, config: dict[str, Any]) -> set[str]:
+    """The settings that can be left out of a constructor call without changing the layer.
+
+    A setting equal to the constructor's own default (its signature) is always
+    omitted: leaving it out passes the very same value. A setting equal to what
+    a layer built from the required arguments alone writes in its config (e.g.
+    ``strides=(1, 1)`` for a Conv2D, whose signature says ``1``) is omitted only
+    when a layer built without it has exactly the same config as one built
+    with everything; otherwise it is written (pooling ``strides`` follow
+    ``pool_size``, so ``strides=(2, 2)`` with ``pool_size=(3, 3)`` stays).
+    """
+    defaults, required = _signature(class_name)
+    exact = {k for k, v in config.items()
+             if k in defaults and normalize_config(defaults[k]) == normalize_config(v)}
+    reference = _reference_config(class_name, config)
+    guesses = {k for k, v in config.items() if k not in exact and k != "name" and k not in required
+               and ((k in reference and reference[k] == normalize_config(v))
+                    or (k == "dtype" and v in ("float32", None)))}
+    if not guesses:
+        return exact
+    target = _built_config(class_name, config)
+    if target is None:
+        return exact
+    for _ in range(len(guesses) + 1):
+        built = _built_config(class_name, {k: v for k, v in config.items() if k not in exact | guesses})
+        if built is None:
+            return exact
+        wrong = {k for k in guesses if built.get(k, object()) != target.get(k, object())}
+        if not wrong:
+            return exact | guesses if built == target else exact
+        guesses -= wrong
+    return exact
 
 
 def py_literal(value: Any, _depth: int = 0) -> str:
@@ -176,15 +233,11 @@ def layer_expression(class_name: str, name: str | None, config: dict[str, Any], 
     if name is not None and not isinstance(name, str):
         raise CodegenError(f"a layer name should be a string, not {name!r:.80}")
     args = []
-    for key, value in config.items():
+    for key in config:
         _identifier(key, f"setting of {class_name} '{name}'")
-        if key in ("name", "trainable") and (key == "name" or value is True):
-            continue
-        if key == "dtype" and isinstance(value, dict) and value.get("config", {}).get("name") == "float32":
-            continue
-        if key == "dtype" and value in ("float32", None) and class_name != "InputLayer":
-            continue
-        if _is_default(class_name, key, value):
+    omit = omitted_keys(class_name, {k: v for k, v in config.items() if k != "name"})
+    for key, value in config.items():
+        if key == "name" or key in omit:
             continue
         args.append(f"{key}={py_literal(value, _depth + 1)}")
     if name is not None:
