@@ -78,11 +78,78 @@ def _tensor_refs(value: Any) -> list[tuple[str, int, int]]:
     return []
 
 
+def _constants(value: Any) -> list[Any]:
+    """Call arguments that are not tensors (numbers, strings, None...), in argument order."""
+    if _is_tensor_ref(value):
+        return []
+    if isinstance(value, (list, tuple)):
+        return [c for v in value for c in _constants(v)]
+    if isinstance(value, dict) and "class_name" not in value:
+        return [c for v in value.values() for c in _constants(v)]
+    return [value]
+
+
+# Keras operations (``keras.ops``) that are exactly a catalog merge layer when applied to
+# two tensors of the same shape with nothing else: ``a + b`` computes what ``Add()([a, b])`` does.
+_EXACT_OPS = {"Add", "Subtract", "Multiply", "Maximum", "Minimum"}
+
+
+def _shape_of(ref: dict) -> Any:
+    return normalize_shape((ref.get("config") or {}).get("shape"))
+
+
+def normalize_shape(shape: Any) -> Any:
+    return list(shape) if isinstance(shape, (list, tuple)) else shape
+
+
+def _check_operation(entry: dict, cname: str, lname: str, where: str) -> None:
+    """Refuse a Keras operation node unless it is exactly a catalog merge layer."""
+    module = entry.get("module")
+    inbound = entry.get("inbound_nodes") or []
+    call = inbound[0] if inbound and isinstance(inbound[0], dict) else {}
+    args = call.get("args") or []
+    kwargs = call.get("kwargs") or {}
+    sources = [r[0] for r in _tensor_refs(args)]
+    after = f" (applied to the output of {', '.join(repr(n) for n in dict.fromkeys(sources))})" if sources else ""
+    op = f"operation '{lname}' ({module}.{cname}){after}"
+    if cname not in _EXACT_OPS:
+        raise ImportRefused(f"{where}: {op} is a Keras operation that Layer Studio cannot keep yet; "
+                            "only layers can be imported (write it as a layer, or leave it out)")
+    constants = _constants(args)
+    if constants:
+        raise ImportRefused(f"{where}: {op} takes a constant ({', '.join(repr(c) for c in constants)[:80]}) "
+                            "that Layer Studio cannot keep yet; refused rather than imported without it")
+    if kwargs:
+        raise ImportRefused(f"{where}: {op} is called with keyword arguments ({', '.join(sorted(map(str, kwargs)))}) "
+                            "that Layer Studio cannot keep yet")
+    refs = [a for a in args if _is_tensor_ref(a)]
+    if len(refs) != 2 or len(args) != 2 or _shape_of(refs[0]) != _shape_of(refs[1]):
+        raise ImportRefused(f"{where}: {op} combines tensors of different shapes or not exactly two tensors "
+                            f"(broadcasting), which the '{cname}' layer does not do the same way; refused")
+    extra = set(entry.get("config") or {}) - {"name"}
+    if extra:
+        raise ImportRefused(f"{where}: {op} has settings ({', '.join(sorted(extra))}) that Layer Studio "
+                            "cannot keep yet")
+
+
 def check_layer_entries(entries: list[dict], where: str) -> None:
-    """Refuse unknown, code-running, nested or shared layers, naming them."""
+    """Refuse unknown, code-running, nested or shared layers, naming them.
+
+    Keras 3 writes Python arithmetic on tensors (``x + 3.0``) and ``keras.ops``
+    calls into a functional model as operation nodes (module ``keras.src.ops...``).
+    Only those that are exactly a catalog merge layer are accepted; one with a
+    constant or keyword argument is refused by name, never imported without it.
+    """
     for entry in entries:
         cname = entry.get("class_name")
         lname = (entry.get("config") or {}).get("name") or entry.get("name") or "?"
+        module = entry.get("module")
+        if isinstance(module, str) and module.startswith("keras.src.ops"):
+            _check_operation(entry, str(cname), lname, where)
+        elif isinstance(module, str) and module not in ("keras.layers", "keras", "keras.models") \
+                and cname in catalog.SPECS:
+            raise ImportRefused(f"{where}: layer '{lname}' is of type '{cname}' from module '{module}', which is "
+                                "not the built-in Keras layer of that name in the catalog")
         if cname in _MODEL_CLASSES:
             raise ImportRefused(f"{where}: layer '{lname}' is a whole model nested inside the model; "
                                 "nested models are not supported — flatten it into one functional model first")
@@ -99,6 +166,12 @@ def check_layer_entries(entries: list[dict], where: str) -> None:
         except keras_bridge.UnsafeConfigError as exc:
             raise ImportRefused(f"{where}: {exc}") from None
         inbound = entry.get("inbound_nodes") or []
+        if inbound and isinstance(inbound[0], dict) and not (isinstance(module, str)
+                                                             and module.startswith("keras.src.ops")):
+            constants = _constants(inbound[0].get("args") or [])
+            if constants:
+                raise ImportRefused(f"{where}: layer '{lname}' is called with a constant argument "
+                                    f"({', '.join(repr(c) for c in constants)[:80]}) that a graph node cannot carry")
         if len(inbound) > 1:
             raise ImportRefused(f"{where}: layer '{lname}' is called at {len(inbound)} places (shared weights); "
                                 "shared layers are not supported — give each call its own layer")
@@ -131,7 +204,20 @@ def graph_from_model(model) -> tuple[ModelGraph, Weights]:
     return graph, weights
 
 
+def _check_io_lists(config: dict, where: str) -> None:
+    """Refuse a model whose inputs or outputs are a dict (one sentence instead of a KeyError)."""
+    for key, what in (("input_layers", "inputs"), ("output_layers", "outputs")):
+        value = config.get(key)
+        if isinstance(value, dict):
+            raise ImportRefused(f"{where}: the model's {what} are a dict ({', '.join(map(repr, value))[:80]}); "
+                                f"Layer Studio models take their {what} as one tensor or a list — "
+                                "rebuild the model with a list")
+        if value is not None and not isinstance(value, (list, tuple)):
+            raise ImportRefused(f"{where}: the model's {what} are not a list of layers")
+
+
 def _from_functional_config(config: dict, where: str) -> ModelGraph:
+    _check_io_lists(config, where)
     entries = config.get("layers") or []
     check_layer_entries(entries, where)
     graph = ModelGraph(model_name(config.get("name")))
