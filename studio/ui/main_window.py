@@ -24,6 +24,7 @@ from studio.ui.canvas.scene import GraphScene
 from studio.ui.canvas.view import GraphView
 from studio.ui.code_view import CodeView
 from studio.ui.dataset_panel import DatasetPanel
+from studio.ui.evaluation_panel import EvaluationPanel
 from studio.ui.inspector import Inspector
 from studio.ui.palette import Palette, QuickAdd
 from studio.ui.problems_panel import ProblemsPanel
@@ -93,6 +94,8 @@ class MainWindow(QMainWindow):
         self.bottom_tabs.addTab(self.dataset_panel, "Dataset")
         self.bottom_tabs.addTab(self.code_view, "Code")
         self.bottom_tabs.addTab(self.problems, "Problems")
+        self.evaluation_panel = EvaluationPanel(self.document, self)
+        self.bottom_tabs.addTab(self.evaluation_panel, "Evaluate")
         self.problems.title_changed.connect(
             lambda text: self.bottom_tabs.setTabText(self.bottom_tabs.indexOf(self.problems), text))
         bottom = QDockWidget("Model", self)
