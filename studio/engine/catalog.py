@@ -418,6 +418,9 @@ def params(class_name: str) -> tuple[ParamSpec, ...]:
             name=p.name, kind=kind, default=default, required=is_required,
             choices=tuple(choices) if choices is not None else None,
             min=overlay.get("min"), max=overlay.get("max"), allow_none=allow_none))
+    if class_name != "InputLayer":
+        # every Layer takes it (through **kwargs); False freezes the layer's weights, as in Keras
+        out.append(ParamSpec(name="trainable", kind="bool", default=True))
     order = {n: i for i, n in enumerate(s.primary)}
     out.sort(key=lambda ps: order.get(ps.name, len(order)))
     return tuple(out)

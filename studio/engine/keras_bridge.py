@@ -382,6 +382,26 @@ def count_shape_only_params(layer, sink: list) -> int:
     return sum(math.prod(w.shape) for owner, w in sink if id(owner) in owners)
 
 
+def count_shape_only_trainable(layer, sink: list) -> int:
+    """The trainable share of :func:`count_shape_only_params`, as Keras's ``trainable_weights`` counts it:
+    a weight counts if it was made trainable and neither its layer nor any layer above it is frozen."""
+    import math
+
+    if not layer.trainable:
+        return 0
+    frozen: set[int] = set()
+    trainable_owners: set[int] = set()
+
+    def walk(sub, parent_frozen: bool) -> None:
+        is_frozen = parent_frozen or not sub.trainable
+        (frozen if is_frozen else trainable_owners).add(id(sub))
+        for child in sub._flatten_layers(include_self=False, recursive=False):
+            walk(child, is_frozen)
+
+    walk(layer, False)
+    return sum(math.prod(w.shape) for owner, w in sink if id(owner) in trainable_owners and w.trainable)
+
+
 class shape_only_weights:
     """Context: layers built in this thread get shape-only weights."""
 

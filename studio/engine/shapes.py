@@ -55,6 +55,7 @@ class NodeState:
     error: str | None = None
     warning: str | None = None
     fix: Fix | None = None
+    trainable_params: int | None = None  # of ``params``; frozen layers and BatchNorm's moving stats are not
 
     @property
     def ok(self) -> bool:
@@ -73,6 +74,7 @@ class _Result:
     error: str | None = None
     fix_kind: str | None = None
     fix_data: dict = field(default_factory=dict)
+    trainable_params: int | None = None
 
 
 def format_shape(shape: Shape | None) -> str:
@@ -167,6 +169,11 @@ class ShapeChecker:
         self.refresh()
         return sum(s.params or 0 for s in self.states.values())
 
+    def total_trainable_params(self) -> int:
+        """The trainable share of :meth:`total_params`, as Keras's summary counts it."""
+        self.refresh()
+        return sum(s.trainable_params or 0 for s in self.states.values())
+
     def check_all(self) -> set[str]:
         """Forget every result (but not the cache) and check the whole graph."""
         self._dirty = set(self.graph.nodes)
@@ -223,7 +230,7 @@ class ShapeChecker:
                                "are not clear: mark this layer as an output, or delete it")
                 new.fix = Fix(f"Mark '{name}' as an output", "mark_output", node_id)
             if node_id in stray:
-                new = NodeState(new.outputs, new.dtypes, new.params,
+                new = NodeState(new.outputs, new.dtypes, new.params, trainable_params=new.trainable_params,
                                 warning=stray[node_id] + (f" ({new.error})" if new.error and new.outputs is None
                                                           and "no input" not in new.error
                                                           and "waiting for" not in new.error else ""))
@@ -346,7 +353,7 @@ class ShapeChecker:
         else:
             self._cache.move_to_end(key)
         state = NodeState(outputs=result.outputs, dtypes=result.dtypes, params=result.params,
-                          error=result.error)
+                          error=result.error, trainable_params=result.trainable_params)
         if result.error is not None:
             state.error = result.error.replace("{name}", node.name)
             state.fix = _make_fix(result.fix_kind, result.fix_data, node.id)
@@ -365,7 +372,7 @@ class ShapeChecker:
         if class_name == "InputLayer":
             cfg = keras_bridge.input_layer_config(dict(config))
             dtype = str(cfg.get("dtype") or "float32")
-            return _Result(outputs=[tuple(cfg["batch_shape"])], dtypes=[dtype], params=0)
+            return _Result(outputs=[tuple(cfg["batch_shape"])], dtypes=[dtype], params=0, trainable_params=0)
         pre = _precheck(class_name, config, shapes)
         if pre is not None:
             return pre
@@ -381,14 +388,17 @@ class ShapeChecker:
                     layer = keras_bridge.make_layer(class_name, "probe", config)
                     out = attempt(layer, class_name, tensors)
                 params = keras_bridge.count_shape_only_params(layer, weights)
+                trainable = keras_bridge.count_shape_only_trainable(layer, weights)
                 break
             except Exception as exc:
                 failures.append(exc)
         if out is None:
             try:
+                from math import prod as np_prod
                 layer = keras_bridge.make_layer(class_name, "probe", config)
                 out = keras_bridge.call_layer(layer, class_name, tensors)
                 params = int(layer.count_params())
+                trainable = sum(int(np_prod(w.shape)) for w in layer.trainable_weights)
             except Exception as exc:
                 log.debug("shape check of %s failed (fast paths: %r)", class_name, failures, exc_info=True)
                 return _explain(class_name, config, shapes, exc)
@@ -398,7 +408,8 @@ class ShapeChecker:
             if any(d is not None and d <= 0 for d in shape):
                 return _explain(class_name, config, shapes, ValueError(
                     f"the output shape {format_shape(shape)} has an empty dimension"))
-        return _Result(outputs=outputs, dtypes=[str(t.dtype) for t in flat], params=params)
+        return _Result(outputs=outputs, dtypes=[str(t.dtype) for t in flat], params=params,
+                       trainable_params=trainable)
 
     def _warnings(self, node, shapes: list[Shape], state: NodeState, is_output: bool) -> None:
         if node.class_name == "Dense" and shapes:
