@@ -135,7 +135,27 @@ def main() -> int:
         window.view.set_zoom(0.6, gesture=False)
         window.view.centerOn(window.scene.node_items[g.node_by_name("block1a_se_squeeze").id])
         window.scene.select_nodes([g.node_by_name("block1a_se_excite").id])
-        QTimer.singleShot(600, lambda: (shot("imported-efficientnet.png"), finish()))
+        QTimer.singleShot(600, lambda: (shot("imported-efficientnet.png"), step_evaluation()))
+
+    def step_evaluation():
+        """The starter trained for one epoch, evaluated; the gallery shows the largest confusion."""
+        forget_changes()
+        window.files.new_project("mnist_convnet")
+        window.dataset_panel.load_spec({"kind": "builtin", "name": "mnist-sample"})
+        window.training_panel.epochs_spin.setValue(1)
+        window.training_panel.start(new=True)
+        evaluate_when_trained()
+
+    def evaluate_when_trained():
+        from PySide6.QtCore import Qt
+        if window.training_panel.is_running():
+            QTimer.singleShot(200, evaluate_when_trained)
+            return
+        panel = window.evaluation_panel
+        window.bottom_tabs.setCurrentWidget(panel)
+        window.resizeDocks([window.docks[2]], [330], Qt.Vertical)
+        panel.evaluated.connect(lambda: QTimer.singleShot(600, lambda: (shot("evaluation.png"), finish())))
+        panel.start()
 
     def finish():
         forget_changes()
