@@ -167,6 +167,7 @@ class NodeItem(QGraphicsObject):
         self.title = f"{'Input' if spec.is_input else node.class_name}  {summary}".strip()
         self.subtitle = node.name
         self.state = state
+        self.frozen = node.config.get("trainable") is False  # drawn hatched, with a "frozen" tag
         params = ""
         if state is None:
             self.status = shapes = "checking…"
@@ -206,6 +207,10 @@ class NodeItem(QGraphicsObject):
             self.is_output = on
             self.update()
 
+    def frozen_tag_rect(self) -> QRectF:
+        """Where the "frozen" tag sits: the right of the title line, left of a fix badge."""
+        return QRectF(NODE_W - (72 if self.has_fix else 50), 6, 44, 14)
+
     def output_toggle_rect(self) -> QRectF:
         """The 'output' tag at the bottom right (item coordinates): filled when the
         node is a model output; a click toggles it."""
@@ -216,7 +221,7 @@ class NodeItem(QGraphicsObject):
         return bool(self.state and self.state.fix and (self.state.error or self.state.warning))
 
     def _title_width(self) -> float:
-        return NODE_W - (40 if self.has_fix else 18)
+        return NODE_W - (40 if self.has_fix else 18) - (46 if getattr(self, "frozen", False) else 0)
 
     # -- geometry ------------------------------------------------------------
     def body_rect(self) -> QRectF:
@@ -318,8 +323,12 @@ class NodeItem(QGraphicsObject):
             painter.drawRect(rect)
             return
         painter.setPen(QPen(border, 3.0 if (self.isSelected() or error or warning) else 1.2))
-        painter.setBrush(QBrush(QColor("#ffffff")))
+        painter.setBrush(QBrush(QColor("#eceff1" if self.frozen else "#ffffff")))
         painter.drawRoundedRect(rect, 8, 8)
+        if self.frozen:  # frozen weights: grey, hatched, tagged
+            painter.setPen(Qt.NoPen)
+            painter.setBrush(QBrush(QColor("#b0bec5"), Qt.BDiagPattern))
+            painter.drawRoundedRect(rect, 8, 8)
         painter.setPen(Qt.NoPen)
         painter.setBrush(color)
         painter.drawRoundedRect(QRectF(0, 0, 6, NODE_H), 3, 3)
@@ -347,6 +356,14 @@ class NodeItem(QGraphicsObject):
             painter.setPen(QColor("#212121"))
             painter.setFont(font)
             painter.drawText(QRectF(12, 0, self._title_width(), NODE_H), Qt.AlignLeft | Qt.AlignVCenter, text)
+        if detail == "full" and self.frozen:
+            r = self.frozen_tag_rect()
+            painter.setPen(QPen(QColor("#546e7a"), 1.0))
+            painter.setBrush(QColor("#546e7a"))
+            painter.drawRoundedRect(r, 6, 6)
+            painter.setPen(QColor("#ffffff"))
+            painter.setFont(_SMALL_FONT)
+            painter.drawText(r, Qt.AlignCenter, "frozen")
         if detail == "full" and not spec.is_input and (self.is_output or self.hovered):
             r = self.output_toggle_rect()
             painter.setPen(QPen(QColor("#2e7d32"), 1.0))
