@@ -150,12 +150,8 @@ class ModelInspector:
             act_name = getattr(activation, "__name__", "") if activation is not None else ""
             if name in ("Softmax",) or (name == "Activation" and act_name in ("softmax", "sigmoid")):
                 self._head = (layer.input, lambda t: t)
-            elif act_name in ("softmax", "sigmoid") and hasattr(layer, "get_config"):
-                config = dict(layer.get_config(), activation="linear")
-                twin = layer.__class__.from_config(config)
-                twin.build(_shape(layer.input))
-                twin.set_weights(layer.get_weights())
-                self._head = (layer.input, twin)
+            elif act_name in ("softmax", "sigmoid") and _without_activation(layer) is not None:
+                self._head = (layer.input, _without_activation(layer))
             else:
                 self._head = (out, lambda t: t)
         return self._head
@@ -207,7 +203,13 @@ class ModelInspector:
         if len(shape) != 4:
             raise InspectError(f"'{layer_name}' does not output 2-D feature maps; choose a convolution layer")
         count = max(0, min(int(count), int(shape[-1])))
-        extractor = keras.Model(self._inputs(), self._output_tensor(layer))
+        # the filter's response before its activation: a relu that is off at the grey start
+        # would give no gradient at all (the book's Xception layers have no activation of their own)
+        twin = _without_activation(layer)
+        if twin is not None:
+            extractor = keras.Model(self._inputs(), layer.input)
+        else:
+            extractor = keras.Model(self._inputs(), self._output_tensor(layer))
         in_shape = (1,) + tuple(int(d) for d in _shape(self.model.inputs[0])[1:])
         lo, hi = float(value_range[0]), float(value_range[1])
         span = hi - lo
@@ -218,6 +220,8 @@ class ModelInspector:
 
         def mean_activation(image, index):
             act = extractor(image, training=False)
+            if twin is not None:
+                act = twin(act)
             if border:
                 act = act[:, border:-border, border:-border, :]
             return tf.reduce_mean(tf.gather(act, index, axis=-1))
@@ -244,6 +248,22 @@ class ModelInspector:
                     yield PatternProgress(index, done, total)
             final = float(mean_activation(image, idx))
             yield PatternProgress(index, index * steps + steps, total, np.asarray(image)[0], first, final)
+
+
+def _without_activation(layer):
+    """A copy of ``layer`` (same weights) whose activation is linear, or None when the layer
+    has no activation of its own or cannot be copied."""
+    activation = getattr(layer, "activation", None)
+    if activation is None or getattr(activation, "__name__", "") == "linear" or len(layer._inbound_nodes) != 1:
+        return None
+    try:
+        config = dict(layer.get_config(), activation="linear")
+        twin = layer.__class__.from_config(config)
+        twin.build(_shape(layer.input))
+        twin.set_weights(layer.get_weights())
+    except Exception:  # noqa: BLE001 - a layer that cannot be rebuilt: use its output as it is
+        return None
+    return twin
 
 
 @dataclass
@@ -282,8 +302,12 @@ def upsample(cam: np.ndarray, size) -> np.ndarray:
 
 def pattern_image(pattern: np.ndarray) -> np.ndarray:
     """A filter pattern for display, as the book does: centred, scaled to a standard
-    deviation of 64 around grey 128, clipped to uint8."""
+    deviation of 64 around grey 128, clipped to uint8, and an eighth of each side cropped
+    (the book's 25 of 200 pixels), where the border's starting noise is left."""
     p = np.asarray(pattern, dtype=np.float64)
+    h, w = p.shape[0] // 8, p.shape[1] // 8
+    if p.ndim >= 2 and min(p.shape[0], p.shape[1]) >= 16:
+        p = p[h:p.shape[0] - h, w:p.shape[1] - w]
     p = p - p.mean()
     p = p / (p.std() + 1e-5)
     return np.clip(p * 64 + 128, 0, 255).astype(np.uint8)

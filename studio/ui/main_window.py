@@ -25,8 +25,10 @@ from studio.ui.canvas.view import GraphView
 from studio.ui.code_view import CodeView
 from studio.ui.dataset_panel import DatasetPanel
 from studio.ui.evaluation_panel import EvaluationPanel
+from studio.ui.inspect_panel import InspectPanel
 from studio.ui.inspector import Inspector
 from studio.ui.palette import Palette, QuickAdd
+from studio.ui.predict_pad import PredictPad
 from studio.ui.problems_panel import ProblemsPanel
 from studio.ui.tf_loader import TensorFlowLoader
 from studio.ui.training_panel import TrainingPanel
@@ -96,6 +98,10 @@ class MainWindow(QMainWindow):
         self.bottom_tabs.addTab(self.problems, "Problems")
         self.evaluation_panel = EvaluationPanel(self.document, self)
         self.bottom_tabs.addTab(self.evaluation_panel, "Evaluate")
+        self.predict_pad = PredictPad(self.document, self)
+        self.inspect_panel = InspectPanel(self.document, self, pad=self.predict_pad)
+        self.bottom_tabs.addTab(self.predict_pad, "Try it")
+        self.bottom_tabs.addTab(self.inspect_panel, "Inside")
         self.problems.title_changed.connect(
             lambda text: self.bottom_tabs.setTabText(self.bottom_tabs.indexOf(self.problems), text))
         bottom = QDockWidget("Model", self)
