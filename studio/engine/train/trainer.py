@@ -361,14 +361,18 @@ class _StudioCallback:
                 t.epochs_done = epoch + 1
                 if self._last_begun + 1 >= self._steps:
                     t.completed_epochs += 1
-                self._offset = len(t.batch_losses)
+                first, self._offset = self._offset, len(t.batch_losses)
                 if t.run is not None:
                     monitor = logs.get("val_loss", logs.get("loss", math.inf))
                     if t.config.keep_best and monitor < self._best:
                         self._best = monitor
                         t.run.save_weights("best", model_weights(self.model))
                     t.run.append_history(t)
-                    t.run.write_tensorboard(epoch, logs)
+                    try:  # the rate the next batch uses (a schedule's too), read here on the training thread
+                        rate = float(self.model.optimizer.learning_rate)
+                    except Exception:
+                        rate = None
+                    t.run.write_tensorboard(epoch, logs, t.batch_losses[first:self._offset], first, rate)
                 t.epoch_ended.emit(epoch, logs)
 
         return StudioCallback(trainer)
