@@ -185,6 +185,12 @@ def cmd_check(args) -> int:
         print(f"error: {_printable(exc)}")
     for warning in getattr(project, "warnings", []) or []:
         print(f"warning: {_printable(warning)}")
+    if not errors:  # what will not fit the selected device's memory, before any training
+        from studio.engine.resources import resource_problems
+        from studio.engine.train import TrainingConfig
+        for problem in resource_problems(graph, checker.states, TrainingConfig.from_dict(project.training)):
+            errors += problem.error
+            print(f"{'error' if problem.error else 'warning'}: {_printable(problem.message)}")
     total = checker.total_params()
     print(f"total parameters: {total:,}")
     if errors:

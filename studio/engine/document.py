@@ -94,6 +94,7 @@ class Document:
         self._weight_summary = None
         self.checker = ShapeChecker(self.graph)
         self.checker.states_changed.connect(self._on_states_changed)
+        self.resource_problems: list = []  # what will not fit the device's memory (resources.py)
         self.graph.subscribe(self._handlers)
         self.runs = self._list_runs()
 
@@ -152,6 +153,7 @@ class Document:
         self.checker.refresh()
         self._drop_weights_that_do_not_fit()
         self._check_data_fit()
+        self._check_resources()
         summary = self.weight_status()
         if summary != self._weight_summary:
             self._weight_summary = summary
@@ -165,8 +167,18 @@ class Document:
         self.checker.set_external(data_problems(self.graph, self.checker.states, self.dataset, self.preprocess(),
                                                 self.training))
 
+    def _check_resources(self) -> None:
+        from studio.engine.resources import resource_problems
+        found = [] if self.checker.errors() else resource_problems(self.graph, self.checker.states, self.training)
+        if found != self.resource_problems:
+            self.resource_problems = found
+            self.states_changed.emit(set())
+
     def errors(self) -> list[tuple[str | None, str]]:
-        return self.checker.errors() if self.checking_enabled else []
+        """Every error that stops the model from being built or trained, (node id or None, message)."""
+        if not self.checking_enabled:
+            return []
+        return self.checker.errors() + [(None, p.message) for p in self.resource_problems if p.error]
 
     # -- dataset and training settings -----------------------------------------------------
     def preprocess(self) -> ds_mod.Preprocess:

@@ -35,6 +35,10 @@ class ProblemsPanel(QListWidget):
         for message in checker.problems:
             self._add(f"⚠ {message}", checker.graph_fix.node_id if checker.graph_fix else None, error=True)
             errors += 1
+        for problem in d.resource_problems:
+            self._add(f"{'⚠' if problem.error else '△'} {problem.message}", None, error=problem.error)
+            errors += problem.error
+            warnings += not problem.error
         for node_id, node in d.graph.nodes.items():
             state = checker.states.get(node_id)
             if state is not None and state.error:

@@ -17,6 +17,10 @@ def check_fit(graph, dataset: ds_mod.Dataset, preprocess: ds_mod.Preprocess, con
     errors = checker.errors()
     if errors:
         return errors
+    from studio.engine.resources import resource_problems
+    too_big = [(None, p.message) for p in resource_problems(graph, checker.states, config) if p.error]
+    if too_big:
+        return too_big
     inputs = graph.input_nodes()
     outputs = graph.model_outputs()
     if len(inputs) != 1 or len(outputs) != 1:
