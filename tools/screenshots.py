@@ -154,8 +154,50 @@ def main() -> int:
         panel = window.evaluation_panel
         window.bottom_tabs.setCurrentWidget(panel)
         window.resizeDocks([window.docks[2]], [330], Qt.Vertical)
-        panel.evaluated.connect(lambda: QTimer.singleShot(600, lambda: (shot("evaluation.png"), finish())))
+        panel.evaluated.connect(lambda: QTimer.singleShot(600, lambda: (shot("evaluation.png"), step_pad())))
         panel.start()
+
+    def step_pad():
+        """The Try it tab: a 2 drawn with real mouse strokes, the bars and what the model sees."""
+        import numpy as np
+        from PySide6.QtCore import QPoint, Qt
+        from PySide6.QtTest import QTest
+        pad = window.predict_pad
+        window.bottom_tabs.setCurrentWidget(pad)
+
+        def draw():
+            if pad.keeper.busy() or not pad.keeper.current():
+                QTimer.singleShot(200, draw)
+                return
+            turns = np.linspace(np.pi * 1.05, np.pi * 2.25, 24)
+            arc = [(0.5 + 0.2 * np.cos(t), 0.36 + 0.17 * np.sin(t)) for t in turns]
+            x0, y0 = arc[-1]
+            points = arc + [(x0 + (0.3 - x0) * t, y0 + (0.8 - y0) * t) for t in np.linspace(0, 1, 12)[1:]] + \
+                [(0.3 + 0.42 * t, 0.8) for t in np.linspace(0, 1, 10)[1:]]
+            side = pad.pad.image.width()
+            path = [QPoint(int(side * x), int(side * y)) for x, y in points]
+            QTest.mousePress(pad.pad, Qt.LeftButton, Qt.NoModifier, path[0])
+            for p in path[1:]:
+                QTest.mouseMove(pad.pad, p)
+            QTest.mouseRelease(pad.pad, Qt.LeftButton, Qt.NoModifier, path[-1])
+            QTimer.singleShot(500, lambda: (shot("pad.png"), step_inside()))
+
+        QTimer.singleShot(300, draw)
+
+    def step_inside():
+        """The Inside tab: held-out example 3, conv1 clicked (its feature maps), Grad-CAM, histograms."""
+        inside = window.inspect_panel
+        window.bottom_tabs.setCurrentWidget(inside)
+        inside.show_held_out(3)
+        inside.select_node("conv1")
+
+        def when_drawn():
+            if inside.result.get("node") != "conv1" or inside._task is not None:
+                QTimer.singleShot(200, when_drawn)
+                return
+            QTimer.singleShot(400, lambda: (shot("inside.png"), finish()))
+
+        when_drawn()
 
     def finish():
         forget_changes()

@@ -17,7 +17,7 @@ from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import (QComboBox, QFormLayout, QHBoxLayout, QLabel, QProgressBar, QPushButton, QSpinBox,
                                QSplitter, QTabWidget, QVBoxLayout, QWidget)
 
-from studio.ui.predict_pad import ModelKeeper, Task, pixmap
+from studio.ui.predict_pad import ModelKeeper, Task, percent, pixmap
 
 log = logging.getLogger(__name__)
 
@@ -393,7 +393,7 @@ class InspectPanel(QWidget):
         p = out["probabilities"]
         if p.ndim == 1 and p.size:
             top = int(np.argmax(p))
-            self.prediction_label.setText(f"predicted {names[top] if top < len(names) else top} ({p[top]:.0%})")
+            self.prediction_label.setText(f"predicted {names[top] if top < len(names) else top} ({percent(p[top])})")
         self._show_output(out)
         self._show_cam(out, names)
         self._show_histograms(out.get("node"))
@@ -550,6 +550,7 @@ class InspectPanel(QWidget):
         self._pattern_task.progressed.connect(self._on_pattern_progress)
         self._pattern_task.succeeded.connect(self._on_patterns_done)
         self._pattern_task.failed.connect(self._on_patterns_failed)
+        self.destroyed.connect(self._pattern_task.stop)     # the window closed: stop the work
         self._pattern_task.start()
         self.pattern_button.setEnabled(False)
         self.pattern_stop.setEnabled(True)

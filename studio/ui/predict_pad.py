@@ -38,6 +38,7 @@ class Task(QThread):
     failed = Signal(str)
     progressed = Signal(object)
     running: set = set()
+    _hooked = False
 
     def __init__(self, fn, stream: bool = False):
         super().__init__()
@@ -47,6 +48,15 @@ class Task(QThread):
         self.finished.connect(self._forget)
 
     def start(self) -> None:
+        if not Task.running and not Task._hooked:
+            # a thread still running when Python shuts down would abort the process
+            import atexit
+            from PySide6.QtCore import QCoreApplication
+            atexit.register(Task.wait_all)
+            app = QCoreApplication.instance()
+            if app is not None:
+                app.aboutToQuit.connect(Task.wait_all)
+            Task._hooked = True
         Task.running.add(self)
         super().start()
 
@@ -82,6 +92,11 @@ class Task(QThread):
         for task in list(Task.running):
             task.stop()
             task.wait(ms)
+
+
+def percent(p: float) -> str:
+    """A probability for people: one decimal, and never a rounded-up 100 %."""
+    return "over 99.9%" if p > 0.999 else f"{p:.1%}"
 
 
 def _one_line(exc: Exception) -> str:
@@ -574,7 +589,7 @@ class PredictPad(QWidget):
         self.bars.setOpts(x=np.arange(len(p)), height=p, brushes=brushes)
         name = self._class_names[top] if top < len(self._class_names) else str(top)
         self.answer.setText(name)
-        self.confidence.setText("over 99.9 % sure" if p[top] > 0.999 else f"{p[top]:.1%} sure")
+        self.confidence.setText(f"{percent(p[top])} sure")
 
     def _look_inside(self) -> None:
         if self.last_sample is not None:

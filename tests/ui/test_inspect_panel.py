@@ -107,6 +107,18 @@ def test_filter_patterns_for_two_filters_finish(qtbot, window, small):
     assert len(inside.patterns) < 32 and "(stopped)" in inside.pattern_caption.text()
 
 
+def test_closing_with_patterns_running_stops_them(qtbot, window, small):
+    from studio.ui.predict_pad import Task
+    inside = trained_inside(qtbot, window, small)
+    inside.pattern_count.setValue(64)
+    assert inside.start_patterns()
+    task = inside._pattern_task
+    inside.deleteLater()                                   # as when the window goes
+    qtbot.waitUntil(lambda: task._stop, timeout=2_000)     # told to stop, not left to run 1,920 steps
+    qtbot.waitUntil(lambda: task not in Task.running, timeout=5_000)
+    assert task.isFinished()
+
+
 def test_without_data_or_training_it_says_what_to_do(qtbot, window):
     inside = window.inspect_panel
     window.bottom_tabs.setCurrentWidget(inside)
