@@ -165,3 +165,15 @@ def test_no_dataset_is_said_in_the_tab(qtbot, window):
     panel = window.evaluation_panel
     assert not panel.start()
     assert "no dataset" in panel.summary.text() and panel.evaluate_button.isEnabled()
+
+
+def test_closing_the_window_while_evaluating(qtbot, window, small):
+    from studio.ui.evaluation_panel import EvaluationWorker
+    window.document.set_loaded_dataset(small)
+    panel = window.evaluation_panel
+    assert panel.start()
+    worker = panel.worker
+    window.close()                                    # the running thread outlives the tab's interest in it
+    assert worker in EvaluationWorker.running or worker.isFinished()
+    qtbot.waitUntil(worker.isFinished, timeout=120_000)
+    qtbot.waitUntil(lambda: worker not in EvaluationWorker.running, timeout=5_000)
