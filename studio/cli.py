@@ -437,13 +437,22 @@ def cmd_evaluate(args) -> int:
         raise UsageError("--weights chooses which of a run's weights to evaluate; give the run with --run")
     project = _load_project(args.project)
     run = load_run(args.run, args.weights or "best") if args.run is not None else None
-    spec = project.dataset
+    spec, chosen = project.dataset, []
     if spec is None and run is not None and run.project is not None:
         spec = run.project.dataset
+    if args.dataset is not None:   # as for train: the held-out part of this data, preprocessed as the project says
+        keep = {"preprocess": (spec or {}).get("preprocess") if isinstance(spec, dict) else None}
+        if args.dataset in ("mnist-sample", "sample"):
+            spec = {"kind": "builtin", "name": "mnist-sample", **keep}
+        elif args.dataset in datasets.DOWNLOADS:
+            spec = {"kind": "download", "name": args.dataset, **keep}
+        else:
+            spec = {"kind": "file", "path": str(Path(args.dataset).resolve()), **keep}
+            chosen = [spec["path"]]
     if spec is None:
         raise UsageError(f"{_show(args.project)} has no dataset to evaluate on; choose one in the Dataset tab "
-                         "and save, or train with --dataset")
-    dataset = datasets.load(spec, Path(args.project).resolve().parent)
+                         "and save, or pass --dataset")
+    dataset = datasets.load(spec, Path(args.project).resolve().parent, trusted=chosen)
     for note in dataset.notes:
         print(f"note: {_printable(note)}", file=sys.stderr)
     runtime_gc.import_keras_settled()  # collector: see studio/engine/runtime_gc.py
@@ -512,6 +521,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("project")
     p.add_argument("--run", help="a run folder whose weights to evaluate (default: the project's weights)")
     p.add_argument("--weights", choices=["best", "final"], help="with --run: which weights (default: best)")
+    p.add_argument("--dataset", type=_non_empty,
+                   help="evaluate on this data's held-out part instead of the project's: mnist-sample, mnist, "
+                        "fashion_mnist, or a .npz/.csv file or image folder")
     p.add_argument("--json", action="store_true", help="print one JSON object (keys: see the README)")
     p.set_defaults(func=cmd_evaluate)
     p = sub.add_parser("export", help="export the model (verified by reloading it in its own runtime)")

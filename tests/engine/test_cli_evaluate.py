@@ -85,3 +85,18 @@ def test_project_without_a_dataset(tmp_path):
     project.save(path)
     result = _run("evaluate", str(path))
     assert result.returncode == 2 and "no dataset" in result.stderr and "Traceback" not in result.stderr
+    assert "--dataset" in result.stderr
+
+
+def test_dataset_option(trained, tmp_path):
+    path, _ = trained
+    sample = datasets.bundled_sample()
+    data = tmp_path / "elsewhere.npz"      # outside the project's folder: allowed, the person named it
+    import numpy as np
+    np.savez(data, x_train=sample.x_train[:50], y_train=sample.y_train[:50], x_test=sample.x_test[:300],
+             y_test=sample.y_test[:300])
+    result = _run("evaluate", str(path), "--dataset", str(data), "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["samples"] == 300
+    bad = _run("evaluate", str(path), "--dataset", str(tmp_path / "missing.npz"))
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
