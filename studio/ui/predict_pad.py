@@ -152,6 +152,8 @@ class ModelKeeper(QObject):
         self._timer.start()
 
     def _request_if_watched(self) -> None:
+        import shiboken6
+        self._watchers = [w for w in self._watchers if shiboken6.isValid(w)]   # a view may have gone
         if any(w.isVisible() for w in self._watchers):
             self.request()
 
