@@ -69,7 +69,6 @@ tests/engine/test_summary.py measures.
 
 from __future__ import annotations
 
-import math
 import os
 import re
 import sys

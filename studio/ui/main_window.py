@@ -30,6 +30,8 @@ from studio.ui.inspector import Inspector
 from studio.ui.palette import Palette, QuickAdd
 from studio.ui.predict_pad import PredictPad
 from studio.ui.problems_panel import ProblemsPanel
+from studio.ui.runs_panel import RunsPanel
+from studio.ui.summary_panel import SummaryPanel
 from studio.ui.tf_loader import TensorFlowLoader
 from studio.ui.training_panel import TrainingPanel
 
@@ -102,6 +104,9 @@ class MainWindow(QMainWindow):
         self.inspect_panel = InspectPanel(self.document, self, pad=self.predict_pad)
         self.bottom_tabs.addTab(self.predict_pad, "Try it")
         self.bottom_tabs.addTab(self.inspect_panel, "Inside")
+        self.summary_panel, self.runs_panel = SummaryPanel(self.document, self), RunsPanel(self.document, self)
+        self.bottom_tabs.insertTab(1, self.summary_panel, "Summary")   # next to Training: before a run
+        self.bottom_tabs.addTab(self.runs_panel, "Runs")
         self.problems.title_changed.connect(
             lambda text: self.bottom_tabs.setTabText(self.bottom_tabs.indexOf(self.problems), text))
         bottom = QDockWidget("Model", self)
