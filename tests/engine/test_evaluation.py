@@ -10,7 +10,7 @@ from studio.engine.compiler import compile_graph
 from studio.engine.errors import BAD_INPUT, StudioError, exit_code_for
 from studio.engine.evaluation import Evaluation, EvaluationError
 from studio.engine.graph import ModelGraph
-from studio.engine.project import Project, save_weights
+from studio.engine.project import Project
 
 from .helpers import chain
 
