@@ -179,6 +179,7 @@ class EvaluationPanel(QWidget):
         self._generation = 0             # bumped whenever a running evaluation would be stale
         self._started_generation = -1
         self._running_key: tuple | None = None
+        self._preprocess = None          # the preprocessing the result was computed with
         self._build()
         document.runs_changed.connect(self._on_runs_changed)
         document.weights_changed.connect(self._on_weights_changed)
@@ -353,7 +354,8 @@ class EvaluationPanel(QWidget):
     def _on_dataset_changed(self) -> None:
         if self.is_running():
             self._generation += 1
-        if self.result is not None and self.document.dataset is not self.dataset:
+        if self.result is not None and (self.document.dataset is not self.dataset
+                                        or self.document.preprocess() != self._preprocess):
             self._clear("The data changed since the last evaluation: press Evaluate to see the new figures.")
 
     @guarded
@@ -385,6 +387,7 @@ class EvaluationPanel(QWidget):
         self._generation += 1
         self._started_generation = self._generation
         self._running_key = key
+        self._preprocess = d.preprocess()
         project = d.snapshot(TRAINED)
         self.worker = EvaluationWorker(project, dataset, key[1] or None, key[2] or "best")
         self.worker.progressed.connect(self._on_progress)

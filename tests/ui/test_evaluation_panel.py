@@ -110,6 +110,12 @@ def test_run_weights_and_results_that_go_stale(qtbot, window, small):
     assert panel.result is None and panel.matrix.rowCount() == 0 and panel.gallery.count() == 0
     assert "weights changed" in panel.summary.text()
     assert "(untrained)" in panel.source_combo.itemText(0)
+    # nor when the preprocessing changes
+    _evaluate(qtbot, panel)
+    spec = dict(window.document.dataset_spec)
+    spec["preprocess"] = {**spec.get("preprocess", {}), "labels": "onehot"}
+    window.document.set_dataset(spec)
+    assert panel.result is None and "data changed" in panel.summary.text()
     # a run's result outlives weight changes, not another project
     assert panel.select_source(("run", run, "final"))
     _evaluate(qtbot, panel)
