@@ -193,6 +193,11 @@ def cmd_check(args) -> int:
             print(f"{'error' if problem.error else 'warning'}: {_printable(problem.message)}")
     total = checker.total_params()
     print(f"total parameters: {total:,}")
+    if not errors:  # the model summary's totals (studio.engine.summary)
+        from studio.engine.summary import format_count, summarize
+        s = summarize(graph, checker.states, TrainingConfig.from_dict(project.training))
+        print(f"non-trainable parameters: {s.non_trainable:,}; MACs per sample: {s.macs:,} ({format_count(s.macs)})")
+        print(f"memory: {_printable(s.advice)}")
     if errors:
         print(f"{errors} error{'s' if errors != 1 else ''} found", file=sys.stderr)
         return 1

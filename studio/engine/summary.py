@@ -428,17 +428,17 @@ def _meminfo_available() -> tuple[int | None, str]:
         with open("/proc/meminfo") as f:
             for line in f:
                 if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024, "MemAvailable in /proc/meminfo"
+                    return int(line.split()[1]) * 1024, "available, /proc/meminfo"
     except (OSError, ValueError, IndexError):
         pass
     try:
         pages = os.sysconf("SC_AVPHYS_PAGES")
-        return pages * os.sysconf("SC_PAGE_SIZE"), "free pages (os.sysconf)"
+        return pages * os.sysconf("SC_PAGE_SIZE"), "free, os.sysconf"
     except (ValueError, OSError, AttributeError):
         pass
     try:
         total = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-        return total // 2, "half the installed memory (os.sysconf; what is free could not be read)"
+        return total // 2, "assumed free: half the installed memory, os.sysconf"
     except (ValueError, OSError, AttributeError):
         return None, "the free memory could not be read"
 
@@ -455,7 +455,8 @@ def cpu_memory(max_age: float = 5.0) -> DeviceMemory:
     available, source = _meminfo_available()
     usable = None if available is None else int(available * CPU_SHARE)
     result = DeviceMemory("CPU", "CPU memory", usable,
-                          f"{int(CPU_SHARE * 100)} % of the available memory ({source})")
+                          f"{int(CPU_SHARE * 100)} % of the {_fmt(available)} {source}" if available is not None
+                          else source)
     _cpu_cache = (now, result)
     return result
 
@@ -468,7 +469,7 @@ def gpu_memory(index: int = 0) -> DeviceMemory:
     total, label = _nvidia_smi_total(index)
     if total is not None:
         return DeviceMemory(name, label or name, int(total * GPU_SHARE),
-                            f"{int(GPU_SHARE * 100)} % of its {_fmt(total)} (nvidia-smi)")
+                            f"{int(GPU_SHARE * 100)} % of its {_fmt(total)}, nvidia-smi")
     tf = sys.modules.get("tensorflow")
     if tf is not None:
         try:
@@ -479,8 +480,8 @@ def gpu_memory(index: int = 0) -> DeviceMemory:
         except Exception:
             pass
     return DeviceMemory(name, label or name, int(ASSUMED_GPU_BYTES * GPU_SHARE),
-                        f"assumed {_fmt(ASSUMED_GPU_BYTES)} (the GPU's memory could not be read; "
-                        f"{int(GPU_SHARE * 100)} % of it counted)")
+                        f"{int(GPU_SHARE * 100)} % of an assumed {_fmt(ASSUMED_GPU_BYTES)}: "
+                        "the GPU's memory could not be read")
 
 
 def _nvidia_smi_total(index: int) -> tuple[int | None, str | None]:
