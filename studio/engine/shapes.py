@@ -89,15 +89,13 @@ def _first_sentence(message: str) -> str:
     return message if len(message) <= 300 else message[:297] + "..."
 
 
-_ENCODER = json.JSONEncoder(separators=(",", ":"), default=str)
-
-
-def _key(class_name: str, config: dict, inputs: list[tuple]) -> str | None:
-    """The check cache's key. Keys are not sorted (equal configs written in another
-    order only miss the cache), which keeps a full check of a large graph cheap."""
+def _key(class_name: str, config: dict, inputs: list) -> str | None:
+    """The check cache's key: equal keys mean equal class, settings and inputs. ``repr``
+    of plain JSON data is exact and cheap; configs written in another key order only
+    miss the cache, which keeps a full check of a large graph cheap."""
     try:
-        return _ENCODER.encode([class_name, config, inputs])
-    except (TypeError, ValueError):
+        return repr((class_name, config, inputs))
+    except Exception:
         return None
 
 
@@ -341,7 +339,7 @@ class ShapeChecker:
         return state
 
     def _infer(self, node, shapes: list[Shape], dtypes: list[str]) -> NodeState:
-        key = _key(node.class_name, node.config, [list(map(list, shapes)), dtypes])
+        key = _key(node.class_name, node.config, (tuple(shapes), tuple(dtypes)))
         result = self._cache.get(key) if key is not None else None
         if result is None:
             result = self._infer_uncached(node.class_name, node.config, shapes, dtypes)
