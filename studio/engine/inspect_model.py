@@ -27,12 +27,15 @@ from typing import Iterator
 import numpy as np
 
 from studio.engine import digits
+from studio.engine.errors import BAD_INPUT, StudioError
 
 CONV_CLASSES = ("Conv1D", "Conv2D", "Conv3D", "SeparableConv2D", "DepthwiseConv2D", "Conv2DTranspose")
 
 
-class InspectError(ValueError):
+class InspectError(StudioError, ValueError):
     """A request the model cannot answer (a layer that is not a feature map, a class out of range)."""
+
+    exit_code = BAD_INPUT
 
 
 def build_model(project):

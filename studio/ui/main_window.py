@@ -104,6 +104,7 @@ class MainWindow(QMainWindow):
         self.inspect_panel = InspectPanel(self.document, self, pad=self.predict_pad)
         self.bottom_tabs.addTab(self.predict_pad, "Try it")
         self.bottom_tabs.addTab(self.inspect_panel, "Inside")
+        self.evaluation_panel.example_selected.connect(self._look_inside)
         self.summary_panel, self.runs_panel = SummaryPanel(self.document, self), RunsPanel(self.document, self)
         self.bottom_tabs.insertTab(1, self.summary_panel, "Summary")   # next to Training: before a run
         self.bottom_tabs.addTab(self.runs_panel, "Runs")
@@ -297,6 +298,11 @@ class MainWindow(QMainWindow):
         if node_id and node_id in self.scene.node_items:
             self.scene.select_nodes([node_id])
             self.view.centerOn(self.scene.node_items[node_id])
+
+    def _look_inside(self, index: int) -> None:
+        """An example picked in the Evaluate gallery opens in the Inside tab."""
+        self.inspect_panel.show_held_out(index)
+        self.bottom_tabs.setCurrentWidget(self.inspect_panel)
 
     def train(self) -> None:
         self.bottom_tabs.setCurrentWidget(self.training_panel)
