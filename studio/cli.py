@@ -338,9 +338,12 @@ def cmd_train(args) -> int:
 
 
 def _warn_skipped(trainer) -> None:
-    """Saved weights that no longer fit their layer: those layers trained from fresh weights."""
+    """Saved weights that no longer fit their layer (those layers trained from fresh weights),
+    and settings the trainer adjusted to the data."""
     for _node_id, message in trainer.skipped_weights:
         print(f"warning: {_printable(message)}", file=sys.stderr)
+    for note in trainer.notes:
+        print(f"note: {_printable(note)}", file=sys.stderr)
 
 
 def _train_cluster(args, project, dataset, epochs: int) -> int:

@@ -410,6 +410,12 @@ class ShapeChecker:
                        trainable_params=trainable)
 
     def _warnings(self, node, shapes: list[Shape], state: NodeState, is_output: bool) -> None:
+        activation = node.config.get("activation")
+        if activation == "softmax" and state.outputs and state.outputs[0] and state.outputs[0][-1] == 1:
+            state.warning = (f"'{node.name}' is a softmax over one unit: it always outputs 1.0, so it cannot "
+                             "learn; use a sigmoid for two classes, or one unit per class")
+            state.fix = Fix("Use a sigmoid", "set_param", node.id, param="activation", value="sigmoid")
+            return
         if node.class_name == "Dense" and shapes:
             rank = len(shapes[0])
             if rank >= 4 or (rank == 3 and is_output):

@@ -477,8 +477,9 @@ class TrainingPanel(QWidget):
         t = self.trainer
         if t is not None and t.model is not None and t.epochs_done > 0:
             self.document.set_trained_weights(t.weights(), t.project.graph)
-        for node_id, message in (t.skipped_weights if t is not None else []):
-            self.window.statusBar().showMessage(message, 10000)
+        said = [m for _, m in t.skipped_weights] + list(t.notes) if t is not None else []
+        if said:
+            self.window.statusBar().showMessage("; ".join(said), 15000)
 
     def _fail(self, message: str, node_id: str) -> None:
         self.progress_label.setText(f"⚠ Failed: {message}")

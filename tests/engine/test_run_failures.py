@@ -127,3 +127,25 @@ def test_cli_train_starts_layers_fresh_when_saved_weights_no_longer_fit(tmp_path
     assert r.returncode == 0, r.stderr
     assert f"warning: the saved weights of '{name}' do not fit the layer any more" in r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_a_batch_larger_than_the_data_is_clamped_and_said(tmp_path, small):
+    p = _project()
+    p.training.update(batch_size=10_000)
+    t = Trainer(p, small)
+    summary = t.run_training(1)
+    assert summary["status"] == "finished" and t.config.batch_size == 256
+    assert "larger than the 256 training samples" in t.notes[0]
+
+
+def test_a_one_unit_softmax_is_flagged():
+    from studio.engine.graph import ModelGraph
+    from studio.engine.shapes import ShapeChecker
+    g = ModelGraph("m")
+    i = g.add_node("InputLayer", {"shape": [4]})
+    d = g.add_node("Dense", {"units": 1, "activation": "softmax"})
+    g.connect(i.id, d.id)
+    checker = ShapeChecker(g)
+    checker.refresh()
+    state = checker.states[d.id]
+    assert "cannot learn" in state.warning and state.fix.value == "sigmoid"

@@ -77,6 +77,7 @@ class Trainer:
         self.preprocess = ds_mod.Preprocess.from_dict((project.dataset or {}).get("preprocess"))
         # layers whose given weights no longer fit and so start fresh: [(node id, message)]
         self.skipped_weights: list[tuple[str, str]] = []
+        self.notes: list[str] = []   # settings adjusted to the data, said to the person
 
     # -- control (any thread) ------------------------------------------------------
     def pause(self) -> None:
@@ -173,6 +174,10 @@ class Trainer:
                 self.model = self.build()
             x, y, x_test, y_test = self.arrays()
             n_train = len(x) if self.config.validation != "split" else int(len(x) * (1 - self.config.validation_split))
+            if self.config.batch_size > n_train >= 1:
+                self.notes.append(f"the batch size {self.config.batch_size:,} is larger than the {n_train:,} "
+                                  f"training samples; each step uses all {n_train:,}")
+                self.config = self.config.with_changes(batch_size=n_train)
             steps = epochs * -(-n_train // int(self.config.batch_size))
             start = int(self.model.optimizer.iterations.numpy())
             self._planned_end = start + steps
