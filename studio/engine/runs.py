@@ -19,6 +19,8 @@ import socket
 import time
 from pathlib import Path
 
+import numpy as np
+
 from studio.engine.errors import StudioError
 from studio.engine.project import ProjectError, atomic_write_text, save_weights
 
@@ -88,6 +90,26 @@ class RunFolder:
 
     def save_weights(self, which: str, weights: dict) -> None:
         save_weights(weights, self.path / f"weights_{which}.h5")
+
+    def save_histograms(self, epoch: int, weights: dict, bins: int = 40) -> None:
+        """Each layer's weight and bias histograms at the end of an epoch (histograms/epoch_NNNN.npz:
+        for layer L and array k, 'L/k/counts', 'L/k/edges'); a few milliseconds an epoch."""
+        arrays = {}
+        for layer, values in weights.items():
+            for k, a in enumerate(values):
+                flat = np.asarray(a, dtype=np.float64).ravel()
+                flat = flat[np.isfinite(flat)]
+                counts, edges = np.histogram(flat, bins=bins) if flat.size else (np.zeros(bins, np.int64),
+                                                                                  np.linspace(0, 1, bins + 1))
+                arrays[f"{layer}/{k}/counts"] = counts
+                arrays[f"{layer}/{k}/edges"] = edges
+        folder = self.path / "histograms"
+        try:
+            folder.mkdir(exist_ok=True)
+            with open(folder / f"epoch_{epoch:04d}.npz", "wb") as f:
+                np.savez(f, **arrays)
+        except OSError as exc:
+            raise _folder_error(folder, exc) from None
 
     def append_history(self, trainer) -> None:
         epochs = trainer.history_epochs
@@ -185,6 +207,24 @@ def device_description() -> str:
         return ", ".join(g.name for g in gpus) if gpus else "CPU"
     except Exception:
         return "unknown"
+
+
+def load_histograms(run_path: Path, layer: str) -> dict[int, list[tuple[np.ndarray, np.ndarray]]]:
+    """A layer's recorded histograms, by epoch: {epoch: [(counts, edges) per weight array]}."""
+    out: dict[int, list[tuple[np.ndarray, np.ndarray]]] = {}
+    for path in sorted(Path(run_path, "histograms").glob("epoch_*.npz")):
+        try:
+            epoch = int(path.stem.split("_")[1])
+            with np.load(path, allow_pickle=False) as f:
+                k, found = 0, []
+                while f"{layer}/{k}/counts" in f.files:
+                    found.append((f[f"{layer}/{k}/counts"], f[f"{layer}/{k}/edges"]))
+                    k += 1
+        except (OSError, ValueError, IndexError):
+            continue
+        if found:
+            out[epoch] = found
+    return out
 
 
 def _reason(exc: BaseException) -> str:

@@ -138,10 +138,19 @@ class InspectPanel(QWidget):
         self.hist_title = QLabel("")
         self.hist_title.setWordWrap(True)
         self.hist_view = pg.GraphicsLayoutWidget()
+        # which weights: now, or as the newest run recorded them at the end of an epoch
+        self.hist_epoch = QSpinBox(minimum=0, maximum=0, specialValueText="now")
+        self.hist_epoch.setPrefix("epoch ")
+        self.hist_epoch.setToolTip("The weights now, or at the end of an epoch of the newest run")
+        self.hist_epoch.valueChanged.connect(lambda _v: self._show_histograms(self._hist_node))
+        self._hist_node = None
         weights = QWidget()
         wl = QVBoxLayout(weights)
         wl.setContentsMargins(0, 0, 0, 0)
-        wl.addWidget(self.hist_title)
+        top = QHBoxLayout()
+        top.addWidget(self.hist_title, 1)
+        top.addWidget(self.hist_epoch)
+        wl.addLayout(top)
         wl.addWidget(self.hist_view, 1)
         self.pattern_layer = QComboBox()
         self.pattern_count = QSpinBox(minimum=1, maximum=64, value=8)
@@ -495,11 +504,22 @@ class InspectPanel(QWidget):
                      "try an earlier layer")
         self.cam_caption.setText(text)
 
+    def _recorded(self, node: str) -> tuple[str, dict]:
+        """The newest run's histograms of a layer, by epoch (see RunFolder.save_histograms)."""
+        from studio.engine.runs import load_histograms
+        runs = self.document.runs
+        if not runs:
+            return "", {}
+        return runs[0]["path"], load_histograms(runs[0]["path"], node)
+
     def _show_histograms(self, node: str | None) -> None:
-        from studio.engine.inspect_model import histograms
+        from pathlib import Path
+
+        from studio.engine.inspect_model import Histogram, histograms
         pg = self.pg
         self.hist_view.clear()
         built = self.keeper.built
+        self._hist_node = node
         if node is None or built is None:
             self.hist_title.setText("Click a node to see its weight histograms.")
             return
@@ -508,11 +528,24 @@ class InspectPanel(QWidget):
         except Exception:  # noqa: BLE001 - not part of the model
             self.hist_title.setText(f"'{node}' is not part of the model.")
             return
+        run, recorded = self._recorded(node)
+        self.hist_epoch.blockSignals(True)
+        self.hist_epoch.setMaximum(max(recorded) + 1 if recorded else 0)
+        self.hist_epoch.blockSignals(False)
+        self.hist_epoch.setEnabled(bool(recorded))
+        epoch = self.hist_epoch.value()
         hists = histograms(layer)
+        if epoch and epoch - 1 in recorded:
+            names = [h.name for h in hists]
+            hists = [Histogram(names[k] if k < len(names) else f"weights {k}", (int(counts.sum()),), counts, edges,
+                               _binned_stats(counts, edges)) for k, (counts, edges) in enumerate(recorded[epoch - 1])]
+            source = f"end of epoch {epoch} of run {Path(run).name}"
+        else:
+            source = f"{'trained' if built.trained else 'fresh'} weights now"
         if not hists:
             self.hist_title.setText(f"{node} has no weights.")
             return
-        self.hist_title.setText(f"{node}: weight histograms ({'trained' if built.trained else 'fresh'} weights)")
+        self.hist_title.setText(f"{node}: weight histograms ({source})")
         for k, h in enumerate(hists):
             plot = self.hist_view.addPlot(row=k, col=0)
             plot.setMouseEnabled(x=False, y=False)
@@ -647,3 +680,11 @@ def overlay(base: np.ndarray, heatmap: np.ndarray, pg) -> np.ndarray:
     grey = base.astype(np.float64).mean(axis=2, keepdims=True) * 0.6
     alpha = (0.35 + 0.5 * np.clip(heatmap, 0, 1))[..., None]
     return np.round(grey * (1 - alpha) + colours * alpha).astype(np.uint8)
+
+
+def _binned_stats(counts: np.ndarray, edges: np.ndarray) -> dict:
+    """Mean and standard deviation of a recorded histogram (from its bin centres)."""
+    n = max(int(counts.sum()), 1)
+    centres = (edges[:-1] + edges[1:]) / 2
+    mean = float((centres * counts).sum() / n)
+    return {"mean": mean, "std": float(np.sqrt((counts * (centres - mean) ** 2).sum() / n))}

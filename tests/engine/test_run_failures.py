@@ -149,3 +149,20 @@ def test_a_one_unit_softmax_is_flagged():
     checker.refresh()
     state = checker.states[d.id]
     assert "cannot learn" in state.warning and state.fix.value == "sigmoid"
+
+
+def test_weight_histograms_are_recorded_each_epoch_cheaply(tmp_path, small):
+    from studio.engine.runs import load_histograms
+    p = _project()
+    t = Trainer(p, small, runs_dir=tmp_path)
+    t.run_training(2)
+    dense = next(n.name for n in p.graph.nodes.values() if n.class_name == "Dense")
+    hists = load_histograms(t.run.path, dense)
+    assert sorted(hists) == [0, 1]
+    kernel, bias = t.weights()[dense]
+    counts, edges = hists[1][0]
+    assert counts.sum() == kernel.size and len(edges) == len(counts) + 1
+    assert edges[0] <= kernel.min() and edges[-1] >= kernel.max()  # the last epoch's are the final weights
+    assert hists[1][1][0].sum() == bias.size
+    epoch_seconds = sum(e["seconds"] for e in t.history_epochs)
+    print(f"histograms: {t.histogram_seconds * 1000:.1f} ms for {epoch_seconds:.2f} s of epochs")

@@ -64,6 +64,14 @@ def test_clicking_conv1_shows_its_32_feature_maps_and_grad_cam(qtbot, window, sm
     hists = result["histograms"]
     assert [h.name for h in hists] == ["kernel", "bias"]
     assert int(hists[0].counts.sum()) == 3 * 3 * 1 * 32
+    # ... and as the run recorded them at the end of its epoch
+    assert inside.hist_epoch.isEnabled() and inside.hist_epoch.maximum() == 1
+    inside.hist_epoch.setValue(1)
+    assert "end of epoch 1 of run" in inside.hist_title.text()
+    recorded = inside.result["histograms"]
+    assert int(recorded[0].counts.sum()) == 3 * 3 * 1 * 32 and int(recorded[1].counts.sum()) == 32
+    inside.hist_epoch.setValue(0)
+    assert "weights now" in inside.hist_title.text()
 
     # another class and another layer for Grad-CAM
     inside.cam_class.setCurrentIndex(inside.cam_class.findData(2))

@@ -78,6 +78,7 @@ class Trainer:
         # layers whose given weights no longer fit and so start fresh: [(node id, message)]
         self.skipped_weights: list[tuple[str, str]] = []
         self.notes: list[str] = []   # settings adjusted to the data, said to the person
+        self.histogram_seconds = 0.0  # time spent recording weight histograms (kept under 2 % of training)
 
     # -- control (any thread) ------------------------------------------------------
     def pause(self) -> None:
@@ -368,10 +369,14 @@ class _StudioCallback:
                     t.completed_epochs += 1
                 first, self._offset = self._offset, len(t.batch_losses)
                 if t.run is not None:
+                    weights = model_weights(self.model)  # read once: best weights and histograms
                     monitor = logs.get("val_loss", logs.get("loss", math.inf))
                     if t.config.keep_best and monitor < self._best:
                         self._best = monitor
-                        t.run.save_weights("best", model_weights(self.model))
+                        t.run.save_weights("best", weights)
+                    h0 = time.perf_counter()
+                    t.run.save_histograms(epoch, weights)
+                    t.histogram_seconds += time.perf_counter() - h0
                     t.run.append_history(t)
                     try:  # the rate the next batch uses (a schedule's too), read here on the training thread
                         rate = float(self.model.optimizer.learning_rate)
