@@ -195,9 +195,38 @@ def main() -> int:
             if inside.result.get("node") != "conv1" or inside._task is not None:
                 QTimer.singleShot(200, when_drawn)
                 return
-            QTimer.singleShot(400, lambda: (shot("inside.png"), finish()))
+            QTimer.singleShot(400, lambda: (shot("inside.png"), step_runs()))
 
         when_drawn()
+
+    def step_runs():
+        """Two runs compared: conv3 with 96 filters, trained two epochs, against the evaluation's run."""
+        g = window.document.graph
+        window.undo_stack.push(commands.set_param_command(g, [g.node_by_name("conv3").id], "filters", 96))
+        window.flush_updates()
+        window.training_panel.epochs_spin.setValue(2)
+        window.training_panel.start(new=True)
+        compare_when_trained()
+
+    def compare_when_trained():
+        if window.training_panel.is_running():
+            QTimer.singleShot(200, compare_when_trained)
+            return
+        panel = window.runs_panel
+        window.bottom_tabs.setCurrentWidget(panel)
+        panel.select_runs([r["path"] for r in window.document.runs[:2]])
+        window.view.set_zoom(0.62, gesture=False)
+        window.view.centerOn(window.scene.node_items[window.document.graph.node_by_name("pool2").id])
+        QTimer.singleShot(600, lambda: (shot("runs.png"), step_summary()))
+
+    def step_summary():
+        """The Summary tab for the residual separable-convolution template (BatchNormalization's
+        moving statistics count as non-trainable)."""
+        forget_changes()
+        window.files.new_project("residual_separable")
+        window.flush_updates()
+        window.bottom_tabs.setCurrentWidget(window.summary_panel)
+        QTimer.singleShot(600, lambda: (shot("summary.png"), finish()))
 
     def finish():
         forget_changes()

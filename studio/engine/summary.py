@@ -387,8 +387,9 @@ def summarize_layers(graph, states: dict, half_activations: bool = False) -> lis
             rows.append(LayerSummary(node_id, node.name, node.class_name, None, None, None, None, None, error))
             continue
         inputs = []
-        for port in sorted(graph.inputs_of(node_id)):
-            src, k = graph.inputs_of(node_id)[port]
+        ports = graph.inputs_of(node_id)
+        for port in sorted(ports):
+            src, k = ports[port]
             up = states.get(src)
             if up is None or not up.outputs or k >= len(up.outputs):
                 inputs = []

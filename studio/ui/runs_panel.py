@@ -16,7 +16,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QItemSelectionModel, QRectF, Qt
 from PySide6.QtGui import QBrush, QColor, QFont, QPen
-from PySide6.QtWidgets import (QAbstractItemView, QGraphicsRectItem, QGraphicsSimpleTextItem, QHBoxLayout,
+from PySide6.QtWidgets import (QAbstractItemView, QGraphicsItem, QGraphicsRectItem, QGraphicsSimpleTextItem, QHBoxLayout,
                                QHeaderView, QLabel, QListWidget, QListWidgetItem, QPushButton, QSplitter,
                                QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
@@ -24,8 +24,10 @@ from studio.engine import run_diff
 from studio.ui.guard import guarded
 from studio.ui.plots import whole_number_axis
 
-COLUMNS = ("When", "Optimizer", "Learning rate", "Batch", "Epochs", "Best val loss", "Best val acc",
-           "Duration", "Device", "Status")
+COLUMNS = ("When", "Optimizer", "LR", "Batch", "Epochs", "Val loss", "Val acc", "Time", "Device", "Status")
+TIPS = {"LR": "learning rate (cos: a cosine decay over the run)", "Time": "duration of the run",
+        "Val loss": "the best (lowest) validation loss of any epoch",
+        "Val acc": "the best (highest) validation accuracy of any epoch"}
 RUN_COLORS = ["#1565c0", "#ef6c00", "#2e7d32", "#6a1b9a", "#00838f", "#ad1457", "#5d4037", "#455a64"]
 KIND_COLORS = {"added": "#2e7d32", "changed": "#ef6c00", "removed": "#c62828"}
 _NUMERIC = {2, 3, 4, 5, 6, 7}
@@ -86,6 +88,7 @@ class CanvasHighlights:
             outline.setAcceptHoverEvents(False)
             outline.setZValue(-1)
             tag_bg = QGraphicsRectItem(outline)
+            tag_bg.setFlag(QGraphicsItem.ItemIgnoresTransformations)   # readable at any zoom
             tag = QGraphicsSimpleTextItem(text if len(text) <= 48 else text[:47] + "…", tag_bg)
             font = QFont()
             font.setPixelSize(11)
@@ -93,9 +96,10 @@ class CanvasHighlights:
             tag.setFont(font)
             tag.setBrush(QBrush(Qt.white))
             size = tag.boundingRect()
-            tag_bg.setRect(QRectF(0, 0, size.width() + 8, size.height() + 2))
-            tag_bg.setPos(body.left() - 5, body.top() - 5 - size.height() - 3)
-            tag.setPos(4, 1)
+            # anchored at the outline's top-left corner, drawn upwards from it in screen pixels
+            tag_bg.setRect(QRectF(0, -size.height() - 3, size.width() + 8, size.height() + 3))
+            tag_bg.setPos(body.left() - 5, body.top() - 5)
+            tag.setPos(4, -size.height() - 2)
             tag_bg.setBrush(QBrush(color))
             tag_bg.setPen(QPen(Qt.NoPen))
             tag_bg.setAcceptedMouseButtons(Qt.NoButton)
@@ -130,6 +134,9 @@ class RunsPanel(QWidget):
         self.highlights = CanvasHighlights(window.scene) if window is not None else None
         self.table = QTableWidget(0, len(COLUMNS))
         self.table.setHorizontalHeaderLabels(COLUMNS)
+        for col, name in enumerate(COLUMNS):
+            if name in TIPS:
+                self.table.horizontalHeaderItem(col).setToolTip(TIPS[name])
         self.table.setEditTriggers(QAbstractItemView.NoEditTriggers)
         self.table.setSelectionBehavior(QAbstractItemView.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.ExtendedSelection)
@@ -150,10 +157,10 @@ class RunsPanel(QWidget):
         lv.addWidget(self.hint)
         self.loss_plot = pg.PlotWidget(title="Validation loss", axisItems={"bottom": whole_number_axis()})
         self.acc_plot = pg.PlotWidget(title="Validation accuracy", axisItems={"bottom": whole_number_axis()})
-        for plot in (self.loss_plot, self.acc_plot):
+        for plot, corner in ((self.loss_plot, (-8, 8)), (self.acc_plot, (8, 8))):
             plot.setLabel("bottom", "epoch")
             plot.setMinimumWidth(180)
-            plot.addLegend(offset=(-8, 8), labelTextSize="8pt")
+            plot.addLegend(offset=corner, labelTextSize="8pt")   # loss falls, accuracy rises: top right, top left
         self.curves: list = []
         self.diff_list = QListWidget()
         self.diff_list.setWordWrap(True)
@@ -178,7 +185,7 @@ class RunsPanel(QWidget):
         splitter = QSplitter()
         for w in (left, self.loss_plot, self.acc_plot, right):
             splitter.addWidget(w)
-        splitter.setSizes([560, 280, 280, 300])
+        splitter.setSizes([800, 210, 210, 220])
         for k in range(4):
             splitter.setCollapsible(k, False)
         layout = QVBoxLayout(self)
@@ -224,16 +231,16 @@ class RunsPanel(QWidget):
             training = (self._config(run["path"]) or {}).get("training") or {}
             history = run.get("history") or []
             started = run.get("started")
-            when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(started)) \
+            when = time.strftime("%d %b %H:%M:%S", time.localtime(started)) \
                 if isinstance(started, (int, float)) else Path(run["path"]).name
             loss, acc = best(history, "val_loss", True), best(history, "val_accuracy", False)
             epochs = run.get("epochs") if isinstance(run.get("epochs"), int) else len(history)
             rate = training.get("learning_rate")
             cells = [
                 (when, started if isinstance(started, (int, float)) else 0.0),
-                (str(training.get("optimizer", "–")) + (" cosine" if training.get("lr_schedule") == "cosine" else ""),
-                 str(training.get("optimizer", ""))),
-                (f"{rate:g}" if isinstance(rate, (int, float)) else "–", rate),
+                (str(training.get("optimizer", "–")), str(training.get("optimizer", ""))),
+                ((f"{rate:g}" if isinstance(rate, (int, float)) else "–")
+                 + (" cos" if training.get("lr_schedule") == "cosine" else ""), rate),
                 (str(training.get("batch_size", "–")), training.get("batch_size")),
                 (str(epochs), epochs),
                 (f"{loss:.4f}" if loss is not None else "–", loss),
@@ -249,18 +256,30 @@ class RunsPanel(QWidget):
                 if col in _NUMERIC:
                     item.setTextAlignment(Qt.AlignRight | Qt.AlignVCenter)
                 if col == 0:
-                    item.setToolTip(run["path"] + (f"\n{run['message']}" if run.get("message") else ""))
+                    item.setToolTip(time.strftime("%Y-%m-%d %H:%M:%S  ", time.localtime(started))
+                                    if isinstance(started, (int, float)) else "")
+                    item.setToolTip(item.toolTip() + run["path"]
+                                    + (f"\n{run['message']}" if run.get("message") else ""))
                 table.setItem(row, col, item)
         table.setSortingEnabled(True)
-        if not getattr(self, "_sized", False) and self.runs:
-            table.resizeColumnsToContents()
-            self._sized = True
+        self._fit_columns()
         model = table.selectionModel()
         for row in range(table.rowCount()):
             if table.item(row, 0).data(Qt.UserRole + 1) in selected:
                 model.select(table.model().index(row, 0), _SELECT_ROW)
         table.blockSignals(False)
         self._on_selection()
+
+    def _fit_columns(self) -> None:
+        """Columns as wide as their contents once there is something to show (and it is shown:
+        a hidden table measures nothing); after that, widths are the person's."""
+        if self.runs and not getattr(self, "_sized", False) and self.table.isVisible():
+            self.table.resizeColumnsToContents()
+            self._sized = True
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        self._fit_columns()
 
     def selected_paths(self) -> list[str]:
         rows = sorted({i.row() for i in self.table.selectionModel().selectedRows()})
@@ -324,6 +343,8 @@ class RunsPanel(QWidget):
             path = self.table.item(row, 0).data(Qt.UserRole + 1)
             if path not in paths:
                 self.table.item(row, 0).setData(Qt.DecorationRole, None)
+        if paths and getattr(self, "_sized", False):
+            self.table.resizeColumnToContents(0)   # room for the colour swatch
 
     def _color_row(self, path: str, color: str) -> None:
         for row in range(self.table.rowCount()):
@@ -390,6 +411,12 @@ class RunsPanel(QWidget):
             marks[node_id] = (change.kind, text)
         self.highlights.show(marks)
         self.clear_button.setEnabled(bool(self.highlights.items))
+        view = getattr(self.window, "view", None)
+        if view is not None and self.highlights.items:  # bring a mark into view if none is in it
+            shown = view.mapToScene(view.viewport().rect()).boundingRect()
+            rects = [item.sceneBoundingRect() for item in self.highlights.items.values()]
+            if not any(shown.intersects(r) for r in rects):
+                view.ensureVisible(rects[0], 40, 40)
 
     def clear_highlights(self) -> None:
         if self.highlights is not None:

@@ -21,8 +21,10 @@ from studio.engine import summary as summary_mod
 from studio.engine.shapes import format_shape
 from studio.ui.guard import guarded
 
-COLUMNS = ("Layer", "Type", "Output shape", "Trainable", "Non-trainable", "MACs", "Activations")
-_NUMERIC = {3, 4, 5, 6}
+COLUMNS = ("#", "Layer", "Type", "Output shape", "Trainable", "Non-trainable", "MACs", "Activations")
+_NUMERIC = {0, 4, 5, 6, 7}
+ACTIVATIONS = COLUMNS.index("Activations")
+MACS = COLUMNS.index("MACs")
 
 
 class _Item(QTableWidgetItem):
@@ -57,6 +59,7 @@ class SummaryPanel(QWidget):
         header.setSectionResizeMode(QHeaderView.Interactive)
         header.setStretchLastSection(True)
         header.setSortIndicatorShown(True)
+        header.setSortIndicator(0, Qt.AscendingOrder)   # the model's order until a header is clicked
         self.table.itemDoubleClicked.connect(self._on_double_click)
         self.totals_label = QLabel()
         self.totals_label.setTextFormat(Qt.RichText)
@@ -134,26 +137,26 @@ class SummaryPanel(QWidget):
         table.setSortingEnabled(False)
         table.setRowCount(len(s.layers))
         batch = s.memory.batch_size
-        table.horizontalHeaderItem(6).setText(f"Activations (batch {batch:,})")
+        table.horizontalHeaderItem(ACTIVATIONS).setText(f"Activations (batch {batch:,})")
         error_brush = QBrush(QColor("#c62828"))
         for row, layer in enumerate(s.layers):
             shape = ", ".join(format_shape(o) for o in layer.outputs) if layer.outputs else "–"
             act = None if layer.activation_bytes is None else layer.activation_bytes * batch
             cells = [
-                (layer.name, layer.name), (layer.class_name, layer.class_name), (shape, shape),
+                (str(row + 1), row + 1), (layer.name, layer.name), (layer.class_name, layer.class_name), (shape, shape),
                 (_count(layer.trainable), layer.trainable), (_count(layer.non_trainable), layer.non_trainable),
                 (summary_mod.format_count(layer.macs) if layer.macs is not None else "?", layer.macs),
                 (summary_mod.format_bytes(act) if act is not None else "?", act),
             ]
             if layer.error:
-                cells[2] = ("error", None)
+                cells[3] = ("error", None)
             for col, (text, value) in enumerate(cells):
                 item = _Item(text)
                 item.setData(Qt.UserRole, value if col in _NUMERIC else text.lower())
                 item.setData(Qt.UserRole + 1, layer.node_id)
                 if col in _NUMERIC:
                     item.setTextAlignment(Qt.AlignRight | Qt.AlignVCenter)
-                if col == 5 and layer.macs is not None:
+                if col == MACS and layer.macs is not None:
                     item.setToolTip(f"{layer.macs:,} multiply-accumulates per sample")
                 if layer.error:
                     item.setForeground(error_brush)
@@ -168,7 +171,7 @@ class SummaryPanel(QWidget):
 
     def row_of(self, node_id: str) -> int:
         for row in range(self.table.rowCount()):
-            if self.table.item(row, 0).data(Qt.UserRole + 1) == node_id:
+            if self.table.item(row, 1).data(Qt.UserRole + 1) == node_id:
                 return row
         return -1
 

@@ -50,14 +50,14 @@ def test_the_table_shows_each_runs_settings_and_figures(qtbot, window, two_runs)
     panel = two_runs
     rows = sorted((_cells(panel, r) for r in range(2)), key=lambda c: c["When"])
     assert [r["Epochs"] for r in rows] == ["1", "2"]
-    assert [r["Learning rate"] for r in rows] == ["0.001", "0.002"]
-    assert all(r["Optimizer"].startswith("rmsprop") and r["Batch"] == "64" for r in rows)
+    assert [r["LR"] for r in rows] == ["0.001 cos", "0.002 cos"]
+    assert all(r["Optimizer"] == "rmsprop" and r["Batch"] == "64" for r in rows)
     assert all(r["Status"] == "finished" and r["Device"] for r in rows)
     for run in window.document.runs:
         row = next(r for r in range(2) if panel.table.item(r, 0).data(Qt.UserRole + 1) == run["path"])
         best_loss = min(e["val_loss"] for e in run["history"])
         assert panel.table.item(row, 5).data(Qt.UserRole) == best_loss
-        assert _cells(panel, row)["Best val acc"] == f"{max(e['val_accuracy'] for e in run['history']):.4f}"
+        assert _cells(panel, row)["Val acc"] == f"{max(e['val_accuracy'] for e in run['history']):.4f}"
     panel.table.sortItems(4, Qt.DescendingOrder)          # epochs, as numbers
     assert _cells(panel, 0)["Epochs"] == "2"
     panel.table.sortItems(0, Qt.AscendingOrder)
@@ -86,6 +86,8 @@ def test_selecting_runs_overlays_curves_and_two_runs_show_the_diff_on_the_canvas
     assert isinstance(outline, QGraphicsRectItem) and outline.parentItem() is window.scene.node_items[conv3]
     assert outline.pen().color().name() == KIND_COLORS["changed"] and outline.scene() is window.scene
     assert outline.sceneBoundingRect().contains(window.scene.node_items[conv3].body_rect())
+    shown = window.view.mapToScene(window.view.viewport().rect()).boundingRect()
+    assert shown.intersects(outline.sceneBoundingRect())      # scrolled into view when it was not
     # the outline follows the node when it moves
     item = window.scene.node_items[conv3]
     item.setPos(item.pos().x() + 40, item.pos().y())

@@ -19,7 +19,7 @@ def _show(qtbot, window):
 
 def _row(panel, name):
     for row in range(panel.table.rowCount()):
-        if panel.table.item(row, 0).text() == name:
+        if panel.table.item(row, 1).text() == name:
             return {COLUMNS[c]: panel.table.item(row, c) for c in range(len(COLUMNS))}
     raise AssertionError(f"no row for {name}")
 
@@ -34,7 +34,7 @@ def test_table_lists_every_layer_with_its_figures_and_totals(qtbot, window):
     assert conv1["Trainable"].text() == "320" and conv1["Non-trainable"].text() == "0"
     assert conv1["MACs"].data(Qt.UserRole) == 26 * 26 * 32 * 9
     batch = d.training.batch_size
-    assert panel.table.horizontalHeaderItem(6).text() == f"Activations (batch {batch})"
+    assert panel.table.horizontalHeaderItem(7).text() == f"Activations (batch {batch})"
     assert conv1["Activations"].data(Qt.UserRole) == 26 * 26 * 32 * 4 * batch
     totals = panel.totals_label.text()
     assert f"{d.checker.total_params():,}" in totals and "optimizer state" in totals
@@ -43,12 +43,17 @@ def test_table_lists_every_layer_with_its_figures_and_totals(qtbot, window):
 
 def test_sorting_by_a_number_column_sorts_by_value(qtbot, window):
     panel = _show(qtbot, window)
-    panel.table.sortItems(3, Qt.DescendingOrder)
-    values = [panel.table.item(r, 3).data(Qt.UserRole) for r in range(panel.table.rowCount())]
+    names = [panel.table.item(r, 1).text() for r in range(panel.table.rowCount())]
+    assert names == [window.document.graph.nodes[i].name for i in window.document.graph.topological_order()
+                     if i in window.document.graph.model_node_ids()]      # the model's order at first
+    panel.table.sortItems(4, Qt.DescendingOrder)
+    values = [panel.table.item(r, 4).data(Qt.UserRole) for r in range(panel.table.rowCount())]
     assert values == sorted(values, reverse=True) and values[0] == 73856   # conv3: 3*3*64*128 + 128
-    panel.table.sortItems(5, Qt.AscendingOrder)
-    macs = [panel.table.item(r, 5).data(Qt.UserRole) for r in range(panel.table.rowCount())]
+    panel.table.sortItems(6, Qt.AscendingOrder)
+    macs = [panel.table.item(r, 6).data(Qt.UserRole) for r in range(panel.table.rowCount())]
     assert macs == sorted(macs)
+    panel.table.sortItems(0, Qt.AscendingOrder)
+    assert [panel.table.item(r, 1).text() for r in range(panel.table.rowCount())] == names
 
 
 def test_edits_and_settings_redraw_it_without_building_keras(qtbot, window, monkeypatch):
@@ -59,7 +64,7 @@ def test_edits_and_settings_redraw_it_without_building_keras(qtbot, window, monk
     window.flush_updates()
     qtbot.waitUntil(lambda: _row(panel, "conv3")["Trainable"].text() == f"{3 * 3 * 64 * 96 + 96:,}", timeout=3000)
     window.training_panel.batch_spin.setValue(256)
-    qtbot.waitUntil(lambda: panel.table.horizontalHeaderItem(6).text() == "Activations (batch 256)", timeout=3000)
+    qtbot.waitUntil(lambda: panel.table.horizontalHeaderItem(7).text() == "Activations (batch 256)", timeout=3000)
     assert "batch size 256" in panel.advice_label.text()
     # a redraw is arithmetic on the checked states: nothing is built in Keras
     from studio.engine import compiler, keras_bridge
@@ -77,7 +82,7 @@ def test_edits_and_settings_redraw_it_without_building_keras(qtbot, window, monk
 
 def test_double_click_shows_the_layer_on_the_canvas(qtbot, window):
     panel = _show(qtbot, window)
-    row = next(r for r in range(panel.table.rowCount()) if panel.table.item(r, 0).text() == "pool2")
+    row = next(r for r in range(panel.table.rowCount()) if panel.table.item(r, 1).text() == "pool2")
     panel.table.itemDoubleClicked.emit(panel.table.item(row, 1))
     assert window.scene.selected_node_ids() == [window.document.graph.node_by_name("pool2").id]
 
@@ -95,7 +100,7 @@ def test_batch_norm_statistics_count_as_non_trainable(qtbot, window):
     window.undo_stack.push(commands.Connect(d.graph, add.node_id, 0, conv2.id, 0))
     window.flush_updates()
     name = d.graph.nodes[add.node_id].name
-    qtbot.waitUntil(lambda: any(panel.table.item(r, 0).text() == name for r in range(panel.table.rowCount())),
+    qtbot.waitUntil(lambda: any(panel.table.item(r, 1).text() == name for r in range(panel.table.rowCount())),
                     timeout=3000)
     bn = _row(panel, name)
     assert bn["Trainable"].text() == "64" and bn["Non-trainable"].text() == "64"
