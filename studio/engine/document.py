@@ -90,7 +90,9 @@ class Document:
         self.warnings: list[str] = list(project.warnings)
         self._start = self._entries(project.weights)
         self._trained = self._entries(project.trained_weights)
-        self._weights_checked: set[str] = set()
+        # weights read from a file, not yet compared with the layers' sizes (once, at the first check)
+        self._unchecked = {(k, i) for k, store in (("start", self._start), ("trained", self._trained))
+                           for i in store}
         self._weight_summary = None
         self.checker = ShapeChecker(self.graph)
         self.checker.states_changed.connect(self._on_states_changed)
@@ -229,6 +231,14 @@ class Document:
         return out
 
     def _valid(self, store: dict[str, _Weights]) -> dict[str, _Weights]:
+        """The weights that apply now: made for the node as it is, and (once checked) of the
+        size the layer has now; an upstream edit can change a layer's size without touching it."""
+        states = self.checker.states
+        return {i: w for i, w in self._matching(store).items()
+                if states.get(i) is None or states[i].params is None or states[i].params == w.size}
+
+    def _matching(self, store: dict[str, _Weights]) -> dict[str, _Weights]:
+        """The weights made for the node as it is now (by fingerprint)."""
         nodes = self.graph.nodes
         return {i: w for i, w in store.items() if i in nodes and fingerprint(nodes[i]) == w.fingerprint}
 
@@ -288,19 +298,21 @@ class Document:
         self.refresh()
 
     def _drop_weights_that_do_not_fit(self) -> None:
-        """Saved weights whose size no longer matches the layer (the file was edited
-        elsewhere): that layer starts fresh, and the person is told which."""
+        """Weights read from a file whose size does not match the layer (the file was edited
+        elsewhere): checked once, at the first check after loading; that layer starts fresh,
+        and the person is told which. (Later edits never delete weights: see _valid.)"""
+        if not self._unchecked:
+            return
         dropped = []
-        for store in (self._start, self._trained):
-            for node_id, w in list(self._valid(store).items()):
+        for key, store in (("start", self._start), ("trained", self._trained)):
+            for node_id, w in list(self._matching(store).items()):
                 state = self.checker.states.get(node_id)
-                if state is None or state.params is None or node_id in self._weights_checked:
+                if (key, node_id) not in self._unchecked or state is None or state.params is None:
                     continue
+                self._unchecked.discard((key, node_id))
                 if w.size != state.params:
                     del store[node_id]
                     dropped.append(self.graph.nodes[node_id].name)
-                else:
-                    self._weights_checked.add(node_id)
         if dropped:
             names = ", ".join(f"'{n}'" for n in sorted(set(dropped)))
             message = f"the saved weights of {names} do not fit the layer{'s' if len(dropped) > 1 else ''}; " \

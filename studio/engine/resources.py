@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from studio.engine.summary import format_bytes, summarize
+from studio.engine.summary import device_memory, format_bytes, optimizer_slots, summarize
 
 
 @dataclass(frozen=True)
@@ -21,9 +21,23 @@ class ResourceProblem:
     message: str
 
 
+QUICK_ABOVE = 2000  # nodes: larger graphs get the full per-layer summary only when memory is tight
+
+
 def resource_problems(graph, states: dict, training, device=None) -> list[ResourceProblem]:
-    """What will not fit in the selected device's memory (empty while the graph has errors)."""
+    """What will not fit in the selected device's memory (empty while the graph has errors).
+
+    Runs after every edit: on a large graph a quick bound (every parameter as
+    float32 weights, gradients and optimizer slots) decides first whether the
+    per-layer summary is worth computing."""
     try:
+        if device is None:
+            device = device_memory(training.device)[0]
+        if len(states) > QUICK_ABOVE and device.bytes is not None:
+            params = sum(s.params or 0 for s in states.values())
+            bound = params * 4 * (2 + optimizer_slots(training.optimizer, float(training.momentum)))
+            if bound < device.bytes // 2:
+                return []
         summary = summarize(graph, states, training, device=device)
     except Exception:  # a summary is advice: it never stops checking
         return []

@@ -163,3 +163,18 @@ def test_no_checker_or_listener_is_left_behind_by_replacing_or_checking():
     assert {name: len(getattr(g, name)._callbacks) for name in before} == before
     doc.replace(templates.build("mnist_dense"))
     assert all(len(getattr(g, name)._callbacks) == 0 for name in before)  # the old graph is let go
+
+
+def test_an_upstream_edit_that_resizes_a_layer_makes_its_weights_fresh_until_undone():
+    doc, weights = _document_with_weights()
+    g = doc.graph
+    dense = g.node_by_name("dense")
+    conv = [n for n in g.nodes.values() if n.class_name == "Conv2D"][-1]
+    old = dict(conv.config)
+    g.set_param(conv.id, "filters", 96)          # dense's input, and so its kernel, changes size
+    doc.refresh()
+    assert doc.weight_status()[dense.id] == "fresh" and "dense" not in doc.weights_by_name(STARTING)
+    compile_graph(g, doc.weights_by_name(STARTING))   # builds: nothing stale is handed to Keras
+    g.set_config(conv.id, old)
+    doc.refresh()
+    assert doc.weight_status()[dense.id] == STARTING
