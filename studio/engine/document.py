@@ -35,8 +35,10 @@ STARTING, TRAINED = "imported", "trained"
 
 
 def fingerprint(node: Node) -> str:
-    """What a layer's weights were made for: its class, name and settings."""
-    return json.dumps([node.class_name, node.name, node.config], sort_keys=True, default=str)
+    """What a layer's weights were made for: its class, name and settings (freezing a
+    layer changes nothing its weights depend on, so ``trainable`` is left out)."""
+    config = {k: v for k, v in node.config.items() if k != "trainable"}
+    return json.dumps([node.class_name, node.name, config], sort_keys=True, default=str)
 
 
 @dataclass(frozen=True)
@@ -136,7 +138,9 @@ class Document:
             self.refresh_runs()
 
     # -- graph and checks -------------------------------------------------------------------
-    def _on_graph_event(self, *_args) -> None:
+    def _on_graph_event(self, *args) -> None:
+        if args and args[-1] == "position":  # moving a node changes nothing the model computes
+            return
         self.revision += 1
         self.graph_changed.emit()
 
@@ -302,6 +306,9 @@ class Document:
         elsewhere): checked once, at the first check after loading; that layer starts fresh,
         and the person is told which. (Later edits never delete weights: see _valid.)"""
         if not self._unchecked:
+            return
+        if self.revision:  # edited before the first check (TensorFlow was loading): hide, never delete
+            self._unchecked.clear()
             return
         dropped = []
         for key, store in (("start", self._start), ("trained", self._trained)):

@@ -320,7 +320,7 @@ class ModelGraph:
     def set_outputs(self, node_ids: list[str]) -> None:
         for i in node_ids:
             self.node(i)
-        self.output_ids = list(node_ids)
+        self.output_ids = list(dict.fromkeys(node_ids))  # each node once, in order
         self._changed()
         self.outputs_changed.emit()
 

@@ -137,7 +137,7 @@ def remove_stale_files(project_path: Path, keep: str | None) -> None:
         return
     for entry in entries:
         name = entry.name
-        stale_weights = name.startswith(prefix) and name.endswith(".h5") and name != keep
+        stale_weights = name != keep and re.fullmatch(re.escape(prefix) + r"(-[0-9a-f]{16})?\.h5", name)
         stale_tmp = name.startswith(f".{project_path.name}.") and name.endswith(".tmp")
         if (stale_weights or stale_tmp) and entry.is_file(follow_symlinks=False):
             try:
@@ -441,7 +441,9 @@ def project_from_document(doc: dict[str, Any], source: str = "project", base_dir
     if doc.get("weights") and base_dir is not None:
         weights_file = base_dir / doc["weights"]
         expected = doc.get("weights_sha256")
-        if expected and weights_file.is_file() and file_sha256(weights_file) != expected:
+        if not weights_file.exists():  # e.g. a copy of a project whose weights the original replaced
+            project.warnings.append(f"the weights file '{doc['weights']}' is missing; every layer starts fresh")
+        elif expected and weights_file.is_file() and file_sha256(weights_file) != expected:
             project.warnings.append(f"the weights file '{doc['weights']}' does not match this project (it was "
                                     "changed or replaced after the project was saved); every layer starts fresh")
         else:

@@ -541,7 +541,8 @@ def apply_fix(graph: ModelGraph, fix: Fix) -> list[str]:
         added.append(new.id)
         graph.connect(new.id, node.id, 0)
     elif fix.action == "mark_output":
-        graph.set_outputs(graph.model_outputs() + [node.id])
+        outputs = graph.model_outputs()
+        graph.set_outputs(outputs if node.id in outputs else outputs + [node.id])
     else:
         raise ValueError(f"unknown fix action {fix.action!r}")
     return added

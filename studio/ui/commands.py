@@ -279,11 +279,15 @@ class SetOutputs(QUndoCommand):
         self.graph.set_outputs([i for i in self.old if i in self.graph.nodes])
 
 
-def toggle_output_command(graph: ModelGraph, node_id: str) -> SetOutputs:
-    current = graph.model_outputs()
+def toggle_output_command(graph: ModelGraph, node_id: str) -> SetOutputs | None:
+    """Mark a node as a model output, or unmark it; None when there is nothing to change
+    (the graph's only end is its output until another layer is marked)."""
     name = graph.nodes[node_id].name
+    if node_id in graph.output_ids:
+        return SetOutputs(graph, [i for i in graph.output_ids if i != node_id], f"Unmark {name} as output")
+    current = graph.model_outputs()
     if node_id in current:
-        return SetOutputs(graph, [i for i in current if i != node_id], f"Unmark {name} as output")
+        return None
     return SetOutputs(graph, current + [node_id], f"Mark {name} as output")
 
 
@@ -349,6 +353,28 @@ class SetDataset(QUndoCommand):
 
     def undo(self):
         self._apply(self.old, self.old_loaded, 1)
+
+
+class KeepRunWeights(QUndoCommand):
+    """The weights a run reached become the project's trained weights (undo: the ones before),
+    so undo and redo of weight resets always follow the order things happened in."""
+
+    def __init__(self, document, by_name: dict, trained_graph):
+        super().__init__("Keep the weights training reached")
+        self.document, self.by_name, self.graph = document, by_name, trained_graph
+        self.before = document.weights_state()
+        self.after = None
+
+    def redo(self):
+        if self.after is None:
+            self.document.set_trained_weights(self.by_name, self.graph)
+            self.after = self.document.weights_state()
+            self.by_name = self.graph = None  # the arrays live on in the document's state
+        else:
+            self.document.set_weights_state(self.after)
+
+    def undo(self):
+        self.document.set_weights_state(self.before)
 
 
 class ResetWeights(QUndoCommand):

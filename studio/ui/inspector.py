@@ -260,10 +260,13 @@ class Inspector(QScrollArea):
             if not spec.is_input:
                 self.output_check = QCheckBox("model output")
                 self.output_check.setChecked(node.id in self.graph.model_outputs())
-                self.output_check.setToolTip("The model's outputs are the layers marked here (or on the canvas); "
-                                             "unmarked, the one layer that ends the graph is the output")
-                self.output_check.toggled.connect(lambda _on, i=node.id: self.undo_stack.push(
-                    commands.toggle_output_command(self.graph, i)))
+                implicit = commands.toggle_output_command(self.graph, node.id) is None
+                self.output_check.setEnabled(not implicit)
+                self.output_check.setToolTip(
+                    "The only end of the graph is its output; mark other layers to have several" if implicit else
+                    "The model's outputs are the layers marked here (or on the canvas); unmarked, the one layer "
+                    "that ends the graph is the output")
+                self.output_check.toggled.connect(lambda _on, i=node.id: self._toggle_output(i))
                 form.addRow("Output", self.output_check)
             outer.addLayout(form)
             outer.addWidget(self._status_box(node.id))
@@ -340,6 +343,11 @@ class Inspector(QScrollArea):
             layout.addWidget(button)
             self.fix_button = button
         return box
+
+    def _toggle_output(self, node_id: str) -> None:
+        command = commands.toggle_output_command(self.graph, node_id)
+        if command is not None:
+            self.undo_stack.push(command)
 
     def _rename(self) -> None:
         if self.name_edit is None or len(self.node_ids) != 1:

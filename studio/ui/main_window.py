@@ -231,7 +231,7 @@ class MainWindow(QMainWindow):
         self._update_title()
 
     def _on_project_replaced(self) -> None:
-        self.files.autosaved_index = 0
+        self.files.autosaved_changes = self.files.changes = 0
         self._update_totals()
         self._update_weights_label()
         QTimer.singleShot(0, self.view.fit_to_view)
@@ -326,10 +326,8 @@ class MainWindow(QMainWindow):
             self.files.open_files(paths)
 
     def closeEvent(self, event) -> None:
-        if self.training_panel.is_running():
-            # stop cleanly: the run folder gets its final weights and history
-            self.statusBar().showMessage("Stopping training…")
-            self.training_panel.stop(wait=True)
+        # a run going on is stopped cleanly first (maybe_save): its folder gets its final
+        # weights and history, and the weights it reached are asked about like any change
         if not self.files.maybe_save():
             event.ignore()
             return

@@ -13,7 +13,7 @@ import os
 import time
 from pathlib import Path
 
-from studio.engine.project import Project, ProjectError, atomic_write_text, load_project
+from studio.engine.project import Project, atomic_write_text, load_project
 
 
 def app_home() -> Path:
@@ -50,14 +50,15 @@ class Recovery:
         self.note = recovery_dir() / f"{self.pid}.json"
 
     def write(self, project: Project) -> None:
-        """Autosave (without weights: they are unchanged by editing)."""
-        text = json.dumps(project.to_dict(weights_ref=None), indent=1)
-        atomic_write_text(self.path, text)
+        """Autosave the project with its weights (trained ones too: a crash after a run
+        loses nothing), as the same consistent pair a save writes."""
+        Project(graph=project.graph, dataset=project.dataset, training=project.training, weights=project.weights,
+                trained_weights=project.trained_weights).save(self.path)
         atomic_write_text(self.note, json.dumps({"original": str(project.path) if project.path else None,
                                                  "time": time.time(), "pid": self.pid}))
 
     def discard(self) -> None:
-        for p in (self.path, self.note):
+        for p in (self.path, self.note, *self.path.parent.glob(f"{self.path.name}.weights*.h5")):
             try:
                 p.unlink()
             except FileNotFoundError:
@@ -83,15 +84,9 @@ def orphaned() -> list[dict]:
 
 
 def restore(meta: dict) -> Project:
-    project = load_project(meta["file"], with_weights=False)
+    project = load_project(meta["file"])  # with the weights it autosaved
     original = meta.get("original")
     project.path = Path(original) if original else None
-    if original:
-        try:
-            saved = load_project(original)
-            project.weights, project.trained_weights = saved.weights, saved.trained_weights
-        except ProjectError:
-            pass
     return project
 
 

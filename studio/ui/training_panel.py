@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import Qt, QThread, QTimer, Signal
+from PySide6.QtCore import QCoreApplication, Qt, QThread, QTimer, Signal
 from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFormLayout, QGridLayout, QHBoxLayout, QLabel,
                                QListWidget, QListWidgetItem, QProgressBar, QPushButton, QScrollArea, QSpinBox,
                                QSplitter, QVBoxLayout, QWidget)
@@ -141,6 +141,7 @@ class TrainingPanel(QWidget):
         # 10 Hz: live to the eye, and little GIL time taken from the training thread
         self.plot_timer = QTimer(self, interval=100, timeout=self._update_plots)
         document.training_changed.connect(self._show_settings)
+        document.training_changed.connect(self._follow_learning_rate)
         document.training_changed.connect(self._note_changes)
         document.graph_changed.connect(self._note_changes)
         document.dataset_changed.connect(self._show_dataset)
@@ -269,8 +270,7 @@ class TrainingPanel(QWidget):
     def _set_state(self, state: str) -> None:
         self.state = state
         running = state in ("running", "paused")
-        can_continue = (self.trainer is not None and self.trainer.model is not None) or \
-            self.document.has_trained_weights()
+        can_continue = self.document.has_trained_weights()  # a reset of the weights reached ends Continue
         self.train_button.setEnabled(not running)
         self.continue_button.setEnabled(not running and can_continue)
         self.pause_button.setEnabled(running)
@@ -327,8 +327,13 @@ class TrainingPanel(QWidget):
 
     def _on_lr_changed(self, value: float) -> None:
         self._edit("learning_rate", float(value))
-        if not self._showing and self.trainer is not None and self.trainer.model is not None:
-            self.trainer.set_learning_rate(float(value))
+
+    def _follow_learning_rate(self) -> None:
+        """A run that is going on (or paused) takes the settings' learning rate, whether it
+        was typed, undone or redone; the optimizer keeps its state."""
+        t = self.trainer
+        if t is not None and t.model is not None and t.config.learning_rate != self.document.training.learning_rate:
+            t.set_learning_rate(self.document.training.learning_rate)
 
     def _note_changes(self) -> None:
         if self._run_started is None:
@@ -358,7 +363,8 @@ class TrainingPanel(QWidget):
             return False
         d = self.document
         self.window.flush_updates()
-        continuing = not new and self.trainer is not None and self.trainer.model is not None
+        continuing = (not new and self.trainer is not None and self.trainer.model is not None
+                      and d.has_trained_weights())
         if not new and not continuing and not d.has_trained_weights():
             new = True
         if not continuing:
@@ -386,8 +392,8 @@ class TrainingPanel(QWidget):
         self.worker.done.connect(self._on_done)
         self.worker.failed.connect(self._fail)
         self.worker.finished.connect(self._on_thread_finished)
-        self._batch_size = self.trainer.config.batch_size
-        self._steps_per_epoch = -(-len(self.trainer.dataset.x_train) // self._batch_size)
+        n_train, self._batch_size = self.trainer.plan()
+        self._steps_per_epoch = -(-n_train // self._batch_size)
         self._first_step = len(self.trainer.batch_losses)
         self._last_step, self._last_loss, self._last_batch = self._first_step - 1, float("nan"), -1
         self._last_epoch = self.trainer.epochs_done
@@ -426,6 +432,8 @@ class TrainingPanel(QWidget):
             self.progress_label.setText("Stopping after this batch…")
             if wait:
                 self.worker.wait(120_000)
+                # the worker's last signals (the run's weights) are queued for this thread: take them now
+                QCoreApplication.sendPostedEvents()
 
     # -- worker signals (GUI thread) -------------------------------------------------
     def _epochs_done(self) -> int:
@@ -476,7 +484,7 @@ class TrainingPanel(QWidget):
     def _keep_weights(self) -> None:
         t = self.trainer
         if t is not None and t.model is not None and t.epochs_done > 0:
-            self.document.set_trained_weights(t.weights(), t.project.graph)
+            self.undo_stack.push(commands.KeepRunWeights(self.document, t.weights(), t.project.graph))
         said = [m for _, m in t.skipped_weights] + list(t.notes) if t is not None else []
         if said:
             self.window.statusBar().showMessage("; ".join(said), 15000)

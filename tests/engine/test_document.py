@@ -37,7 +37,9 @@ def test_every_change_is_announced():
     doc = Document(templates.build("mnist_convnet"))
     rec = Recorder(doc)
     node = next(iter(doc.graph.nodes.values()))
-    doc.graph.move(node.id, (5, 5))
+    doc.graph.move(node.id, (5, 5))            # a move changes nothing the model computes
+    assert not rec.saw("graph_changed") and doc.revision == 0
+    doc.graph.rename(node.id, "renamed")
     doc.set_training(doc.training.with_changes(epochs=9))
     doc.set_dataset({"kind": "builtin", "name": "mnist-sample"})
     doc.replace(templates.build("mnist_dense"))
@@ -49,6 +51,9 @@ def test_weights_follow_the_graph_and_come_back_with_undo():
     doc, weights = _document_with_weights()
     dense = doc.graph.node_by_name("dense")
     assert doc.weight_status()[dense.id] == STARTING
+    doc.graph.set_param(dense.id, "trainable", False)   # freezing keeps the weights
+    assert doc.weight_status()[dense.id] == STARTING
+    doc.graph.set_param(dense.id, "trainable", True)
     old = dict(dense.config)
     doc.graph.set_param(dense.id, "units", 12)          # the layer changed: its weights no longer apply
     assert doc.weight_status()[dense.id] == "fresh"

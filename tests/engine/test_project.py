@@ -133,8 +133,19 @@ def test_missing_or_damaged_weights_file(tmp_path):
     with pytest.raises(ProjectError, match="damaged"):
         load_project(path)
     os.remove(weights)
-    with pytest.raises(ProjectError, match="missing"):
-        load_project(path)
+    q = load_project(path)  # opens, every layer fresh, and says why
+    assert q.weights == {} and "is missing" in q.warnings[0]
+
+
+def test_cleanup_removes_only_this_projects_own_weights_files(tmp_path):
+    p, path = _saved(tmp_path, with_weights=True)
+    mine_old = tmp_path / "convnet.studio.weights-0123456789abcdef.h5"
+    others = [tmp_path / "convnet.studio.weights.backup.h5", tmp_path / "convnet.studio2.weights.h5",
+              tmp_path / "model.weights.h5"]
+    for f in [mine_old, *others]:
+        f.write_bytes(b"x")
+    p.save(path)
+    assert not mine_old.exists() and all(f.exists() for f in others)
 
 
 def test_legacy_weights_file_opens_and_next_save_replaces_it(tmp_path):

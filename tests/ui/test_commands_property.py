@@ -83,7 +83,7 @@ def make_command(g, data):
         return commands.layout_command(g)
     if kind == "output" and ids:
         i = pick(data, ids, "node")
-        return None if g.nodes[i].spec.is_input else commands.toggle_output_command(g, i)
+        return None if g.nodes[i].spec.is_input else commands.toggle_output_command(g, i)  # None: a no-op
     if kind == "fix" and ids:  # the engine's fix operations, replayed by undo/redo
         i = pick(data, [n for n in ids if not g.nodes[n].spec.is_input] or ids, "node")
         action = data.draw(st.sampled_from(["bypass", "add_input", "mark_output"]), label="fix")

@@ -235,3 +235,39 @@ def test_output_tag_on_the_node_marks_outputs(qtbot, window):
     assert "leads to no model output" in window.document.checker.states[dropout.id].warning
     window.undo_stack.undo()
     assert g.model_outputs() == [] and not classes_item.is_output
+
+
+def test_weight_resets_and_runs_undo_in_the_order_they_happened(qtbot, window, small):
+    d = window.document
+    _train(qtbot, window, small)
+    first = d.weights_by_name("trained")
+    window.edit.reset_trained_weights()
+    assert not d.has_trained_weights() and not window.training_panel.continue_button.isEnabled()
+    panel = _train(qtbot, window, small)
+    second = d.weights_by_name("trained")
+    window.undo_stack.undo()            # the second run's weights go first
+    assert not d.has_trained_weights()
+    window.undo_stack.undo()            # then the reset: the first run's weights come back
+    assert np.array_equal(d.weights_by_name("trained")["conv1"][0], first["conv1"][0])
+    window.undo_stack.redo()
+    window.undo_stack.redo()
+    assert np.array_equal(d.weights_by_name("trained")["conv1"][0], second["conv1"][0])
+    assert panel.continue_button.isEnabled()
+
+
+def test_closing_mid_run_asks_about_the_weights_it_reached(qtbot, ready_loader, small, tmp_path, monkeypatch):
+    from PySide6.QtWidgets import QMessageBox
+    from .conftest import make_window
+    w = make_window(qtbot, ready_loader)
+    w.show()
+    w.files.save_to(tmp_path / "p.studio")
+    w.document.set_loaded_dataset(small)
+    w.training_panel.epochs_spin.setValue(50)
+    w.files.save_to(tmp_path / "p.studio")
+    assert w.training_panel.start(new=True)
+    qtbot.waitUntil(lambda: w.training_panel.plotted_points()[1] >= 1, timeout=120_000)
+    asked = []
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: asked.append(a[2]) or QMessageBox.Discard)
+    assert w.close()
+    assert asked and "Save the changes" in asked[0]          # the run's weights are a change
+    assert not w.training_panel.is_running()

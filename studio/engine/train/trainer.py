@@ -131,6 +131,13 @@ class Trainer:
         return lr if hasattr(lr, "restart") else None
 
     # -- checks before training ------------------------------------------------------
+    def plan(self) -> tuple[int, int]:
+        """(samples trained on per epoch, batch size used): after the validation split and with
+        the batch clamped to the data, as run_training does."""
+        n = len(self.dataset.x_train)
+        n_train = n if self.config.validation != "split" else int(n * (1 - self.config.validation_split))
+        return n_train, min(int(self.config.batch_size), max(n_train, 1))
+
     def arrays(self):
         return self.preprocess.apply(self.dataset)
 
@@ -174,7 +181,7 @@ class Trainer:
                     keras.utils.set_random_seed(int(self.config.shuffle_seed))
                 self.model = self.build()
             x, y, x_test, y_test = self.arrays()
-            n_train = len(x) if self.config.validation != "split" else int(len(x) * (1 - self.config.validation_split))
+            n_train = self.plan()[0]
             if self.config.batch_size > n_train >= 1:
                 self.notes.append(f"the batch size {self.config.batch_size:,} is larger than the {n_train:,} "
                                   f"training samples; each step uses all {n_train:,}")

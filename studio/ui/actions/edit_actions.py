@@ -204,7 +204,13 @@ class EditActions:
 
     def toggle_output(self, node_id: str) -> None:
         if node_id in self.graph.nodes and not self.graph.nodes[node_id].spec.is_input:
-            self.push(commands.toggle_output_command(self.graph, node_id))
+            command = commands.toggle_output_command(self.graph, node_id)
+            if command is None:
+                self.window.statusBar().showMessage(
+                    f"'{self.graph.nodes[node_id].name}' is the model's output as the graph's only end; "
+                    "mark other layers to have several outputs", 5000)
+            else:
+                self.push(command)
 
     def toggle_output_selected(self) -> None:
         ids = self.scene.selected_node_ids()

@@ -21,7 +21,10 @@ class FileActions:
     def __init__(self, window):
         self.window = window
         self.recovery = recovery.Recovery()
-        self.autosaved_index = 0
+        self.changes = 0            # every edit, undo, redo and weights change counts one
+        self.autosaved_changes = 0
+        window.undo_stack.indexChanged.connect(self._count_change)
+        window.document.weights_changed.connect(self._count_change)
         window.document.trusted_data.update(self._list_setting("trusted_data"))
 
     def trust_data(self, path: str) -> None:
@@ -70,7 +73,11 @@ class FileActions:
 
     # -- opening ---------------------------------------------------------------------
     def maybe_save(self) -> bool:
-        """Ask about unsaved changes; False when the person cancels."""
+        """Ask about unsaved changes; False when the person cancels. A run going on is
+        stopped first, so the weights it reached are among the changes asked about."""
+        if self.window.training_panel.is_running():
+            self.window.statusBar().showMessage("Stopping training…")
+            self.window.training_panel.stop(wait=True)
         if not self.window.is_modified():
             return True
         answer = QMessageBox.question(
@@ -141,6 +148,8 @@ class FileActions:
             return
         QApplication.restoreOverrideCursor()
         self.window.set_project(Project(graph=graph, weights=weights))
+        self.window.undo_stack.resetClean()  # imported, not yet saved as a project
+        self.window._update_title()
         self.window.statusBar().showMessage(
             f"Imported {len(graph.nodes)} layers from {path.name}; save to keep it", 6000)
 
@@ -181,13 +190,15 @@ class FileActions:
         w.statusBar().showMessage(f"Saved {path}", 4000)
         return True
 
+    def _count_change(self, *_args) -> None:
+        self.changes += 1
+
     def autosave(self) -> None:
-        index = self.window.undo_stack.index()
-        if not self.window.is_modified() or index == self.autosaved_index:
+        if not self.window.is_modified() or self.changes == self.autosaved_changes:
             return
         try:
             self.recovery.write(self.document.to_project())
-            self.autosaved_index = index
+            self.autosaved_changes = self.changes
         except Exception as exc:  # never let autosave interrupt work
             log.warning("autosave failed: %s", exc)
 
