@@ -602,6 +602,11 @@ def _image_size(path, image_size) -> tuple[int, int]:
     return int(image_size[0]), int(image_size[1])
 
 
+def _within(path: Path, folder: Path) -> bool:
+    real = Path(os.path.realpath(path))
+    return real == folder or folder in real.parents
+
+
 def _class_files(folder: Path) -> tuple[list[Path], int]:
     """Image files in a class folder and all its sub-folders (links to folders are not followed)."""
     files, nested = [], 0
@@ -621,13 +626,17 @@ def load_image_folder(path: str | Path, image_size: tuple[int, int] = (64, 64), 
     if not path.is_dir():
         raise DatasetError(f"{path}: not a folder")
     size = _image_size(path, image_size)
-    classes = sorted(p.name for p in path.iterdir() if p.is_dir() and not p.name.startswith("."))
+    inside = Path(os.path.realpath(path))
+    # class folders and images are taken only where they really lie inside the folder (a link
+    # leading elsewhere is skipped): the folder a project names is all it can make the app read
+    classes = sorted(p.name for p in path.iterdir() if p.is_dir() and not p.name.startswith(".")
+                     and _within(p, inside))
     if not classes:
         raise DatasetError(f"{path}: no class sub-folders (put each class's images in a folder of its own)")
     found, nested = [], 0
     for label, name in enumerate(classes):
         files, deeper = _class_files(path / name)
-        found += [(file, label) for file in files]
+        found += [(file, label) for file in files if _within(file, inside)]
         nested += deeper
     if not found:
         raise DatasetError(f"{path}: the class folders hold no images ({', '.join(sorted(IMAGE_EXTENSIONS))})")

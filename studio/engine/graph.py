@@ -62,7 +62,7 @@ class Problem:
     fix: str | None = None
 
 
-_NAME_RE = re.compile(r"^[A-Za-z0-9_.\-]+$")
+_NAME_RE = re.compile(r"^(?=.*[A-Za-z0-9_])[A-Za-z0-9_.\-]{1,200}$")  # not only dots and dashes
 
 
 def snake_case(class_name: str) -> str:

@@ -176,7 +176,7 @@ class RunFolder:
                             ("the history", lambda: self.append_history(trainer))):
             try:
                 write()
-            except (OSError, StudioError, ProjectError) as exc:
+            except Exception as exc:  # noqa: BLE001 - finishing a run must never raise
                 problems.append(f"{what} could not be written ({_reason(exc)})")
         if problems:
             status = "failed"
@@ -187,7 +187,7 @@ class RunFolder:
                 "started": self.started, "finished": time.time(), "seconds": time.time() - self.started,
                 "epochs": trainer.epochs_done,
                 "epoch_seconds": [e.get("seconds") for e in trainer.history_epochs]})
-        except (OSError, StudioError) as exc:
+        except Exception as exc:  # noqa: BLE001
             problems.append(f"run.json could not be written ({_reason(exc)})")
         return f"the run folder '{self.path}' is incomplete: " + "; ".join(problems) if problems else None
 

@@ -323,3 +323,20 @@ def test_a_project_cannot_point_at_data_outside_its_folder_unless_chosen(tmp_pat
         datasets.load({"kind": "file", "path": "data/link.npz"}, project_dir)
     # the person chose it (a dialog, or --dataset): then it may be used
     assert datasets.load({"kind": "file", "path": str(outside)}, project_dir, trusted=[str(outside)]).x_train.shape
+
+
+def test_links_in_an_image_folder_that_lead_outside_are_skipped(tmp_path):
+    import numpy as np
+    from PIL import Image
+    folder = tmp_path / "imgs"
+    for cls in ("cats", "dogs"):
+        (folder / cls).mkdir(parents=True)
+        for k in range(3):
+            Image.fromarray(np.full((8, 8, 3), 40 * k, np.uint8)).save(folder / cls / f"{k}.png")
+    outside = tmp_path / "secret"
+    outside.mkdir()
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(outside / "s.png")
+    (folder / "dogs" / "holiday").symlink_to(outside)          # a linked folder
+    (folder / "cats" / "x.png").symlink_to(outside / "s.png")  # a linked file
+    ds = datasets.load_image_folder(folder, (8, 8))
+    assert len(ds.x_train) + len(ds.x_test) == 6
