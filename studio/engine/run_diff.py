@@ -17,12 +17,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from studio.engine.errors import BAD_INPUT, StudioError
+
 MAX_CONFIG_BYTES = 16 * 1024 * 1024
 _MISSING = object()
 
 
-class RunDiffError(ValueError):
+class RunDiffError(StudioError, ValueError):
     """A run whose snapshot cannot be read: which run, and why."""
+
+    exit_code = BAD_INPUT
 
 
 @dataclass(frozen=True)
