@@ -74,3 +74,11 @@ def assert_same_model(original, rebuilt, sample=None, atol=1e-5):
         assert len(pa) == len(pb)
         for x, y in zip(pa, pb):
             assert np.max(np.abs(np.asarray(x) - np.asarray(y))) <= atol
+
+
+def sample_slice(n_train: int, n_test: int):
+    """The first digits of the bundled sample: a small dataset that trains in seconds."""
+    from studio.engine import datasets
+    ds = datasets.bundled_sample()
+    return datasets.Dataset("small", ds.x_train[:n_train], ds.y_train[:n_train], ds.x_test[:n_test],
+                            ds.y_test[:n_test], ds.class_names, "slice")

@@ -12,12 +12,12 @@ from studio.engine import datasets, project as project_mod, runs, templates
 from studio.engine.runs import RunFolder, RunFolderError, list_runs
 from studio.engine.train import Trainer, TrainingError
 
+from .helpers import sample_slice
+
 
 @pytest.fixture(scope="module")
 def small():
-    ds = datasets.bundled_sample()
-    return datasets.Dataset("small", ds.x_train[:256], ds.y_train[:256], ds.x_test[:64], ds.y_test[:64],
-                            ds.class_names, "slice")
+    return sample_slice(256, 64)
 
 
 def _project():

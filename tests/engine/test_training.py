@@ -10,12 +10,12 @@ import pytest
 from studio.engine import datasets, templates
 from studio.engine.train import Trainer, TrainingError
 
+from .helpers import sample_slice
+
 
 @pytest.fixture(scope="module")
 def small():
-    ds = datasets.bundled_sample()
-    return datasets.Dataset("small", ds.x_train[:1024], ds.y_train[:1024], ds.x_test[:256], ds.y_test[:256],
-                            ds.class_names, "slice of the bundled sample")
+    return sample_slice(1024, 256)
 
 
 def dense_project():

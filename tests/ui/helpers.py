@@ -23,3 +23,21 @@ def drag_wire(qtbot, window, src_item, src_port, dst_item, dst_port):
 def node_by_name(window, name):
     node = window.document.graph.node_by_name(name)
     return node, window.scene.node_items[node.id]
+
+
+def sample_slice(n_train: int, n_test: int):
+    """The first digits of the bundled sample: a small dataset that trains in seconds."""
+    from studio.engine import datasets
+    ds = datasets.bundled_sample()
+    return datasets.Dataset("small", ds.x_train[:n_train], ds.y_train[:n_train], ds.x_test[:n_test],
+                            ds.y_test[:n_test], ds.class_names, "slice")
+
+
+def train_in_window(qtbot, window, data, epochs=1, new=True):
+    """Train from the Training tab, as a person would, and wait until the run has ended."""
+    panel = window.training_panel
+    window.document.set_loaded_dataset(data)
+    panel.epochs_spin.setValue(epochs)
+    assert panel.start(new=new)
+    qtbot.waitUntil(lambda: not panel.is_running() and panel.state == "idle", timeout=120_000)
+    return panel

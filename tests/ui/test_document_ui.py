@@ -6,26 +6,14 @@ import threading
 import numpy as np
 import pytest
 
-from studio.engine import datasets, templates
 from studio.ui import commands
 
-from .helpers import node_by_name
+from .helpers import node_by_name, sample_slice, train_in_window as _train
 
 
 @pytest.fixture(scope="module")
 def small():
-    ds = datasets.bundled_sample()
-    return datasets.Dataset("small", ds.x_train[:512], ds.y_train[:512], ds.x_test[:128], ds.y_test[:128],
-                            ds.class_names, "slice")
-
-
-def _train(qtbot, window, small, new=True, epochs=1):
-    panel = window.training_panel
-    window.document.set_loaded_dataset(small)
-    panel.epochs_spin.setValue(epochs)
-    assert panel.start(new=new)
-    qtbot.waitUntil(lambda: not panel.is_running() and panel.state == "idle", timeout=120_000)
-    return panel
+    return sample_slice(512, 128)
 
 
 def test_training_settings_are_saved_undoable_and_mark_the_window_modified(qtbot, window, tmp_path):

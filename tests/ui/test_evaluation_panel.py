@@ -12,20 +12,14 @@ from studio.engine.graph import ModelGraph
 from studio.engine.project import Project
 from studio.ui import commands
 
+from .helpers import sample_slice, train_in_window as _train
+
 
 @pytest.fixture(scope="module")
 def small():
-    ds = datasets.bundled_sample()
-    return datasets.Dataset("small", ds.x_train[:512], ds.y_train[:512], ds.x_test[:160], ds.y_test[:160],
-                            ds.class_names, "slice")
+    return sample_slice(512, 160)
 
 
-def _train(qtbot, window, data, epochs=1):
-    panel = window.training_panel
-    window.document.set_loaded_dataset(data)
-    panel.epochs_spin.setValue(epochs)
-    assert panel.start(new=True)
-    qtbot.waitUntil(lambda: not panel.is_running() and panel.state == "idle", timeout=120_000)
 
 
 def _evaluate(qtbot, panel):

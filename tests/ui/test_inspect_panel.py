@@ -5,16 +5,13 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 
-from studio.engine import datasets
 
-from .helpers import node_by_name, view_point
+from .helpers import node_by_name, sample_slice, view_point
 
 
 @pytest.fixture(scope="module")
 def small():
-    ds = datasets.bundled_sample()
-    return datasets.Dataset("small", ds.x_train[:1024], ds.y_train[:1024], ds.x_test[:128], ds.y_test[:128],
-                            ds.class_names, "slice")
+    return sample_slice(1024, 128)
 
 
 def trained_inside(qtbot, window, small):

@@ -7,22 +7,16 @@ from PySide6.QtGui import QDragEnterEvent, QDropEvent, QImage
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
 
-from studio.engine import datasets, templates
+from studio.engine import templates
+
+from .helpers import sample_slice, train_in_window as train
 
 
 @pytest.fixture(scope="module")
 def small():
-    ds = datasets.bundled_sample()
-    return datasets.Dataset("small", ds.x_train[:1024], ds.y_train[:1024], ds.x_test[:128], ds.y_test[:128],
-                            ds.class_names, "slice")
+    return sample_slice(1024, 128)
 
 
-def train(qtbot, window, small, epochs=1):
-    panel = window.training_panel
-    window.document.set_loaded_dataset(small)
-    panel.epochs_spin.setValue(epochs)
-    assert panel.start(new=True)
-    qtbot.waitUntil(lambda: not panel.is_running() and panel.state == "idle", timeout=120_000)
 
 
 def open_pad(qtbot, window):

@@ -4,24 +4,18 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QGraphicsRectItem
 
-from studio.engine import datasets, templates
+from studio.engine import templates
 from studio.ui import commands
 from studio.ui.runs_panel import COLUMNS, KIND_COLORS
+
+from .helpers import sample_slice, train_in_window as _train
 
 
 @pytest.fixture(scope="module")
 def small():
-    ds = datasets.bundled_sample()
-    return datasets.Dataset("small", ds.x_train[:512], ds.y_train[:512], ds.x_test[:128], ds.y_test[:128],
-                            ds.class_names, "slice")
+    return sample_slice(512, 128)
 
 
-def _train(qtbot, window, small, epochs=1):
-    panel = window.training_panel
-    window.document.set_loaded_dataset(small)
-    panel.epochs_spin.setValue(epochs)
-    assert panel.start(new=True)
-    qtbot.waitUntil(lambda: not panel.is_running() and panel.state == "idle", timeout=120_000)
 
 
 @pytest.fixture

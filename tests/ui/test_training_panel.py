@@ -6,16 +6,13 @@ from pathlib import Path
 import pytest
 from PySide6.QtWidgets import QMessageBox
 
-from studio.engine import datasets
-
 from .conftest import make_window
+from .helpers import sample_slice
 
 
 @pytest.fixture(scope="module")
 def small():
-    ds = datasets.bundled_sample()
-    return datasets.Dataset("small", ds.x_train[:2048], ds.y_train[:2048], ds.x_test[:256], ds.y_test[:256],
-                            ds.class_names, "slice")
+    return sample_slice(2048, 256)
 
 
 def _start(qtbot, window, small, epochs=40, batch=32):
