@@ -144,13 +144,17 @@ def main() -> int:
         window.dataset_panel.load_spec({"kind": "builtin", "name": "mnist-sample"})
         window.training_panel.epochs_spin.setValue(1)
         window.training_panel.start(new=True)
-        evaluate_when_trained()
+        when_trained(evaluate_trained)
 
-    def evaluate_when_trained():
-        from PySide6.QtCore import Qt
+    def when_trained(then):
+        """Call ``then`` once the run started in the Training tab has ended."""
         if window.training_panel.is_running():
-            QTimer.singleShot(200, evaluate_when_trained)
-            return
+            QTimer.singleShot(200, lambda: when_trained(then))
+        else:
+            then()
+
+    def evaluate_trained():
+        from PySide6.QtCore import Qt
         panel = window.evaluation_panel
         window.bottom_tabs.setCurrentWidget(panel)
         window.resizeDocks([window.docks[2]], [330], Qt.Vertical)
@@ -206,12 +210,9 @@ def main() -> int:
         window.flush_updates()
         window.training_panel.epochs_spin.setValue(2)
         window.training_panel.start(new=True)
-        compare_when_trained()
+        when_trained(compare_trained)
 
-    def compare_when_trained():
-        if window.training_panel.is_running():
-            QTimer.singleShot(200, compare_when_trained)
-            return
+    def compare_trained():
         panel = window.runs_panel
         window.bottom_tabs.setCurrentWidget(panel)
         panel.select_runs([r["path"] for r in window.document.runs[:2]])

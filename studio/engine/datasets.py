@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from studio.engine.errors import BAD_INPUT, StudioError
+from studio.engine.errors import BAD_INPUT, StudioError, size_text as _size_text
 
 ASSETS = Path(__file__).resolve().parent.parent.parent / "assets"
 SAMPLE_DIR = ASSETS / "mnist-sample"
@@ -154,13 +154,6 @@ MAX_IMAGE_BYTES = 64 * MB           # one image file
 MAX_IMAGE_PIXELS = 50_000_000       # width × height declared in an image's header
 MAX_IMAGE_SIDE = 4096               # image_size a folder's images are resized to
 MAX_CLASSES = 65_536
-
-
-def _size_text(n: int) -> str:
-    for unit, size in (("GB", 10 ** 9), ("MB", 10 ** 6), ("KB", 10 ** 3)):
-        if n >= size:
-            return f"{n / size:,.1f} {unit}"
-    return f"{n:,} bytes"
 
 
 def _check_declared(path, what: str, declared: int, stored: int | None = None) -> None:

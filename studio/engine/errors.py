@@ -47,6 +47,14 @@ def one_line(text: str, limit: int = 600) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def size_text(n: int) -> str:
+    """A byte count for a message: 3.2 GB, 640.0 KB, 12 bytes."""
+    for unit, size in (("GB", 10 ** 9), ("MB", 10 ** 6), ("KB", 10 ** 3)):
+        if n >= size:
+            return f"{n / size:,.1f} {unit}"
+    return f"{n:,} bytes"
+
+
 def exit_code_for(exc: BaseException) -> int | None:
     """1 or 2 for an engine error, None for anything else (a bug: report it)."""
     if isinstance(exc, StudioError):

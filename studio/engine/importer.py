@@ -25,7 +25,7 @@ from typing import Any
 
 from studio.engine import catalog, keras_bridge
 from studio.engine.compiler import Weights, model_weights
-from studio.engine.errors import BAD_INPUT, StudioError
+from studio.engine.errors import BAD_INPUT, StudioError, size_text as _size_text
 from studio.engine.graph import GraphError, ModelGraph
 from studio.engine.layout import layered_layout
 
@@ -295,13 +295,6 @@ def _from_sequential(model) -> ModelGraph:
             graph.connect(prev.id, node.id, 0)
         prev = node
     return graph
-
-
-def _size_text(n: int) -> str:
-    for unit, size in (("GB", 10 ** 9), ("MB", 10 ** 6), ("KB", 10 ** 3)):
-        if n >= size:
-            return f"{n / size:,.1f} {unit}"
-    return f"{n:,} bytes"
 
 
 def _regular_file(path: Path) -> int:
