@@ -80,10 +80,11 @@ class ModelGraph:
         self.edges: set[Edge] = set()
         # indexes kept with every edit, so that loading and checking stay linear
         self._in: dict[str, dict[int, Edge]] = {}     # node id -> input port -> edge
-        self._out: dict[str, set[Edge]] = {}          # node id -> edges leaving it
+        self._out: dict[str, list[Edge]] = {}         # node id -> edges leaving it (a short list: most have one)
         self._by_name: dict[str, str] = {}            # layer name -> node id
         self._version = 0        # bumped by every structural edit (nodes, edges, outputs, order)
         self._roles: tuple[int, dict] | None = None   # (version, what _compute_roles found)
+        self._topo: tuple[int, list[str]] | None = None  # (version, topological order)
         self.output_ids: list[str] = []  # explicit model outputs, in order; empty: the sinks
         self._ids = itertools.count(1)
         self.node_added = Event("node_added")        # (node)
@@ -195,7 +196,13 @@ class ModelGraph:
         return seen
 
     def topological_order(self) -> list[str]:
-        """Node ids so that every node comes after its inputs (stable by insertion)."""
+        """Node ids so that every node comes after its inputs (stable by insertion);
+        computed once per structure. Raises GraphError naming a layer on a cycle."""
+        if self._topo is None or self._topo[0] != self._version:
+            self._topo = (self._version, self._compute_topological_order())
+        return list(self._topo[1])
+
+    def _compute_topological_order(self) -> list[str]:
         import heapq
         order_index = {i: k for k, i in enumerate(self.nodes)}
         indegree = {i: len(self._in.get(i, ())) for i in self.nodes}
@@ -210,7 +217,14 @@ class ModelGraph:
                 if indegree[e.dst] == 0:
                     heapq.heappush(heap, (order_index[e.dst], e.dst))
         if len(result) != len(self.nodes):
-            raise GraphError("the graph has a cycle")
+            # every node left over is on a cycle or after one: walk back through
+            # left-over nodes until one repeats, and name that one (it is on a cycle)
+            left = set(self.nodes) - set(result)
+            node_id, seen = next(iter(left)), set()
+            while node_id not in seen:
+                seen.add(node_id)
+                node_id = next(e.src for e in self._in.get(node_id, {}).values() if e.src in left)
+            raise GraphError(f"the graph has a cycle through '{self.nodes[node_id].name}'", node_id)
         return result
 
     # -- naming --------------------------------------------------------------
@@ -244,7 +258,7 @@ class ModelGraph:
             node_id = self._new_id()
         elif node_id in self.nodes:
             raise GraphError(f"a node with id '{node_id}' already exists", node_id)
-        node = Node(node_id, class_name, name, config if _owned else copy.deepcopy(dict(config)),
+        node = Node(node_id, s.class_name, name, config if _owned else copy.deepcopy(dict(config)),
                     (float(position[0]), float(position[1])))
         self.nodes[node_id] = node
         self._by_name[name] = node_id
@@ -324,8 +338,10 @@ class ModelGraph:
         self._changed()
         self.outputs_changed.emit()
 
-    def can_connect(self, src: str, src_port: int, dst: str, dst_port: int) -> str | None:
-        """Why this edge would be refused, or None if it may be added."""
+    def can_connect(self, src: str, src_port: int, dst: str, dst_port: int,
+                    check_cycle: bool = True) -> str | None:
+        """Why this edge would be refused, or None if it may be added. ``check_cycle=False``
+        leaves out the walk downstream (a bulk load checks the whole graph once instead)."""
         if src not in self.nodes or dst not in self.nodes:
             return "both ends of a connection must be nodes of this model"
         if src == dst:
@@ -341,21 +357,22 @@ class ModelGraph:
         if dst_port in self._in.get(dst, {}):
             return (f"input '{dst_spec.port_name(dst_port)}' of '{self.nodes[dst].name}' "
                     "is already connected; remove that connection first")
-        if self._out.get(dst) and src in self.downstream([dst]):
+        if check_cycle and self._out.get(dst) and src in self.downstream([dst]):
             return (f"connecting '{self.nodes[src].name}' to '{self.nodes[dst].name}' "
                     "would make a cycle")
         return None
 
-    def connect(self, src: str, dst: str, dst_port: int | None = None, src_port: int = 0) -> Edge:
+    def connect(self, src: str, dst: str, dst_port: int | None = None, src_port: int = 0,
+                _check_cycle: bool = True) -> Edge:
         if dst_port is None:
             dst_port = self.free_port(dst)
-        reason = self.can_connect(src, src_port, dst, dst_port)
+        reason = self.can_connect(src, src_port, dst, dst_port, _check_cycle)
         if reason is not None:
             raise GraphError(reason, dst if dst in self.nodes else None)
         edge = Edge(src, src_port, dst, dst_port)
         self.edges.add(edge)
         self._in.setdefault(dst, {})[dst_port] = edge
-        self._out.setdefault(src, set()).add(edge)
+        self._out.setdefault(src, []).append(edge)  # connect refuses a repeat
         self._changed()
         self.edge_added.emit(edge)
         return edge
@@ -372,7 +389,7 @@ class ModelGraph:
             raise GraphError("that connection does not exist")
         self.edges.remove(edge)
         del self._in[edge.dst][edge.dst_port]
-        self._out[edge.src].discard(edge)
+        self._out[edge.src].remove(edge)
         self._changed()
         self.edge_removed.emit(edge)
 
@@ -460,7 +477,10 @@ class ModelGraph:
                  "config": copy.deepcopy(n.config), "position": list(n.position)}
                 for n in self.nodes.values()
             ],
-            "edges": [[e.src, e.src_port, e.dst, e.dst_port] for e in sorted(self.edges)],
+            # in the nodes' order (each node's inputs by port): a stable order for diffs,
+            # and a large file is read back walking its nodes from first to last
+            "edges": [[e.src, e.src_port, e.dst, e.dst_port]
+                      for node_id in self.nodes for _, e in sorted(self._in.get(node_id, {}).items())],
             "outputs": list(self.output_ids),
         }
 
@@ -472,10 +492,15 @@ class ModelGraph:
         for n in data["nodes"]:
             g.add_node(n["class_name"], n["config"], n["name"], tuple(n["position"]), node_id=n["id"],
                        _owned=owned and isinstance(n["config"], dict))
+        # each edge's own check, then one look for a cycle over the whole graph: checking
+        # every edge against what is downstream of it is quadratic when a file lists a
+        # long chain back to front
+        same = {i: i for i in g.nodes}  # the edges share the nodes' id strings (less memory to walk)
         for src, src_port, dst, dst_port in data["edges"]:
-            g.connect(src, dst, dst_port, src_port)
+            g.connect(same.get(src, src), same.get(dst, dst), dst_port, src_port, _check_cycle=False)
         if data.get("outputs"):
             g.set_outputs(list(data["outputs"]))
+        g.topological_order()  # raises GraphError on a cycle (and is kept for the checker)
         return g
 
     def apply_state(self, data: dict[str, Any]) -> None:

@@ -216,19 +216,19 @@ def check_config_safe(value: Any, where: str = "config", kind: str | None = None
             _check_common(value, where)
             raise UnsafeConfigError(f"{where} holds a '{_name_of(value)}' object, which is not allowed there")
         for k, v in value.items():
-            here = f"{where}.{k}"
             if not isinstance(k, str):
                 raise UnsafeConfigError(f"{where} has a setting name {_show(k)} that is not a string")
             sub_kind = kind_of_key(k)
             if sub_kind is not None:
-                check_allowed(sub_kind, v, here)
+                check_allowed(sub_kind, v, f"{where}.{k}")
             elif k in ("layer", "backward_layer") and isinstance(v, dict):
-                _check_wrapped_layer(v, here)
-            else:
-                check_config_safe(v, here)
+                _check_wrapped_layer(v, f"{where}.{k}")
+            elif isinstance(v, (dict, list, tuple)):  # plain numbers and strings need no look (or a name)
+                check_config_safe(v, f"{where}.{k}")
     elif isinstance(value, (list, tuple)):
         for k, v in enumerate(value):
-            check_config_safe(v, f"{where}[{k}]")
+            if isinstance(v, (dict, list, tuple)):
+                check_config_safe(v, f"{where}[{k}]")
 
 
 def _check_wrapped_layer(value: dict, where: str) -> None:

@@ -316,6 +316,9 @@ def _fail(where: str, what: str) -> ProjectError:
     return ProjectError(f"{where}: {what}")
 
 
+_PLAIN_JSON = (bool, str, int)  # exact types json.loads makes; floats need a finiteness check
+
+
 def _check_json_value(value: Any, where: str, depth: int = 0) -> None:
     if depth > 32:
         raise _fail(where, "is nested too deeply")
@@ -327,13 +330,17 @@ def _check_json_value(value: Any, where: str, depth: int = 0) -> None:
         if not math.isfinite(value):
             raise _fail(where, "is not a finite number")
         return
+    # the path to a value is spelled out only on the way down into containers and
+    # plain values are looked at in place: a large project has one per setting
     if isinstance(value, list):
         for k, v in enumerate(value):
-            _check_json_value(v, f"{where}[{k}]", depth + 1)
+            if not (v is None or type(v) in _PLAIN_JSON):
+                _check_json_value(v, f"{where}[{k}]", depth + 1)
         return
     if isinstance(value, dict):
         for k, v in value.items():
-            _check_json_value(v, f"{where}.{k}", depth + 1)
+            if not (v is None or type(v) in _PLAIN_JSON):
+                _check_json_value(v, f"{where}.{k}", depth + 1)
         return
     raise _fail(where, f"has an unexpected value of type {type(value).__name__}")
 
@@ -344,6 +351,17 @@ def _expect(value: Any, types: tuple, where: str, what: str) -> Any:
     if not isinstance(value, types):
         raise _fail(where, f"should be {what}")
     return value
+
+
+def _node_fields_problem(node: Any, where: str) -> None:
+    """Raise the message for a node object whose fields are missing or of the wrong kind."""
+    _expect(node, (dict,), where, "an object")
+    _expect(node.get("id"), (str,), f"{where} id", "a string")
+    _expect(node.get("class_name"), (str,), f"{where} class_name", "a string")
+    _expect(node.get("name"), (str,), f"{where} name", "a string")
+    _expect(node.get("config"), (dict,), f"{where} ('{node.get('name')}') config", "an object")
+    _expect(node.get("position"), (list,), f"{where} position", "a list [x, y]")
+    raise _fail(where, "has a field of the wrong kind")  # subclasses of str, dict or list
 
 
 def validate_document(doc: Any, source: str = "project") -> dict[str, Any]:
@@ -371,26 +389,27 @@ def validate_document(doc: Any, source: str = "project") -> dict[str, Any]:
         raise _fail(source, f"has {len(nodes)} nodes, more than the {MAX_NODES} supported")
     ids: set[str] = set()
     for k, node in enumerate(nodes):
-        where = f"{source}: node {k + 1}"
-        _expect(node, (dict,), where, "an object")
-        node_id = _expect(node.get("id"), (str,), f"{where} id", "a string")
+        # the usual case is checked without spelling out where each field sits; the
+        # message (which names the node and the field) is made only for a bad one
+        if type(node) is not dict or not (type(node.get("id")) is str and type(node.get("class_name")) is str
+                                          and type(node.get("name")) is str and type(node.get("config")) is dict
+                                          and type(node.get("position")) is list):
+            _node_fields_problem(node, f"{source}: node {k + 1}")
+        node_id = node["id"]
         if node_id in ids:
-            raise _fail(where, f"repeats the id '{node_id}'")
+            raise _fail(f"{source}: node {k + 1}", f"repeats the id '{node_id}'")
         ids.add(node_id)
-        cname = _expect(node.get("class_name"), (str,), f"{where} class_name", "a string")
-        if cname not in catalog.SPECS:
-            raise _fail(where, str(catalog.UnknownLayerError(cname)))
-        _expect(node.get("name"), (str,), f"{where} name", "a string")
-        config = _expect(node.get("config"), (dict,), f"{where} ('{node.get('name')}') config", "an object")
-        _check_json_value(config, f"{where} config")
+        if node["class_name"] not in catalog.SPECS:
+            raise _fail(f"{source}: node {k + 1}", str(catalog.UnknownLayerError(node["class_name"])))
+        config = node["config"]
+        _check_json_value(config, f"{source}: node {k + 1} config")
         try:
-            check_config_safe(config, f"{where} ('{node['name']}') config")
+            check_config_safe(config, f"{source}: node {k + 1} ('{node['name']}') config")
         except UnsafeConfigError as exc:
             raise ProjectError(f"{source}: {exc}") from None
-        pos = _expect(node.get("position"), (list,), f"{where} position", "a list [x, y]")
-        if len(pos) != 2 or not all(isinstance(v, (int, float)) and not isinstance(v, bool)
-                                    and math.isfinite(v) for v in pos):
-            raise _fail(f"{where} position", "should be two finite numbers [x, y]")
+        pos = node["position"]
+        if len(pos) != 2 or not all(type(v) in (int, float) and math.isfinite(v) for v in pos):
+            raise _fail(f"{source}: node {k + 1} position", "should be two finite numbers [x, y]")
     edges = _expect(graph.get("edges"), (list,), f"{source}: graph.edges", "a list")
     for k, edge in enumerate(edges):
         where = f"{source}: edge {k + 1}"
@@ -466,13 +485,14 @@ def load_project(path: str | Path, with_weights: bool = True) -> Project:
     size = st.st_size
     if size > MAX_FILE_BYTES:
         raise ProjectError(f"'{path}' is {size // 1_000_000} MB, too large to be a project file")
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise ProjectError(f"cannot read '{path}': {exc.strerror or exc}") from None
     from studio.engine.runtime_gc import paused_collection
     with paused_collection():  # a large project is one burst of allocation, without garbage cycles
-        project = load_project_bytes(raw, str(path), path.parent if with_weights else None)
+        try:
+            raw = [path.read_bytes()]
+        except OSError as exc:
+            raise ProjectError(f"cannot read '{path}': {exc.strerror or exc}") from None
+        # handed over, not kept here: the bytes are freed once decoded
+        project = load_project_bytes(raw.pop(), str(path), path.parent if with_weights else None)
     project.path = path
     return project
 
@@ -482,7 +502,8 @@ def load_project_bytes(raw: bytes, source: str = "project", base_dir: Path | Non
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ProjectError(f"{source}: not a text file (invalid UTF-8 at byte {exc.start})") from None
-    if not text.strip():
+    del raw  # a large file is held once at a time: bytes, then text, then objects
+    if not text or text.isspace():
         raise ProjectError(f"{source}: the file is empty")
     try:
         doc = json.loads(text, parse_constant=_reject_constant)
@@ -494,6 +515,7 @@ def load_project_bytes(raw: bytes, source: str = "project", base_dir: Path | Non
         raise ProjectError(f"{source}: the JSON is nested too deeply") from None
     except ValueError as exc:
         raise ProjectError(f"{source}: {exc}") from None
+    del text
     return project_from_document(doc, source, base_dir)
 
 

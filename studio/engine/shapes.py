@@ -199,11 +199,6 @@ class ShapeChecker:
                 self._order = graph.topological_order()
             except GraphError:
                 self._order = list(graph.nodes)
-        inputs_of: dict[str, dict[int, tuple[str, int]]] = {}
-        consumers: dict[str, set[str]] = {}
-        for e in graph.edges:
-            inputs_of.setdefault(e.dst, {})[e.dst_port] = (e.src, e.src_port)
-            consumers.setdefault(e.src, set()).add(e.dst)
         outputs = set(graph.model_outputs())
         stray = graph.stray_nodes()
         # a node whose part in the model changed is checked again (an output has
@@ -221,7 +216,7 @@ class ShapeChecker:
                 continue
             dirty.discard(node_id)
             old = self.states.get(node_id)
-            new = self._check_node(node_id, inputs_of.get(node_id, {}), node_id in outputs)
+            new = self._check_node(node_id, graph.inputs_of(node_id), node_id in outputs)
             if node_id in ends and new.error is None and new.warning is None:  # a shape warning comes first
                 name = graph.nodes[node_id].name
                 new.warning = (f"'{name}' is one of {len(ends)} ends of the graph; the model's outputs "
@@ -237,7 +232,7 @@ class ShapeChecker:
                 changed.add(node_id)
                 if old is None or (old.outputs, old.dtypes, old.error is None) != (
                         new.outputs, new.dtypes, new.error is None):
-                    dirty.update(consumers.get(node_id, ()))
+                    dirty.update(graph.successors(node_id))
             self._apply_external(node_id, new)
             self.states[node_id] = new
         self._dirty = set()
@@ -536,6 +531,8 @@ def apply_fix(graph: ModelGraph, fix: Fix) -> list[str]:
             for e in outs:
                 graph.connect(ins[0].src, e.dst, e.dst_port, ins[0].src_port)
     elif fix.action == "add_input":
+        if node.spec.is_input or graph.inputs_of(node.id):
+            raise GraphError(f"'{node.name}' already has its input")
         x, y = node.position
         new = graph.add_node("InputLayer", position=(x, y - 80))
         added.append(new.id)

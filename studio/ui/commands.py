@@ -234,25 +234,29 @@ def subgraph_data(graph: ModelGraph, node_ids) -> dict:
 
 class EngineEdit(QUndoCommand):
     """Run an engine operation on the graph once; undo and redo replay the states
-    before and after it, so the UI never re-implements what the engine does."""
+    before and after it, so the UI never re-implements what the engine does.
+
+    The operation runs when the command is made: one that fails raises there
+    (with the graph as it was), so a failed edit never reaches the undo stack;
+    the stack's first redo then finds the graph already in the state after."""
 
     def __init__(self, graph: ModelGraph, text: str, operation: Callable[[ModelGraph], Any]):
         super().__init__(text)
-        self.graph, self.operation = graph, operation
-        self.before: dict | None = None
-        self.after: dict | None = None
+        self.graph = graph
+        self.before = graph.to_dict()
+        try:
+            operation(graph)
+        except Exception:
+            graph.apply_state(self.before)  # all or nothing
+            raise
+        self.after = graph.to_dict()
+        self._done = True
 
     def redo(self):
-        if self.after is None:
-            self.before = self.graph.to_dict()
-            try:
-                self.operation(self.graph)
-            except Exception:
-                self.graph.apply_state(self.before)  # all or nothing
-                raise
-            self.after = self.graph.to_dict()
-        else:
-            self.graph.apply_state(self.after)
+        if self._done:  # made just now: the operation has run
+            self._done = False
+            return
+        self.graph.apply_state(self.after)
 
     def undo(self):
         self.graph.apply_state(self.before)

@@ -105,6 +105,35 @@ def test_cycle_in_file_is_refused(tmp_path):
         load_project_bytes(json.dumps(doc).encode(), "x.studio")
 
 
+def test_cycle_message_names_a_layer_on_the_cycle(tmp_path):
+    doc = _doc(tmp_path)
+    doc["graph"]["edges"] = [e for e in doc["graph"]["edges"] if e[2] != "n2"] + [["n8", 0, "n2", 0]]
+    names = {n["id"]: n["name"] for n in doc["graph"]["nodes"]}
+    with pytest.raises(ProjectError) as info:
+        load_project_bytes(json.dumps(doc).encode(), "x.studio")
+    on_cycle = [names[i] for i in ("n2", "n3", "n4", "n5", "n6", "n7", "n8") if i in names]
+    assert any(f"cycle through '{name}'" in str(info.value) for name in on_cycle), info.value
+
+
+def test_a_chain_listed_back_to_front_loads_without_walking_the_graph_per_edge(monkeypatch):
+    """Edges in any order cost one cycle check over the whole graph, not one walk
+    downstream per edge (20,000 edges back to front took 17.6 s that way)."""
+    from studio.engine.graph import ModelGraph
+    g = ModelGraph("chain")
+    prev = g.add_node("InputLayer", {"shape": [4]})
+    for _ in range(3000):
+        node = g.add_node("Dense", {"units": 4})
+        g.connect(prev.id, node.id)
+        prev = node
+    doc = {"format": project_mod.FORMAT, "schema_version": SCHEMA_VERSION, "graph": g.to_dict()}
+    doc["graph"]["edges"].sort(key=lambda e: -int(e[0][1:]))  # the chain from its end back to its Input
+    walks = []
+    monkeypatch.setattr(ModelGraph, "downstream", lambda self, ids: walks.append(1) or set(ids))
+    loaded = load_project_bytes(json.dumps(doc).encode(), "chain.studio")
+    assert walks == [] and len(loaded.graph.edges) == 3000
+    assert loaded.graph.topological_order()[0] == "n1"
+
+
 def test_truncated_empty_and_binary_files(tmp_path):
     _, path = _saved(tmp_path)
     raw = path.read_bytes()

@@ -87,9 +87,14 @@ def make_command(g, data):
     if kind == "fix" and ids:  # the engine's fix operations, replayed by undo/redo
         i = pick(data, [n for n in ids if not g.nodes[n].spec.is_input] or ids, "node")
         action = data.draw(st.sampled_from(["bypass", "add_input", "mark_output"]), label="fix")
-        if action == "bypass" and g.nodes[i].spec.is_input or action == "add_input" and g.inputs_of(i):
+        if action == "bypass" and g.nodes[i].spec.is_input:
             return None
-        return commands.fix_command(g, Fix(f"fix {action}", action, i))
+        before = g.to_dict()
+        try:
+            return commands.fix_command(g, Fix(f"fix {action}", action, i))
+        except GraphError:  # refused (an Input given an Input): nothing changed, nothing to push
+            assert g.to_dict() == before
+            return None
     if kind == "compound" and g.edges and ids:
         e = pick(data, g.edges, "edge")
         rest = [i for i in ids if i not in (e.src, e.dst)]
@@ -132,3 +137,27 @@ def test_random_edit_sequences_undo_to_the_start(qapp, data):
         check_invariants(g)
         check_canvas(scene, g)
     assert g.to_dict() == final
+
+
+def test_a_refused_engine_edit_never_reaches_the_undo_stack(qapp):
+    """An engine operation that fails raises when its command is made, with the graph
+    as it was, so nothing half-done is pushed (an Input given an Input, here)."""
+    document = Document(templates.build("bilstm_text"))
+    g = document.graph
+    stack = QUndoStack()
+    before = copy.deepcopy(g.to_dict())
+    first_input = g.input_nodes()[0]
+    try:
+        stack.push(commands.fix_command(g, Fix("Add an Input", "add_input", first_input.id)))
+    except GraphError as exc:
+        assert "already has its input" in str(exc)
+    else:
+        raise AssertionError("the fix should be refused")
+    assert stack.count() == 0 and g.to_dict() == before
+    dense = next(n for n in g.nodes.values() if n.class_name == "Dense")
+    stack.push(commands.fix_command(g, Fix("Mark as output", "mark_output", dense.id)))
+    assert dense.id in g.output_ids and stack.count() == 1
+    stack.undo()
+    assert g.to_dict() == before
+    stack.redo()
+    assert dense.id in g.output_ids

@@ -11,6 +11,7 @@ from PySide6.QtCore import QMimeData, QPoint, QPointF
 from PySide6.QtGui import QCursor, QKeySequence
 from PySide6.QtWidgets import QApplication, QInputDialog, QMenu
 
+from studio.engine.graph import GraphError
 from studio.ui import commands, help_menu
 from studio.ui.canvas import menus
 
@@ -199,7 +200,12 @@ class EditActions:
                 return
         else:
             fix = state.fix
-        self.push(commands.fix_command(self.graph, fix))
+        try:
+            command = commands.fix_command(self.graph, fix)
+        except (GraphError, ValueError) as exc:  # the graph is as it was
+            self.window.statusBar().showMessage(f"Could not apply '{fix.label}': {exc}", 6000)
+            return
+        self.push(command)
         self.window.statusBar().showMessage(f"Applied: {fix.label}", 3000)
 
     def toggle_output(self, node_id: str) -> None:
