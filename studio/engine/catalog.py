@@ -41,6 +41,7 @@ FILL_MODES = ["constant", "reflect", "wrap", "nearest"]
 
 _TABLE = """
 InputLayer | Input | 0 | shape,dtype | A model input: the shape of one sample, without the batch axis
+Block | Blocks | 1+ | trainable | A model inside the model (a Sequential or functional block): open it to see and edit its layers
 Dense | Core | 1 | units,activation,use_bias | Fully connected layer: every input feeds every unit
 Activation | Core | 1 | activation | Applies an activation function element-wise
 Dropout | Regularization | 1 | rate | Randomly zeroes a fraction of inputs during training
@@ -128,14 +129,17 @@ RandomCrop | Augmentation | 1 | height,width,seed | Crops images at random durin
 CATEGORIES = [
     "Input", "Core", "Convolution", "Pooling", "Normalization",
     "Regularization", "Recurrent", "Attention", "Merge", "Reshaping",
-    "Activation", "Preprocessing", "Augmentation",
+    "Activation", "Preprocessing", "Augmentation", "Blocks",
 ]
+# categories whose entries are not dragged from the palette (a block is made from a
+# selection, imported, or comes from the Pretrained section)
+NOT_IN_PALETTE = {"Blocks"}
 # one colour per category: the canvas, the diagrams and the palette all use these
 CATEGORY_COLORS = {
     "Input": "#2e7d32", "Core": "#1565c0", "Convolution": "#6a1b9a", "Pooling": "#00838f",
     "Normalization": "#ef6c00", "Regularization": "#757575", "Recurrent": "#ad1457",
     "Attention": "#c62828", "Merge": "#4e342e", "Reshaping": "#5d4037", "Activation": "#827717",
-    "Preprocessing": "#37474f", "Augmentation": "#455a64",
+    "Preprocessing": "#37474f", "Augmentation": "#455a64", "Blocks": "#283593",
 }
 OTHER_COLOR = "#546e7a"
 
@@ -147,6 +151,9 @@ def category_color(class_name: str) -> str:
 # Required constructor arguments get these starting values on the canvas.
 _REQUIRED_DEFAULTS: dict[str, dict[str, Any]] = {
     "InputLayer": {"shape": [28, 28, 1]},
+    "Block": {"kind": "sequential", "trainable": True, "graph": {
+        "nodes": [{"id": "n1", "class_name": "InputLayer", "name": "block_input", "config": {"shape": [28, 28, 1]},
+                   "position": [0.0, 0.0]}], "edges": [], "outputs": []}},
     "Dense": {"units": 32},
     "Activation": {"activation": "relu"},
     "Dropout": {"rate": 0.5},
@@ -275,7 +282,7 @@ class LayerSpec:
     min_inputs: int
     max_inputs: int | None  # None: any number
     ports: tuple[Port, ...] = field(default=())
-    call_style: str = "single"  # single | list | positional
+    call_style: str = "single"  # single | list | positional | block (one tensor, or a list for several)
 
     @property
     def is_input(self) -> bool:
@@ -310,6 +317,8 @@ def _parse_table() -> dict[str, LayerSpec]:
             lo, hi, call_style = 2, 2, "list"
         elif inputs == "2+":
             lo, hi, call_style = 2, None, "list"
+        elif inputs == "1+":  # a block: as many inputs as its inside has Input layers
+            lo, hi, call_style = 1, None, "block"
         else:
             names = inputs.split("/")
             ports = tuple(Port(n.rstrip("?"), n.endswith("?")) for n in names)
@@ -365,6 +374,8 @@ def keras_class(class_name: str):
     """The Keras layer class for a catalog name (imports Keras)."""
     spec(class_name)
     import keras
+    if class_name == "Block":
+        return keras.Model
     return getattr(keras.layers, class_name)
 
 
@@ -395,6 +406,8 @@ def _kind_from_default(default: Any) -> str:
 def params(class_name: str) -> tuple[ParamSpec, ...]:
     """The editable parameters of a layer, primary ones first (imports Keras)."""
     s = spec(class_name)
+    if class_name == "Block":  # its settings are its inside, edited on the canvas
+        return (ParamSpec(name="trainable", kind="bool", default=True),)
     cls = keras_class(class_name)
     required = _REQUIRED_DEFAULTS.get(class_name, {})
     out: list[ParamSpec] = []

@@ -291,10 +291,59 @@ def input_expression(config: dict[str, Any], name: str) -> str:
     return f"keras.Input({', '.join(parts)})"
 
 
-def model_code(graph: ModelGraph, function_name: str = "build_model") -> str:
-    """A function that rebuilds the graph's model with the functional API."""
+def _block_function(node, helpers: list[str], taken: set[str]) -> str:
+    """Write the function that builds a block's nested model (the way the book writes
+    one: a ``keras.Sequential`` list, or a functional model); returns its name."""
+    from studio.engine.blocks import BlockError, inner_graph, sequential_order
+
+    base = "build_" + (re.sub(r"\W", "_", node.name).strip("_") or "block")
+    fn = base if base.isidentifier() and not keyword.iskeyword(base) else f"build_block_{len(taken)}"
+    k = 1
+    while fn in taken:
+        k += 1
+        fn = f"{base}_{k}"
+    taken.add(fn)
+    try:
+        graph = inner_graph(node.config, node.name)
+    except (BlockError, KeyError, TypeError, ValueError) as exc:
+        raise CodegenError(f"block '{node.name}': {exc}") from None
+    frozen = node.config.get("trainable", True) is False
+    if node.config.get("kind") == "sequential":
+        try:
+            order = sequential_order(graph)
+        except BlockError as exc:
+            raise CodegenError(str(exc)) from None
+        items = []
+        for node_id in order:
+            inner = graph.nodes[node_id]
+            if inner.spec.is_input:
+                items.append(input_expression(inner.config, inner.name))
+            elif inner.class_name == "Block":
+                items.append(f"{_block_function(inner, helpers, taken)}()")
+            else:
+                items.append(layer_expression(inner.class_name, inner.name, inner.config))
+        body = "keras.Sequential([\n" + "".join(f"        {item},\n" for item in items) + f"    ], name={node.name!r})"
+        lines = [f"def {fn}():"]
+        if frozen:
+            lines += [f"    model = {body}", "    model.trainable = False", "    return model"]
+        else:
+            lines += [f"    return {body}"]
+        helpers.append("\n".join(lines) + "\n")
+    else:
+        helpers.append(model_code(graph, fn, frozen=frozen, _helpers=helpers, _taken=taken))
+    return fn
+
+
+def model_code(graph: ModelGraph, function_name: str = "build_model", frozen: bool = False,
+               _helpers: list[str] | None = None, _taken: set[str] | None = None) -> str:
+    """A function that rebuilds the graph's model with the functional API (preceded by
+    one function per block it holds, unless the caller collects those in ``_helpers``)."""
+    from studio.engine.blocks import BlockError, check_block_config
     from studio.engine.keras_bridge import UnsafeConfigError, check_config_safe
 
+    top = _helpers is None
+    helpers: list[str] = [] if top else _helpers
+    taken: set[str] = {function_name} if _taken is None else _taken
     _identifier(function_name, "function name")
     if not isinstance(graph.name, str):
         raise CodegenError(f"the model's name should be a string, not {graph.name!r:.80}")
@@ -302,8 +351,11 @@ def model_code(graph: ModelGraph, function_name: str = "build_model") -> str:
         if not isinstance(node.name, str):
             raise CodegenError(f"node {node.id!r:.40} has a name {node.name!r:.80} that is not a string")
         try:
-            check_config_safe(node.config, f"layer '{node.name}'")
-        except UnsafeConfigError as exc:
+            if node.class_name == "Block":
+                check_block_config(node.config, f"block '{node.name}'")
+            else:
+                check_config_safe(node.config, f"layer '{node.name}'")
+        except (UnsafeConfigError, BlockError) as exc:
             raise CodegenError(str(exc)) from None
     lines = [f"def {function_name}():"]
     used: set[str] = set()
@@ -333,9 +385,15 @@ def model_code(graph: ModelGraph, function_name: str = "build_model") -> str:
             raise CodegenError(f"layer '{node.name}' is missing an input; fix the model first "
                                "(layer-studio check lists what is wrong)")
         style = node.spec.call_style
-        call = args[0] if style == "single" else (", ".join(args) if style == "positional" else "[" + ", ".join(args) + "]")
-        expr = layer_expression(node.class_name, node.name, node.config)
-        lines.append(f"    {name} = {expr}({call})")
+        if style == "block":
+            call = args[0] if len(args) == 1 else "[" + ", ".join(args) + "]"
+            block_var = _var(f"{node.name}_block", used)
+            lines.append(f"    {block_var} = {_block_function(node, helpers, taken)}()")
+            lines.append(f"    {name} = {block_var}({call})")
+        else:
+            call = args[0] if style == "single" else (", ".join(args) if style == "positional" else "[" + ", ".join(args) + "]")
+            expr = layer_expression(node.class_name, node.name, node.config)
+            lines.append(f"    {name} = {expr}({call})")
         ports_out = last_port.get(node_id, 0)
         var[node_id] = [name] if ports_out == 0 else [f"{name}[{k}]" for k in range(ports_out + 1)]
     ins = [var[n.id][0] for n in graph.input_nodes() if n.id in var]
@@ -344,8 +402,13 @@ def model_code(graph: ModelGraph, function_name: str = "build_model") -> str:
         raise CodegenError(f"the model has no {'input' if not ins else 'output'}; fix the model first "
                            "(layer-studio check lists what is wrong)")
     fmt = lambda xs: xs[0] if len(xs) == 1 else "[" + ", ".join(xs) + "]"  # noqa: E731
-    lines.append(f"    return keras.Model(inputs={fmt(ins)}, outputs={fmt(outs)}, name={graph.name!r})")
-    return "\n".join(lines) + "\n"
+    model = f"keras.Model(inputs={fmt(ins)}, outputs={fmt(outs)}, name={graph.name!r})"
+    if frozen:
+        lines += [f"    model = {model}", "    model.trainable = False", "    return model"]
+    else:
+        lines.append(f"    return {model}")
+    code = "\n".join(lines) + "\n"
+    return "\n\n".join(helpers + [code]) if top else code
 
 
 def training_code(training: dict[str, Any]) -> str:

@@ -132,7 +132,29 @@ def _check_operation(entry: dict, cname: str, lname: str, where: str) -> None:
                             "cannot keep yet")
 
 
-def check_layer_entries(entries: list[dict], where: str) -> None:
+_NESTED_MODULES = {"Sequential": ("keras", "keras.models", "keras.src.models.sequential"),
+                   "Functional": ("keras", "keras.models", "keras.src.models.functional"),
+                   "Model": ("keras", "keras.models", "keras.src.models.model")}
+
+
+def _check_nested_model(entry: dict, cname: str, lname: str, module: Any, where: str, depth: int) -> None:
+    """A model nested inside the model becomes a block: Keras's own Sequential or functional
+    Model only (a subclassed model runs its own code), its layers checked like any others."""
+    from studio.engine.blocks import MAX_DEPTH
+    if module not in _NESTED_MODULES[cname] or entry.get("registered_name") not in (None, cname):
+        raise ImportRefused(f"{where}: nested model '{lname}' is a '{module}.{cname}', not Keras's own "
+                            f"{cname}; a subclassed model runs its own code and is refused")
+    if depth >= MAX_DEPTH:
+        raise ImportRefused(f"{where}: models are nested more than {MAX_DEPTH} deep")
+    inner_entries = check_model_config({"class_name": "Sequential" if cname == "Sequential" else "Functional",
+                                        "config": entry.get("config")}, f"{where} › {lname}")
+    check_layer_entries(inner_entries, f"{where} › {lname}", depth + 1)
+    if len(entry.get("inbound_nodes") or []) > 1:
+        raise ImportRefused(f"{where}: nested model '{lname}' is called at {len(entry['inbound_nodes'])} places "
+                            "(shared weights); shared blocks are not supported yet — give each call its own copy")
+
+
+def check_layer_entries(entries: list[dict], where: str, depth: int = 0) -> None:
     """Refuse unknown, code-running, nested or shared layers, naming them.
 
     Keras 3 writes Python arithmetic on tensors (``x + 3.0``) and ``keras.ops``
@@ -144,15 +166,15 @@ def check_layer_entries(entries: list[dict], where: str) -> None:
         cname = entry.get("class_name")
         lname = (entry.get("config") or {}).get("name") or entry.get("name") or "?"
         module = entry.get("module")
+        if cname in _MODEL_CLASSES:
+            _check_nested_model(entry, cname, lname, module, where, depth)
+            continue
         if isinstance(module, str) and module.startswith("keras.src.ops"):
             _check_operation(entry, str(cname), lname, where)
         elif isinstance(module, str) and module not in ("keras.layers", "keras", "keras.models") \
                 and cname in catalog.SPECS:
             raise ImportRefused(f"{where}: layer '{lname}' is of type '{cname}' from module '{module}', which is "
                                 "not the built-in Keras layer of that name in the catalog")
-        if cname in _MODEL_CLASSES:
-            raise ImportRefused(f"{where}: layer '{lname}' is a whole model nested inside the model; "
-                                "nested models are not supported — flatten it into one functional model first")
         if cname not in catalog.SPECS:
             raise ImportRefused(f"{where}: layer '{lname}' is of type '{cname}', which is not a built-in "
                                 "Keras layer in the catalog (Lambda and custom layers run code and are refused)")
@@ -196,9 +218,10 @@ def graph_from_model(model) -> tuple[ModelGraph, Weights]:
         raise ImportRefused(f"model '{model.name}' is a subclassed model ({cls_name}); only Functional and "
                             "Sequential models describe a graph that can be imported")
     for layer in model.layers:
-        if isinstance(layer, keras.Model):
-            raise ImportRefused(f"model '{model.name}': layer '{layer.name}' is a model nested inside the model; "
-                                "nested models are not supported")
+        if isinstance(layer, keras.Model) and type(layer) not in (keras.Sequential, keras.Model) \
+                and type(layer).__name__ != "Functional":
+            raise ImportRefused(f"model '{model.name}': layer '{layer.name}' is a subclassed model "
+                                f"({type(layer).__name__}) nested inside the model; it runs its own code")
     weights = model_weights(model)
     layered_layout(graph)
     return graph, weights
@@ -216,19 +239,26 @@ def _check_io_lists(config: dict, where: str) -> None:
             raise ImportRefused(f"{where}: the model's {what} are not a list of layers")
 
 
-def _from_functional_config(config: dict, where: str) -> ModelGraph:
+def _node_for_entry(graph: ModelGraph, entry: dict, where: str, depth: int):
+    """The graph node for one layer entry of a Keras model config: a block for a nested model."""
+    lname = entry["config"]["name"]
+    if entry["class_name"] in _MODEL_CLASSES:
+        from studio.engine.blocks import BLOCK, config_from_keras
+        return graph.add_node(BLOCK, config_from_keras(entry, where, depth + 1), name=lname)
+    return graph.add_node(entry["class_name"], _strip_name(entry["config"]), name=lname)
+
+
+def _from_functional_config(config: dict, where: str, depth: int = 0) -> ModelGraph:
     _check_io_lists(config, where)
     entries = config.get("layers") or []
-    check_layer_entries(entries, where)
+    check_layer_entries(entries, where, depth)
     graph = ModelGraph(model_name(config.get("name")))
     by_name = {}
     input_names = [ref[0] for ref in _io_refs(config.get("input_layers"))]
     ordered = sorted(entries, key=lambda e: (0, input_names.index(e["config"]["name"]))
                      if e["config"]["name"] in input_names else (1, 0))
     for entry in ordered:
-        lname = entry["config"]["name"]
-        node = graph.add_node(entry["class_name"], _strip_name(entry["config"]), name=lname)
-        by_name[lname] = node
+        by_name[entry["config"]["name"]] = _node_for_entry(graph, entry, where, depth)
     for entry in entries:
         lname = entry["config"]["name"]
         inbound = entry.get("inbound_nodes") or []
@@ -289,8 +319,7 @@ def _from_sequential(model) -> ModelGraph:
         prev = graph.add_node("InputLayer", {"batch_shape": list(shape), "dtype": str(dtype)},
                               name=graph.unique_name("input_layer"))
     for entry in entries:
-        node = graph.add_node(entry["class_name"], _strip_name(entry["config"]),
-                              name=entry["config"]["name"])
+        node = _node_for_entry(graph, entry, f"model '{model.name}'", 0)
         if prev is not None:
             graph.connect(prev.id, node.id, 0)
         prev = node
@@ -462,7 +491,7 @@ def declared_parameters(config: dict) -> int | None:
                     return None
                 prev = graph.add_node("InputLayer", {"batch_shape": shape}, name=graph.unique_name("input_layer"))
             for entry in entries:
-                node = graph.add_node(entry["class_name"], _strip_name(entry["config"]), name=entry["config"]["name"])
+                node = _node_for_entry(graph, entry, "model", 0)
                 if prev is not None:
                     graph.connect(prev.id, node.id, 0)
                 prev = node

@@ -278,6 +278,10 @@ def _materialize_inner(config: dict[str, Any], owner: str) -> dict[str, Any]:
 
 def layer_config(class_name: str, name: str, config: dict[str, Any]) -> dict[str, Any]:
     """The full dict to hand to ``cls.from_config`` for a node."""
+    if class_name == "Block":
+        from studio.engine.blocks import check_block_config
+        check_block_config(config, f"block '{name}'")
+        return copy.deepcopy(config)
     check_config_safe(config, f"layer '{name}'")
     cfg = copy.deepcopy(config)
     if class_name in catalog.WRAPPABLE:
@@ -309,6 +313,10 @@ def make_layer(class_name: str, name: str, config: dict[str, Any]):
     """Instantiate the Keras layer for a node, in Keras's safe mode."""
     from keras.src.saving import serialization_lib
 
+    if class_name == "Block":
+        from studio.engine.blocks import build_block, check_block_config
+        check_block_config(config, f"block '{name}'")
+        return build_block(name, config)
     cls = catalog.keras_class(class_name)
     cfg = layer_config(class_name, name, config)
     with serialization_lib.SafeModeScope(True):
@@ -429,7 +437,7 @@ class shape_only_weights:
 def call_layer(layer, class_name: str, inputs: list):
     """Call a layer on its input tensors the way the catalog says it is called."""
     style = catalog.spec(class_name).call_style
-    if style == "single":
+    if style == "single" or style == "block" and len(inputs) == 1:
         return layer(inputs[0])
     if style == "positional":
         return layer(*inputs)
@@ -445,6 +453,8 @@ def output_spec(layer, class_name: str, inputs: list):
     back to :func:`call_layer`).
     """
     style = catalog.spec(class_name).call_style
+    if style == "block":
+        raise NotImplementedError("a block is checked by calling it")
     shapes = [tuple(t.shape) for t in inputs]
     # what Layer.__call__ checks before building
     layer._assert_input_compatibility(inputs[0] if style != "list" else list(inputs))

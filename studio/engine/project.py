@@ -366,6 +366,7 @@ def _node_fields_problem(node: Any, where: str) -> None:
 
 def validate_document(doc: Any, source: str = "project") -> dict[str, Any]:
     """Check a parsed project document field by field; returns it unchanged."""
+    from studio.engine.blocks import BlockError, check_block_config
     from studio.engine.keras_bridge import UnsafeConfigError, check_config_safe
 
     _expect(doc, (dict,), source, "a JSON object")
@@ -404,8 +405,13 @@ def validate_document(doc: Any, source: str = "project") -> dict[str, Any]:
         config = node["config"]
         _check_json_value(config, f"{source}: node {k + 1} config")
         try:
-            check_config_safe(config, f"{source}: node {k + 1} ('{node['name']}') config")
+            if node["class_name"] == "Block":
+                check_block_config(config, f"node {k + 1} (block '{node['name']}')")
+            else:
+                check_config_safe(config, f"{source}: node {k + 1} ('{node['name']}') config")
         except UnsafeConfigError as exc:
+            raise ProjectError(f"{source}: {exc}") from None
+        except BlockError as exc:
             raise ProjectError(f"{source}: {exc}") from None
         pos = node["position"]
         if len(pos) != 2 or not all(type(v) in (int, float) and math.isfinite(v) for v in pos):

@@ -50,6 +50,8 @@ class Palette(QWidget):
         self.items: dict[str, QTreeWidgetItem] = {}
         self.categories: dict[str, QTreeWidgetItem] = {}
         for category in catalog.CATEGORIES:
+            if category in catalog.NOT_IN_PALETTE:
+                continue
             top = QTreeWidgetItem([category])
             top.setFlags(Qt.ItemIsEnabled)
             font = top.font(0)

@@ -113,12 +113,14 @@ def test_shared_layer_is_refused_by_name():
         graph_from_model(model)
 
 
-def test_nested_model_is_refused_by_name():
+def test_nested_model_imports_as_a_block():
     inner = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)], name="encoder")
     inp = keras.Input((4,))
     model = keras.Model(inp, keras.layers.Dense(1)(inner(inp)))
-    with pytest.raises(ImportRefused, match="'encoder'.*nested"):
-        graph_from_model(model)
+    graph, weights = graph_from_model(model)
+    block = graph.node_by_name("encoder")
+    assert block.class_name == "Block" and block.config["kind"] == "sequential"
+    assert_same_model(model, compile_graph(graph, weights), _images((4,)))
 
 
 def test_keras_file_round_trip(tmp_path):

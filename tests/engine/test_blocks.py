@@ -1,0 +1,277 @@
+"""Blocks: models nested inside the model import, check, compile, export, save and
+generate code exactly, with the nesting kept (the book's augmentation block and
+its frozen convolutional base)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from studio.engine import blocks
+from studio.engine.codegen import generate, normalize_config
+from studio.engine.compiler import compile_graph
+from studio.engine.graph import ModelGraph
+from studio.engine.importer import ImportRefused, graph_from_keras_file, graph_from_model
+from studio.engine.project import Project, ProjectError, load_project, load_project_bytes
+from studio.engine.shapes import ShapeChecker
+
+
+def _book_models():
+    """The augmentation block and a frozen VGG16 base (random weights), as the book writes them."""
+    import keras
+    from keras import layers
+
+    augmentation = keras.Sequential([layers.RandomFlip("horizontal"), layers.RandomRotation(0.1),
+                                     layers.RandomZoom(0.2)], name="data_augmentation")
+    conv_base = keras.applications.VGG16(weights=None, include_top=False, input_shape=(32, 32, 3))
+    conv_base.trainable = False
+    inputs = keras.Input((32, 32, 3), name="image")
+    x = augmentation(inputs)
+    x = layers.Rescaling(1 / 255.0)(x)
+    x = conv_base(x)
+    x = layers.Flatten()(x)
+    x = layers.Dense(16, activation="relu")(x)
+    x = layers.Dropout(0.5)(x)
+    outputs = layers.Dense(1, activation="sigmoid")(x)
+    return keras.Model(inputs, outputs, name="cats_vs_dogs")
+
+
+def _nested_functional():
+    """A functional block holding a Sequential block, called from a functional model."""
+    import keras
+    from keras import layers
+
+    inner = keras.Sequential([keras.Input((6,)), layers.Dense(5, activation="tanh", name="deep")], name="deep_seq")
+    i = keras.Input((6,), name="block_in")
+    branch = layers.Dense(6, name="side")(i)
+    merged = layers.Add(name="merge")([layers.Dense(6, name="again")(i), branch])
+    y = inner(merged)
+    encoder = keras.Model(i, y, name="encoder")
+    x_in = keras.Input((6,), name="x")
+    out = layers.Dense(2, activation="softmax", name="classes")(encoder(x_in))
+    return keras.Model(x_in, out, name="nested")
+
+
+def _config_tree(model) -> dict:
+    return normalize_config(json.loads(json.dumps(model.get_config())))
+
+
+def _sample(model, n=4, seed=0):
+    shape = [d or 3 for d in model.inputs[0].shape[1:]]
+    return np.random.default_rng(seed).random((n, *shape), dtype=np.float32)
+
+
+def _params(model):
+    import math
+    trainable = sum(math.prod(w.shape) for w in model.trainable_weights)
+    return trainable, model.count_params() - trainable
+
+
+@pytest.mark.parametrize("make", [_book_models, _nested_functional], ids=["book_vgg16", "nested_functional"])
+def test_nested_models_import_check_compile_export_and_generate_exactly(make, tmp_path):
+    import keras
+
+    original = make()
+    graph, weights = graph_from_model(original)
+    assert any(n.class_name == "Block" for n in graph.nodes.values())
+    checker = ShapeChecker(graph)
+    checker.refresh()
+    assert not checker.errors(), checker.errors()
+    trainable, frozen = _params(original)
+    assert checker.total_params() == trainable + frozen
+    assert checker.total_trainable_params() == trainable
+
+    rebuilt = compile_graph(graph, weights)
+    assert _config_tree(rebuilt) == _config_tree(original)  # same layers, configs, nesting
+    x = _sample(original)
+    expected = original.predict(x, verbose=0)
+    assert np.abs(rebuilt.predict(x, verbose=0) - expected).max() <= 1e-5
+    assert _params(rebuilt) == (trainable, frozen)
+
+    path = tmp_path / "m.keras"
+    rebuilt.save(path)
+    reloaded = keras.saving.load_model(path, compile=False)
+    assert any(isinstance(layer, keras.Model) for layer in reloaded.layers)  # the nesting is in the file
+    assert np.abs(reloaded.predict(x, verbose=0) - expected).max() <= 1e-5
+    again, again_weights = graph_from_keras_file(path)
+    assert again.to_dict()["edges"] == graph.to_dict()["edges"]
+    assert [n.config for n in again.nodes.values()] == [n.config for n in graph.nodes.values()]
+    assert np.abs(compile_graph(again, again_weights).predict(x, verbose=0) - expected).max() <= 1e-5
+
+    namespace: dict = {}
+    exec(compile(generate(graph), "<blocks>", "exec"), namespace)  # noqa: S102 - our own output
+    generated = namespace["build_model"]()
+    assert _config_tree(generated) == _config_tree(original)
+    assert _params(generated) == (trainable, frozen)
+
+
+def test_generated_code_writes_blocks_the_way_the_book_does():
+    graph, _ = graph_from_model(_book_models())
+    code = generate(graph)
+    assert "def build_data_augmentation():\n    return keras.Sequential([" in code
+    assert "layers.RandomFlip(" in code
+    assert "def build_vgg16():" in code and "model.trainable = False" in code
+    assert "data_augmentation_block = build_data_augmentation()" in code
+
+
+def test_a_project_keeps_its_blocks_and_their_weights(tmp_path):
+    original = _nested_functional()
+    graph, weights = graph_from_model(original)
+    path = tmp_path / "nested.studio"
+    Project(graph=graph, weights=weights).save(path)
+    loaded = load_project(path)
+    assert loaded.graph.to_dict()["nodes"] == json.loads(json.dumps(graph.to_dict()["nodes"]))
+    x = _sample(original)
+    model = compile_graph(loaded.graph, loaded.weights)
+    assert np.abs(model.predict(x, verbose=0) - original.predict(x, verbose=0)).max() <= 1e-5
+
+
+def _project_with_block_config(tmp_path, config):
+    graph, _ = graph_from_model(_nested_functional())
+    path = tmp_path / "p.studio"
+    Project(graph=graph).save(path)
+    doc = json.loads(path.read_text())
+    block = next(n for n in doc["graph"]["nodes"] if n["class_name"] == "Block")
+    block["config"] = config(block["config"])
+    return json.dumps(doc).encode()
+
+
+@pytest.mark.parametrize("mutate, message", [
+    (lambda c: {**c, "kind": "subclassed"}, "kind should be"),
+    (lambda c: {**c, "code": "print(1)"}, "unexpected fields code"),
+    (lambda c: {**c, "graph": {**c["graph"], "nodes": c["graph"]["nodes"] + [
+        {"id": "zz", "class_name": "Lambda", "name": "evil", "config": {}, "position": [0, 0]}]}}, "Lambda"),
+    (lambda c: {**c, "graph": {**c["graph"], "nodes": [
+        {**n, "config": {**n["config"], "activation": {"module": "builtins", "class_name": "eval"}}}
+        if n["class_name"] == "Dense" else n for n in c["graph"]["nodes"]]}}, "builtins"),
+    (lambda c: {**c, "graph": {**c["graph"], "edges": c["graph"]["edges"] + [["nope", 0, "n1", 0]]}},
+     "between its own layers"),
+], ids=["kind", "extra_field", "lambda_inside", "function_inside", "dangling_edge"])
+def test_a_malformed_or_unsafe_block_in_a_file_is_refused_by_name(tmp_path, mutate, message):
+    raw = _project_with_block_config(tmp_path, mutate)
+    with pytest.raises(ProjectError, match=message):
+        load_project_bytes(raw, "p.studio")
+
+
+def test_blocks_nested_too_deep_are_refused():
+    g = ModelGraph("inner")
+    i = g.add_node("InputLayer", {"shape": [3]})
+    d = g.add_node("Dense", {"units": 3})
+    g.connect(i.id, d.id)
+    config = blocks.block_config(g)
+    for _ in range(blocks.MAX_DEPTH + 1):
+        g = ModelGraph("wrap")
+        i = g.add_node("InputLayer", {"shape": [3]})
+        b = g.add_node("Block", config, name="b")
+        g.connect(i.id, b.id)
+        config = blocks.block_config(g)
+    with pytest.raises(blocks.BlockError, match="nested more than"):
+        blocks.check_block_config(config, "block")
+
+
+def test_a_subclassed_nested_model_is_refused():
+    import keras
+    from keras import layers
+
+    class Mine(keras.Model):
+        def __init__(self, **kw):
+            super().__init__(**kw)
+            self.d = layers.Dense(2)
+
+        def call(self, x):
+            return self.d(x) * 2
+
+    i = keras.Input((3,))
+    model = keras.Model(i, layers.Dense(1)(Mine(name="mine")(i)))
+    with pytest.raises(ImportRefused, match="mine"):
+        graph_from_model(model)
+
+
+def test_a_frozen_block_counts_its_weights_as_non_trainable_and_freezing_is_a_setting():
+    graph, _ = graph_from_model(_book_models())
+    checker = ShapeChecker(graph)
+    checker.refresh()
+    vgg = graph.node_by_name("vgg16")
+    assert vgg.config["trainable"] is False
+    state = checker.states[vgg.id]
+    assert state.params > 0 and state.trainable_params == 0
+    graph.set_config(vgg.id, blocks.with_trainable(vgg.config, True))  # conv_base.trainable = True
+    checker.refresh()
+    assert checker.states[vgg.id].trainable_params == checker.states[vgg.id].params
+    model = compile_graph(graph)
+    assert model.get_layer("vgg16").trainable
+
+    # the book's fine-tuning: everything up to block4_pool frozen, block5 trains
+    inner = blocks.inner_graph(vgg.config)
+    graph.set_config(vgg.id, blocks.freeze_up_to(vgg.config, inner.node_by_name("block4_pool").id))
+    checker.refresh()
+    model = compile_graph(graph)
+    base = model.get_layer("vgg16")
+    trainable = [layer.name for layer in base.layers if layer.trainable and layer.weights]
+    assert trainable == ["block5_conv1", "block5_conv2", "block5_conv3"]
+    expected = sum(int(np.prod(w.shape)) for w in base.trainable_weights)
+    assert checker.states[vgg.id].trainable_params == expected
+    assert "block4_conv3" in blocks.frozen_layers(graph.nodes[vgg.id].config)
+
+
+def _residual_graph():
+    g = ModelGraph("res")
+    i = g.add_node("InputLayer", {"shape": [8]}, name="x")
+    a = g.add_node("Dense", {"units": 8, "activation": "relu"}, name="a")
+    b = g.add_node("Dense", {"units": 8}, name="b")
+    s = g.add_node("Add", {}, name="skip")
+    o = g.add_node("Dense", {"units": 3, "activation": "softmax"}, name="classes")
+    g.connect(i.id, a.id)
+    g.connect(a.id, b.id)
+    g.connect(i.id, s.id, 0)
+    g.connect(b.id, s.id, 1)
+    g.connect(s.id, o.id)
+    return g
+
+
+def test_make_a_block_from_a_selection_and_dissolve_it_back():
+    g = _residual_graph()
+    before = compile_graph(g)
+    x = np.random.default_rng(1).random((5, 8), dtype=np.float32)
+    expected = before.predict(x, verbose=0)
+    weights = {layer.name: layer.get_weights() for layer in before.layers if layer.weights}
+
+    block_id = blocks.make_block(g, [g.node_by_name(n).id for n in ("a", "b", "skip")], name="residual")
+    block = g.nodes[block_id]
+    assert block.config["kind"] == "functional" and blocks.layer_count(block.config) == 3
+    assert [n.name for n in g.nodes.values()] == ["x", "classes", "residual"]
+    checker = ShapeChecker(g)
+    checker.refresh()
+    assert not checker.errors(), checker.errors()
+    assert checker.states[block_id].outputs == [(None, 8)]
+    model = compile_graph(g)
+    inner = model.get_layer("residual")
+    inner.set_weights([w for n in ("a", "b") for w in weights[n]])
+    model.get_layer("classes").set_weights(weights["classes"])
+    assert np.abs(model.predict(x, verbose=0) - expected).max() <= 1e-6
+
+    blocks.dissolve_block(g, block_id)
+    assert sorted(n.name for n in g.nodes.values()) == ["a", "b", "classes", "skip", "x"]
+    again = compile_graph(g)
+    for layer in again.layers:
+        if layer.name in weights:
+            layer.set_weights(weights[layer.name])
+    assert np.abs(again.predict(x, verbose=0) - expected).max() <= 1e-6
+
+
+def test_a_chain_becomes_a_sequential_block_and_a_selected_output_stays_the_output():
+    g = _residual_graph()
+    block_id = blocks.make_block(g, [g.node_by_name("classes").id], name="head")
+    assert g.nodes[block_id].config["kind"] == "sequential"
+    assert g.model_outputs() == [block_id]
+    assert "def build_head():\n    return keras.Sequential([" in generate(g)
+    blocks.dissolve_block(g, block_id)
+    assert g.model_outputs() == [g.node_by_name("classes").id]
+
+
+def test_a_block_cannot_take_the_models_inputs():
+    g = _residual_graph()
+    with pytest.raises(Exception, match="Inputs"):
+        blocks.make_block(g, [g.node_by_name("x").id, g.node_by_name("a").id])
