@@ -407,3 +407,12 @@ def dissolve_block(graph, block_id: str) -> list[str]:
                     replaced.append(new)
         graph.set_outputs(replaced)
     return list(new_ids.values())
+
+
+def without_positions(config: dict[str, Any]) -> dict[str, Any]:
+    """The block config without where its layers sit on the canvas (which computes nothing):
+    the check cache's key, so that moving a layer inside a large block does not re-check it."""
+    graph = dict(config.get("graph") or {})
+    graph["nodes"] = [{k: (without_positions(v) if k == "config" and is_block(n.get("class_name")) else v)
+                       for k, v in n.items() if k != "position"} for n in graph.get("nodes") or []]
+    return {**config, "graph": graph}

@@ -34,10 +34,23 @@ from studio.engine.train.settings import TrainingConfig
 STARTING, TRAINED = "imported", "trained"
 
 
+def _weight_relevant(class_name: str, config: dict) -> dict:
+    """A config without what weights do not depend on: ``trainable`` (freezing a layer or
+    a block changes no weight) and, inside a block, where its layers sit on the canvas."""
+    config = {k: v for k, v in config.items() if k != "trainable"}
+    if class_name == "Block" and isinstance(config.get("graph"), dict):
+        inner = dict(config["graph"])
+        inner["nodes"] = [{"class_name": n.get("class_name"), "name": n.get("name"), "id": n.get("id"),
+                           "config": _weight_relevant(n.get("class_name"), n.get("config") or {})}
+                          for n in inner.get("nodes") or []]
+        config["graph"] = inner
+    return config
+
+
 def fingerprint(node: Node) -> str:
     """What a layer's weights were made for: its class, name and settings (freezing a
     layer changes nothing its weights depend on, so ``trainable`` is left out)."""
-    config = {k: v for k, v in node.config.items() if k != "trainable"}
+    config = _weight_relevant(node.class_name, node.config)
     return json.dumps([node.class_name, node.name, config], sort_keys=True, default=str)
 
 

@@ -334,7 +334,11 @@ class ShapeChecker:
         return state
 
     def _infer(self, node, shapes: list[Shape], dtypes: list[str]) -> NodeState:
-        key = _key(node.class_name, node.config, (tuple(shapes), tuple(dtypes)))
+        config = node.config
+        if node.class_name == "Block":
+            from studio.engine.blocks import without_positions
+            config = without_positions(config)
+        key = _key(node.class_name, config, (tuple(shapes), tuple(dtypes)))
         result = self._cache.get(key) if key is not None else None
         if result is None:
             result = self._infer_uncached(node.class_name, node.config, shapes, dtypes)

@@ -4,6 +4,7 @@ its frozen convolutional base)."""
 
 from __future__ import annotations
 
+import copy
 import json
 
 import numpy as np
@@ -275,3 +276,40 @@ def test_a_block_cannot_take_the_models_inputs():
     g = _residual_graph()
     with pytest.raises(Exception, match="Inputs"):
         blocks.make_block(g, [g.node_by_name("x").id, g.node_by_name("a").id])
+
+
+def test_an_opened_block_edits_the_block_in_the_model_and_follows_undo():
+    from studio.engine.block_document import BlockDocument
+    from studio.engine.document import Document
+
+    graph, weights = graph_from_model(_nested_functional())
+    document = Document(Project(graph=graph, weights=weights))
+    document.enable_checking()
+    encoder = graph.node_by_name("encoder")
+    status = document.weight_status()
+    assert status.get(encoder.id)  # the imported weights are the block's
+    inside = BlockDocument(document, encoder.id)
+    assert inside.path() == ["nested", "encoder"]
+    assert not inside.errors()
+    side = inside.graph.node_by_name("side")
+    before = copy.deepcopy(graph.nodes[encoder.id].config)
+
+    inside.graph.move(side.id, (500.0, 40.0))  # moving a layer inside keeps the block's weights
+    document.refresh()
+    assert graph.nodes[encoder.id].config != before
+    assert document.weight_status().get(encoder.id) == status[encoder.id]
+
+    inside.graph.set_param(side.id, "units", 7)  # breaks the Add inside: the inside says so
+    assert any("merge" in m or "side" in m or "again" in m for _, m in inside.errors())
+    assert blocks.inner_graph(graph.nodes[encoder.id].config).node_by_name("side").config["units"] == 7
+    document.refresh()
+    assert document.errors()  # and the model does too
+
+    graph.set_config(encoder.id, before)  # an undo in the outer model is replayed inside
+    assert inside.graph.node_by_name("side").config["units"] == 6
+    assert not inside.errors()
+    closed = []
+    inside.closed.connect(lambda: closed.append(1))
+    graph.remove_node(encoder.id)
+    assert closed == [1]
+    inside.close()
