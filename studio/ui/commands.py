@@ -160,12 +160,18 @@ class SetConfig(QUndoCommand):
 
 
 def set_param_command(graph: ModelGraph, node_ids: list[str], key: str, value: Any) -> SetConfig:
+    from studio.engine.blocks import is_block, with_trainable
     configs = {}
     for i in node_ids:
-        cfg = dict(graph.nodes[i].config)
+        node = graph.nodes[i]
+        if key == "trainable" and is_block(node.class_name):  # as model.trainable: the whole inside
+            configs[i] = with_trainable(node.config, bool(value))
+            continue
+        cfg = dict(node.config)
         cfg[key] = copy.deepcopy(value)
         configs[i] = cfg
-    return SetConfig(graph, configs, f"Set {key}")
+    text = f"{'Unfreeze' if value else 'Freeze'}" if key == "trainable" else f"Set {key}"
+    return SetConfig(graph, configs, text)
 
 
 class Rename(QUndoCommand):

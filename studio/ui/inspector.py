@@ -184,7 +184,6 @@ class Inspector(QScrollArea):
         self.setWidgetResizable(True)
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
         self.setMinimumWidth(240)
-        self.document = document
         self.undo_stack = undo_stack
         self.node_ids: list[str] = []
         self.keras_ready = False
@@ -193,11 +192,21 @@ class Inspector(QScrollArea):
         self.output_check: QCheckBox | None = None
         self._shown = None
         self._timer = QTimer(self, singleShot=True, interval=0, timeout=self.refresh)
-        document.graph_changed.connect(self._timer.start)
-        document.states_changed.connect(lambda _ids: self._timer.start())
-        document.weights_changed.connect(self._timer.start)
-        document.project_replaced.connect(lambda: self.show_nodes([]))
+        self._handlers = {"graph_changed": self._timer.start, "states_changed": lambda _ids: self._timer.start(),
+                          "weights_changed": self._timer.start, "project_replaced": lambda: self.show_nodes([])}
+        self.document = None
+        self.set_document(document)
         self._build_empty("Select a layer on the canvas to edit it.")
+
+    def set_document(self, document) -> None:
+        """Show the nodes of another document: the model, or an opened block's inside."""
+        if self.document is not None:
+            for name, handler in self._handlers.items():
+                getattr(self.document, name).disconnect(handler)
+        self.document = document
+        for name, handler in self._handlers.items():
+            getattr(document, name).connect(handler)
+        self.show_nodes([])
 
     @property
     def graph(self):

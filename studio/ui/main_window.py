@@ -12,7 +12,7 @@ import os
 
 from PySide6.QtCore import QPointF, Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence, QUndoStack
-from PySide6.QtWidgets import QDockWidget, QLabel, QMainWindow, QMessageBox, QTabWidget
+from PySide6.QtWidgets import QDockWidget, QLabel, QMainWindow, QMessageBox, QTabWidget, QVBoxLayout, QWidget
 
 from studio.engine import templates
 from studio.engine.document import Document
@@ -20,6 +20,7 @@ from studio.engine.project import Project
 from studio.ui import gc_guard, help_menu, recovery
 from studio.ui.actions.edit_actions import EditActions
 from studio.ui.actions.file_actions import FileActions
+from studio.ui.actions.block_actions import BlockActions
 from studio.ui.canvas.scene import GraphScene
 from studio.ui.canvas.view import GraphView
 from studio.ui.code_view import CodeView
@@ -46,9 +47,8 @@ class MainWindow(QMainWindow):
         self.undo_stack = QUndoStack(self)
         self.document = Document(project or templates.build(templates.STARTER),
                                  runs_fallback=lambda name: recovery.app_home() / "runs" / name)
-        self.scene = GraphScene(self.document, self.undo_stack, self)
+        self.scene = self.root_scene = GraphScene(self.document, self.undo_stack, self)  # scene: what is shown
         self.view = GraphView(self.scene)
-        self.setCentralWidget(self.view)
         self.palette = Palette()
         self.inspector = Inspector(self.document, self.undo_stack)
         self.code_view = CodeView(self.document)
@@ -58,6 +58,14 @@ class MainWindow(QMainWindow):
         self.dataset_panel = DatasetPanel(self.document, self.undo_stack, self)
         self.edit = EditActions(self)
         self.files = FileActions(self)
+        self.blocks = BlockActions(self)
+        central = QWidget()
+        column = QVBoxLayout(central)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.setSpacing(0)
+        column.addWidget(self.blocks.breadcrumb)
+        column.addWidget(self.view)
+        self.setCentralWidget(central)
         # one coalesced re-check after any burst of edits, run from the event loop
         self._check_timer = QTimer(self, singleShot=True, interval=0, timeout=self.document.refresh)
         for event in (self.document.graph_changed, self.document.project_replaced):
@@ -162,7 +170,10 @@ class MainWindow(QMainWindow):
     def _build_menus(self) -> None:
         mb = self.menuBar()
         self.files.build_menu(mb.addMenu("&File"))
-        self.edit.build_menu(mb.addMenu("&Edit"))
+        edit_menu = mb.addMenu("&Edit")
+        self.edit.build_menu(edit_menu)
+        edit_menu.addSeparator()
+        self.blocks.build_menu(edit_menu)
         view_menu = mb.addMenu("&View")
         self.act_fit = self.action("&Fit to View", self.view.fit_to_view, "F", view_only=True)
         self.act_zoom_in = self.action("Zoom &In", lambda: self.view.set_zoom(self.view.zoom() * 1.25),
@@ -203,10 +214,7 @@ class MainWindow(QMainWindow):
         if hasattr(self.palette, "context_requested"):
             self.palette.context_requested.connect(self.edit.show_palette_menu)
         self.quick_add.chosen.connect(self.edit.add_chosen_layer)
-        self.scene.selectionChanged.connect(self._on_selection)
-        self.scene.fix_requested.connect(self.edit.apply_fix)
-        self.scene.output_toggled.connect(self.edit.toggle_output)
-        self.scene.refusal_shown.connect(lambda r: self.statusBar().showMessage(f"Connection refused: {r}", 5000))
+        self.connect_scene(self.root_scene)
         self.inspector.fix_requested.connect(self.edit.apply_fix)
         self.problems.node_activated.connect(self.show_node)
         self.training_panel.problem_pinned.connect(lambda node_id, _message: self.show_node(node_id))
@@ -219,6 +227,14 @@ class MainWindow(QMainWindow):
         d.project_replaced.connect(self._on_project_replaced)
         d.path_changed.connect(self._update_title)
         d.notice.connect(lambda message: self.statusBar().showMessage(message, 10000))
+
+    def connect_scene(self, scene) -> None:
+        """Wire a canvas scene (the model's, or an opened block's) to the panels."""
+        scene.selectionChanged.connect(self._on_selection)
+        scene.fix_requested.connect(self.edit.apply_fix)
+        scene.output_toggled.connect(self.edit.toggle_output)
+        scene.refusal_shown.connect(lambda r: self.statusBar().showMessage(f"Connection refused: {r}", 5000))
+        scene.block_open_requested.connect(self.blocks.open_block)
 
     # -- the document ----------------------------------------------------------------
     def set_project(self, project: Project) -> None:
@@ -292,9 +308,14 @@ class MainWindow(QMainWindow):
 
     # -- wiring between panels -----------------------------------------------------------
     def _on_selection(self) -> None:
-        self.inspector.show_nodes(self.scene.selected_node_ids())
+        try:
+            self.inspector.show_nodes(self.scene.selected_node_ids())
+        except RuntimeError:  # a block's scene being thrown away
+            pass
 
     def show_node(self, node_id: str) -> None:
+        if node_id and node_id not in self.scene.node_items and node_id in self.root_scene.node_items:
+            self.blocks.go_to(0)  # a node of the model, shown from inside a block
         if node_id and node_id in self.scene.node_items:
             self.scene.select_nodes([node_id])
             self.view.centerOn(self.scene.node_items[node_id])

@@ -26,7 +26,8 @@ class EditActions:
 
     @property
     def graph(self):
-        return self.window.document.graph
+        """The graph on the canvas: the model's, or an opened block's inside."""
+        return self.window.scene.graph
 
     @property
     def scene(self):
@@ -193,9 +194,9 @@ class EditActions:
         QTimer.singleShot(0, self.window.view.fit_to_view)
 
     def apply_fix(self, node_id: str) -> None:
-        state = self.window.document.checker.states.get(node_id)
+        state = self.scene.checker.states.get(node_id)
         if node_id is None or state is None or state.fix is None:
-            fix = self.window.document.checker.graph_fix
+            fix = self.scene.checker.graph_fix
             if fix is None:
                 return
         else:
@@ -260,7 +261,7 @@ class EditActions:
                      "paste": self.act_paste.shortcut(), "auto_layout": self.act_layout.shortcut(),
                      "fit": w.act_fit.shortcut()}
         if kind == "node":
-            state = w.document.checker.states.get(target)
+            state = self.scene.checker.states.get(target)
             fix = state.fix if state is not None and (state.error or state.warning) else None
             is_input = self.graph.nodes[target].spec.is_input
             menu = menus.node_menu(
@@ -271,6 +272,7 @@ class EditActions:
                 fix_label=fix.label if fix else None, on_fix=lambda: self.apply_fix(target),
                 on_show_code=lambda: self.show_code(target),
                 count=len(self.scene.selected_node_ids()), shortcuts=shortcuts)
+            w.blocks.extend_node_menu(menu, target)
         elif kind == "edge":
             menu = menus.edge_menu(
                 w, on_delete=lambda: self.push(commands.Disconnect(self.graph, [target])),

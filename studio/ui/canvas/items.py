@@ -164,6 +164,15 @@ class NodeItem(QGraphicsObject):
             if shape is None and isinstance(node.config.get("batch_shape"), list):
                 shape = node.config["batch_shape"][1:]
             summary = "×".join("?" if d is None else str(d) for d in (shape or []))
+        block_inputs: list[str] = []
+        self.part_frozen = False
+        if node.class_name == "Block":  # collapsed: how many layers, and whether some are frozen
+            from studio.engine import blocks
+            count = blocks.layer_count(node.config)
+            summary = f"{count} layer{'s' if count != 1 else ''}"
+            block_inputs = [n["name"] for n in node.config["graph"]["nodes"] if n["class_name"] == "InputLayer"]
+            frozen_inside = blocks.frozen_layers(node.config)
+            self.part_frozen = bool(frozen_inside) and node.config.get("trainable", True) is not False
         self.title = f"{'Input' if spec.is_input else node.class_name}  {summary}".strip()
         self.subtitle = node.name
         self.state = state
@@ -177,11 +186,15 @@ class NodeItem(QGraphicsObject):
             shapes = ", ".join(format_shape(s) for s in (state.outputs or []))
             params = format_params(state.params) if state.params else ""
             self.status = f"{shapes}   {params}" if params else shapes
-        if spec.max_inputs is None:
-            self.n_inputs = max(spec.min_inputs, connected_inputs + 1)
+        if block_inputs:  # one port per Input inside, named after it
+            self.n_inputs = len(block_inputs)
+            self.port_names = block_inputs
         else:
-            self.n_inputs = spec.max_inputs
-        self.port_names = [spec.port_name(k) for k in range(self.n_inputs)]
+            if spec.max_inputs is None:
+                self.n_inputs = max(spec.min_inputs, connected_inputs + 1)
+            else:
+                self.n_inputs = spec.max_inputs
+            self.port_names = [spec.port_name(k) for k in range(self.n_inputs)]
         self.n_outputs = max(1, len(state.outputs) if state and state.outputs else 1)
         error = state is not None and state.error
         self._short_title = "Input" if spec.is_input else node.class_name
@@ -193,6 +206,10 @@ class NodeItem(QGraphicsObject):
                        _elide("⚠ " + state.error if error else shapes, _BODY_FONT, NODE_W - 18),
                        params)
         tip = [f"<b>{node.class_name}</b> — {spec.description}", f"name: {node.name}"]
+        if node.class_name == "Block":
+            tip.append(f"{node.config.get('kind', 'functional')} block of {summary}"
+                       + (f"; {len(frozen_inside)} frozen inside" if frozen_inside else "")
+                       + " — double-click to open it")
         if state is not None and state.error:
             tip.append(f"<span style='color:#d32f2f'><b>Error:</b> {state.error}</span>")
         if state is not None and state.warning:
@@ -221,7 +238,8 @@ class NodeItem(QGraphicsObject):
         return bool(self.state and self.state.fix and (self.state.error or self.state.warning))
 
     def _title_width(self) -> float:
-        return NODE_W - (40 if self.has_fix else 18) - (46 if getattr(self, "frozen", False) else 0)
+        return NODE_W - (40 if self.has_fix else 18) - (46 if getattr(self, "frozen", False)
+                                                          or getattr(self, "part_frozen", False) else 0)
 
     # -- geometry ------------------------------------------------------------
     def body_rect(self) -> QRectF:
@@ -322,6 +340,10 @@ class NodeItem(QGraphicsObject):
             painter.setPen(QPen(border, 0))
             painter.drawRect(rect)
             return
+        if self.class_name == "Block":  # a stack of cards: a model folded into one node
+            painter.setPen(QPen(color.darker(130), 1.2))
+            painter.setBrush(QColor("#e8eaf6"))
+            painter.drawRoundedRect(rect.translated(5, 5), 8, 8)
         painter.setPen(QPen(border, 3.0 if (self.isSelected() or error or warning) else 1.2))
         painter.setBrush(QBrush(QColor("#eceff1" if self.frozen else "#ffffff")))
         painter.drawRoundedRect(rect, 8, 8)
@@ -356,14 +378,14 @@ class NodeItem(QGraphicsObject):
             painter.setPen(QColor("#212121"))
             painter.setFont(font)
             painter.drawText(QRectF(12, 0, self._title_width(), NODE_H), Qt.AlignLeft | Qt.AlignVCenter, text)
-        if detail == "full" and self.frozen:
+        if detail == "full" and (self.frozen or self.part_frozen):
             r = self.frozen_tag_rect()
             painter.setPen(QPen(QColor("#546e7a"), 1.0))
-            painter.setBrush(QColor("#546e7a"))
+            painter.setBrush(QColor("#546e7a") if self.frozen else QColor("#ffffff"))
             painter.drawRoundedRect(r, 6, 6)
-            painter.setPen(QColor("#ffffff"))
+            painter.setPen(QColor("#ffffff") if self.frozen else QColor("#546e7a"))
             painter.setFont(_SMALL_FONT)
-            painter.drawText(r, Qt.AlignCenter, "frozen")
+            painter.drawText(r, Qt.AlignCenter, "frozen" if self.frozen else "part")
         if detail == "full" and not spec.is_input and (self.is_output or self.hovered):
             r = self.output_toggle_rect()
             painter.setPen(QPen(QColor("#2e7d32"), 1.0))

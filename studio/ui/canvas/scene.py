@@ -27,6 +27,7 @@ class GraphScene(QGraphicsScene):
     fix_requested = Signal(str)        # node id whose suggested fix was clicked
     output_toggled = Signal(str)       # node id whose 'output' tag was clicked
     refusal_shown = Signal(str)        # reason a wire was refused
+    block_open_requested = Signal(str)  # node id of a block that was double-clicked
 
     def __init__(self, document, undo_stack: QUndoStack, parent=None):
         super().__init__(parent)
@@ -67,6 +68,14 @@ class GraphScene(QGraphicsScene):
     @property
     def checker(self):
         return self.document.checker
+
+    def detach(self) -> None:
+        """Stop listening to the document (before this scene is thrown away while the
+        document lives on: an opened block's scene when the person leaves the block)."""
+        self.document.project_replaced.disconnect(self._bind)
+        self.document.states_changed.disconnect(self._on_states_changed)
+        if self.graph is not None:
+            self.graph.unsubscribe(self._handlers)
 
     def _on_selection_changed(self) -> None:
         try:
@@ -225,6 +234,15 @@ class GraphScene(QGraphicsScene):
         if event.button() == Qt.LeftButton:
             ids = self.selected_node_ids()
             self._drag_start = {i: self.graph.nodes[i].position for i in ids}
+
+    @guarded
+    def mouseDoubleClickEvent(self, event) -> None:
+        item = self.node_item_at(event.scenePos()) if event.button() == Qt.LeftButton else None
+        if item is not None and item.class_name == "Block":
+            self.block_open_requested.emit(item.node_id)
+            event.accept()
+            return
+        super().mouseDoubleClickEvent(event)
 
     @guarded
     def mouseMoveEvent(self, event) -> None:
