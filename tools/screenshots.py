@@ -1,6 +1,7 @@
 """Make the README's screenshots from the real window under Xvfb.
 
-    .venv/bin/python tools/screenshots.py      # needs xvfb and imagemagick (see README)
+    .venv/bin/python tools/screenshots.py          # needs xvfb and imagemagick (see README)
+    .venv/bin/python tools/screenshots.py blocks   # only the block screenshots
 
 Re-runs itself under xvfb-run when no display is set, drives the window
 through the same methods a person's gestures call, and captures the whole
@@ -23,7 +24,8 @@ def main() -> int:
         if not shutil.which("xvfb-run"):
             print("xvfb-run not found: apt-get install xvfb imagemagick", file=sys.stderr)
             return 2
-        return subprocess.call(["xvfb-run", "-a", "-s", "-screen 0 1440x900x24", sys.executable, __file__])
+        return subprocess.call(["xvfb-run", "-a", "-s", "-screen 0 1440x900x24", sys.executable, __file__,
+                                *sys.argv[1:]])
     os.environ.setdefault("LAYER_STUDIO_HOME", tempfile.mkdtemp())
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     sys.path.insert(0, str(ROOT))
@@ -227,7 +229,43 @@ def main() -> int:
         window.files.new_project("residual_separable")
         window.flush_updates()
         window.bottom_tabs.setCurrentWidget(window.summary_panel)
-        QTimer.singleShot(600, lambda: (shot("summary.png"), finish()))
+        QTimer.singleShot(600, lambda: (shot("summary.png"), step_blocks()))
+
+    def step_blocks():
+        """The book's transfer-learning model: an augmentation block and a frozen VGG16 base
+        (random weights here), drawn collapsed; then the base opened, fine-tuned from block5."""
+        import keras
+        from keras import layers
+
+        from studio.engine.importer import graph_from_model
+        from studio.engine.project import Project
+        augmentation = keras.Sequential([layers.RandomFlip("horizontal"), layers.RandomRotation(0.1),
+                                         layers.RandomZoom(0.2)], name="data_augmentation")
+        conv_base = keras.applications.VGG16(weights=None, include_top=False, input_shape=(96, 96, 3))
+        conv_base.trainable = False
+        inputs = keras.Input((96, 96, 3), name="image")
+        x = layers.Rescaling(1 / 255.0)(augmentation(inputs))
+        x = layers.Flatten()(conv_base(x))
+        x = layers.Dropout(0.5)(layers.Dense(256, activation="relu")(x))
+        outputs = layers.Dense(1, activation="sigmoid", name="cat_or_dog")(x)
+        graph, weights = graph_from_model(keras.Model(inputs, outputs, name="cats_vs_dogs"))
+        forget_changes()
+        window.set_project(Project(graph=graph, weights=weights))
+        window.flush_updates()
+        window.bottom_tabs.setCurrentWidget(window.summary_panel)
+        window.scene.select_nodes([graph.node_by_name("vgg16").id])
+        QTimer.singleShot(800, lambda: (shot("block-collapsed.png"), open_base()))
+
+    def open_base():
+        g = window.document.graph
+        window.blocks.open_block(g.node_by_name("vgg16").id)
+        inside = window.blocks.current
+        window.scene.select_nodes([inside.graph.node_by_name("block4_pool").id])
+        window.blocks.freeze_up_to(inside.graph.node_by_name("block4_pool").id)
+        window.flush_updates()
+        QTimer.singleShot(300, lambda: window.view.centerOn(
+            window.scene.node_items[inside.graph.node_by_name("block4_pool").id]))
+        QTimer.singleShot(900, lambda: (shot("block-opened.png"), window.blocks.go_to(0), finish()))
 
     def finish():
         forget_changes()
@@ -235,7 +273,7 @@ def main() -> int:
 
     def start():
         if loader.ready:
-            step_main()
+            (step_blocks if "blocks" in sys.argv[1:] else step_main)()
         else:
             QTimer.singleShot(200, start)
 

@@ -224,6 +224,8 @@ def config_from_keras(entry: dict[str, Any], where: str, depth: int = 0) -> dict
     else:
         graph = _from_functional_config(inner, f"{where} › {name}", depth + 1)
         kind = "functional"
+    from studio.engine.layout import layered_layout
+    layered_layout(graph)  # the inside is laid out for when it is opened
     return block_config(graph, kind, trainable)
 
 

@@ -227,8 +227,8 @@ class ShapeChecker:
                                 warning=stray[node_id] + (f" ({new.error})" if new.error and new.outputs is None
                                                           and "no input" not in new.error
                                                           and "waiting for" not in new.error else ""))
-            if old is None or (old.outputs, old.dtypes, old.error, old.params, old.warning) != (
-                    new.outputs, new.dtypes, new.error, new.params, new.warning):
+            if old is None or (old.outputs, old.dtypes, old.error, old.params, old.trainable_params, old.warning) != (
+                    new.outputs, new.dtypes, new.error, new.params, new.trainable_params, new.warning):
                 changed.add(node_id)
                 if old is None or (old.outputs, old.dtypes, old.error is None) != (
                         new.outputs, new.dtypes, new.error is None):

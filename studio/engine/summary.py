@@ -118,6 +118,37 @@ def optimizer_slots(optimizer: str, momentum: float = 0.0) -> int:
     return 2  # an optimizer not listed: assume Adam's two
 
 
+_BLOCK_TOTALS: dict[str, tuple[int | None, int | None]] = {}
+
+
+def _block_totals(config: dict, half_activations: bool) -> tuple[int | None, int | None]:
+    """(MACs, values kept for the backward pass) per sample of a block's inside, from
+    its own layers (None when some are unknown); remembered per block config."""
+    import json
+
+    from studio.engine.blocks import inner_graph, without_positions
+    from studio.engine.shapes import ShapeChecker
+    key = json.dumps([without_positions(config), half_activations], sort_keys=True, default=str)
+    found = _BLOCK_TOTALS.get(key)
+    if found is not None:
+        return found
+    try:
+        graph = inner_graph(config)
+        checker = ShapeChecker(graph)
+        checker.refresh()
+        rows = summarize_layers(graph, checker.states, half_activations)
+    except Exception:  # noqa: BLE001 - the block's own check reports what is wrong with it
+        return None, None
+    inner = [r for r in rows if r.class_name != "InputLayer"]  # its inputs are the outer layers' outputs
+    macs = None if any(r.macs is None for r in inner) else sum(r.macs for r in inner)
+    size = 2 if half_activations else 4
+    kept = None if any(r.activation_bytes is None for r in inner) else sum(r.activation_bytes for r in inner) // size
+    if len(_BLOCK_TOTALS) > 64:
+        _BLOCK_TOTALS.clear()
+    _BLOCK_TOTALS[key] = (macs, kept)
+    return macs, kept
+
+
 def split_params(class_name: str, config: dict, params: int | None) -> tuple[int | None, int | None]:
     """(trainable, non-trainable) parameters of a layer with ``params`` in all."""
     if params is None:
@@ -396,8 +427,13 @@ def summarize_layers(graph, states: dict, half_activations: bool = False) -> lis
                 break
             inputs.append(up.outputs[k])
         trainable, fixed = split_params(node.class_name, node.config, state.params)
-        macs = layer_macs(node.class_name, node.config, inputs, list(state.outputs))
-        values = kept_values(node.class_name, node.config, inputs, list(state.outputs))
+        if node.class_name == "Block":  # its inside, summed: what Keras computes and keeps for it
+            trainable = state.trainable_params
+            fixed = None if trainable is None or state.params is None else state.params - trainable
+            macs, values = _block_totals(node.config, half_activations)
+        else:
+            macs = layer_macs(node.class_name, node.config, inputs, list(state.outputs))
+            values = kept_values(node.class_name, node.config, inputs, list(state.outputs))
         size = dtype_bytes((state.dtypes or ["float32"])[0])
         if half_activations and node.class_name != "InputLayer" and size == 4:
             size = 2

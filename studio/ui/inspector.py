@@ -178,6 +178,7 @@ class Inspector(QScrollArea):
     """Shows and edits the selected nodes. Reads from the document, writes through commands."""
 
     fix_requested = Signal(str)
+    block_open_requested = Signal(str)
 
     def __init__(self, document, undo_stack, parent=None):
         super().__init__(parent)
@@ -337,6 +338,9 @@ class Inspector(QScrollArea):
         else:
             shapes = ", ".join(format_shape(s) for s in state.outputs or [])
             text = f"Output: <b>{shapes}</b><br>Parameters: <b>{state.params:,}</b>"
+            if state.trainable_params is not None and state.trainable_params != state.params:
+                text += (f" (trainable {state.trainable_params:,}, "
+                         f"non-trainable {state.params - state.trainable_params:,})")
             origin = self.document.weight_status().get(node_id)
             if origin is not None:
                 text += f"<br>Weights: <b>{ORIGIN_TEXT[origin]}</b>"
@@ -346,6 +350,18 @@ class Inspector(QScrollArea):
         label.setWordWrap(True)
         label.setTextInteractionFlags(Qt.TextSelectableByMouse)
         layout.addWidget(label)
+        node = self.graph.nodes.get(node_id)
+        if node is not None and node.class_name == "Block":
+            from studio.engine import blocks
+            count, frozen = blocks.layer_count(node.config), len(blocks.frozen_layers(node.config))
+            about = QLabel(f"{node.config.get('kind', 'functional').capitalize()} block of {count} layers"
+                           + (f", {frozen} of them frozen" if frozen else ""))
+            about.setWordWrap(True)
+            layout.addWidget(about)
+            button = QPushButton("Open block")
+            button.setToolTip("Show and edit its layers on the canvas (or double-click the block)")
+            button.clicked.connect(lambda: self.block_open_requested.emit(node_id))
+            layout.addWidget(button)
         if state is not None and state.fix is not None and (state.error or state.warning):
             button = QPushButton(f"Fix: {state.fix.label}")
             button.clicked.connect(lambda: self.fix_requested.emit(node_id))

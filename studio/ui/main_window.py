@@ -216,6 +216,7 @@ class MainWindow(QMainWindow):
         self.quick_add.chosen.connect(self.edit.add_chosen_layer)
         self.connect_scene(self.root_scene)
         self.inspector.fix_requested.connect(self.edit.apply_fix)
+        self.inspector.block_open_requested.connect(self.blocks.open_block)
         self.problems.node_activated.connect(self.show_node)
         self.training_panel.problem_pinned.connect(lambda node_id, _message: self.show_node(node_id))
         self.undo_stack.cleanChanged.connect(self._update_title)

@@ -313,3 +313,35 @@ def test_an_opened_block_edits_the_block_in_the_model_and_follows_undo():
     graph.remove_node(encoder.id)
     assert closed == [1]
     inside.close()
+
+
+def test_the_summary_counts_a_blocks_inside():
+    from studio.engine.summary import summarize_layers
+    g = _residual_graph()
+    flat = {r.name: r for r in summarize_layers(g, _checked(g).states)}
+    block_id = blocks.make_block(g, [g.node_by_name(n).id for n in ("a", "b", "skip")], name="residual")
+    rows = {r.name: r for r in summarize_layers(g, _checked(g).states)}
+    block = rows["residual"]
+    assert block.macs == sum(flat[n].macs for n in ("a", "b", "skip"))
+    assert block.activation_bytes == sum(flat[n].activation_bytes for n in ("a", "b", "skip"))
+    assert (block.trainable, block.non_trainable) == (sum(flat[n].trainable for n in ("a", "b")), 0)
+    g.set_config(block_id, blocks.with_trainable(g.nodes[block_id].config, False))
+    frozen = {r.name: r for r in summarize_layers(g, _checked(g).states)}["residual"]
+    assert (frozen.trainable, frozen.non_trainable) == (0, block.trainable)
+
+
+def _checked(g):
+    checker = ShapeChecker(g)
+    checker.refresh()
+    return checker
+
+
+def test_freezing_is_reported_as_a_changed_check_result():
+    g = _residual_graph()
+    checker = _checked(g)
+    seen = []
+    checker.states_changed.connect(lambda ids: seen.append(set(ids)))
+    a = g.node_by_name("a")
+    g.set_param(a.id, "trainable", False)
+    checker.refresh()
+    assert seen and a.id in seen[-1] and checker.states[a.id].trainable_params == 0
