@@ -42,6 +42,8 @@ FILL_MODES = ["constant", "reflect", "wrap", "nearest"]
 _TABLE = """
 InputLayer | Input | 0 | shape,dtype | A model input: the shape of one sample, without the batch axis
 Block | Blocks | 1+ | trainable | A model inside the model (a Sequential or functional block): open it to see and edit its layers
+LayerScale | Applications | 1 | init_values,projection_dim | ConvNeXt's learned scale per channel (keras.applications.convnext)
+CustomScaleLayer | Applications | 2 | scale | Inception-ResNet's scaled residual sum: first + second × scale (keras.applications.inception_resnet_v2)
 Dense | Core | 1 | units,activation,use_bias | Fully connected layer: every input feeds every unit
 Activation | Core | 1 | activation | Applies an activation function element-wise
 Dropout | Regularization | 1 | rate | Randomly zeroes a fraction of inputs during training
@@ -129,17 +131,21 @@ RandomCrop | Augmentation | 1 | height,width,seed | Crops images at random durin
 CATEGORIES = [
     "Input", "Core", "Convolution", "Pooling", "Normalization",
     "Regularization", "Recurrent", "Attention", "Merge", "Reshaping",
-    "Activation", "Preprocessing", "Augmentation", "Blocks",
+    "Activation", "Preprocessing", "Augmentation", "Blocks", "Applications",
 ]
+# Keras's own layer classes that live in keras.applications (not keras.layers): accepted
+# from exactly that module, as the networks that use them write them
+APPLICATION_LAYERS = {"LayerScale": "keras.src.applications.convnext",
+                      "CustomScaleLayer": "keras.src.applications.inception_resnet_v2"}
 # categories whose entries are not dragged from the palette (a block is made from a
 # selection, imported, or comes from the Pretrained section)
-NOT_IN_PALETTE = {"Blocks"}
+NOT_IN_PALETTE = {"Blocks", "Applications"}
 # one colour per category: the canvas, the diagrams and the palette all use these
 CATEGORY_COLORS = {
     "Input": "#2e7d32", "Core": "#1565c0", "Convolution": "#6a1b9a", "Pooling": "#00838f",
     "Normalization": "#ef6c00", "Regularization": "#757575", "Recurrent": "#ad1457",
     "Attention": "#c62828", "Merge": "#4e342e", "Reshaping": "#5d4037", "Activation": "#827717",
-    "Preprocessing": "#37474f", "Augmentation": "#455a64", "Blocks": "#283593",
+    "Preprocessing": "#37474f", "Augmentation": "#455a64", "Blocks": "#283593", "Applications": "#4a148c",
 }
 OTHER_COLOR = "#546e7a"
 
@@ -151,6 +157,8 @@ def category_color(class_name: str) -> str:
 # Required constructor arguments get these starting values on the canvas.
 _REQUIRED_DEFAULTS: dict[str, dict[str, Any]] = {
     "InputLayer": {"shape": [28, 28, 1]},
+    "LayerScale": {"init_values": 1e-6, "projection_dim": 32},
+    "CustomScaleLayer": {"scale": 0.17},
     "Block": {"kind": "sequential", "trainable": True, "graph": {
         "nodes": [{"id": "n1", "class_name": "InputLayer", "name": "block_input", "config": {"shape": [28, 28, 1]},
                    "position": [0.0, 0.0]}], "edges": [], "outputs": []}},
@@ -376,6 +384,9 @@ def keras_class(class_name: str):
     import keras
     if class_name == "Block":
         return keras.Model
+    if class_name in APPLICATION_LAYERS:
+        import importlib
+        return getattr(importlib.import_module(APPLICATION_LAYERS[class_name]), class_name)
     return getattr(keras.layers, class_name)
 
 

@@ -242,7 +242,9 @@ def layer_expression(class_name: str, name: str | None, config: dict[str, Any], 
         args.append(f"{key}={py_literal(value, _depth + 1)}")
     if name is not None:
         args.append(f"name={name!r}")
-    return f"layers.{class_name}({', '.join(args)})"
+    module = catalog.APPLICATION_LAYERS.get(class_name)
+    prefix = f"{module}." if module else "layers."  # Keras's own layers that live in keras.applications
+    return f"{prefix}{class_name}({', '.join(args)})"
 
 
 # names the generated code refers to inside a function: a node must not shadow them

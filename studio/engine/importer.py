@@ -171,6 +171,10 @@ def check_layer_entries(entries: list[dict], where: str, depth: int = 0) -> None
             continue
         if isinstance(module, str) and module.startswith("keras.src.ops"):
             _check_operation(entry, str(cname), lname, where)
+        elif cname in catalog.APPLICATION_LAYERS:
+            if module != catalog.APPLICATION_LAYERS[cname] or entry.get("registered_name") not in (None, cname):
+                raise ImportRefused(f"{where}: layer '{lname}' is a '{module}.{cname}', not Keras's own {cname} "
+                                    f"from {catalog.APPLICATION_LAYERS[cname]}; refused (it could run any code)")
         elif isinstance(module, str) and module not in ("keras.layers", "keras", "keras.models") \
                 and cname in catalog.SPECS:
             raise ImportRefused(f"{where}: layer '{lname}' is of type '{cname}' from module '{module}', which is "

@@ -21,7 +21,8 @@ FAMILIES = [
     pytest.param("NASNetMobile", 32, None, marks=pytest.mark.slow),
     pytest.param("EfficientNetB0", 32, None, marks=pytest.mark.slow),
     pytest.param("VGG16", 32, None, marks=pytest.mark.slow),
-    pytest.param("ConvNeXtTiny", 32, "convnext_tiny_stem", marks=pytest.mark.slow),
+    pytest.param("ConvNeXtTiny", 32, None, marks=pytest.mark.slow),
+    pytest.param("InceptionResNetV2", 75, None, marks=pytest.mark.slow),
 ]
 
 
