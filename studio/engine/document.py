@@ -303,6 +303,15 @@ class Document:
         self.weights_changed.emit()
         self.refresh()
 
+    def with_starting_weights(self, by_node_id: dict[str, list]) -> tuple:
+        """The weights state with these nodes' starting weights added (pretrained ones, for
+        nodes as they are now); for an undo command to set."""
+        start, trained = self.weights_state()
+        for node_id, arrays in by_node_id.items():
+            node = self.graph.nodes[node_id]
+            start[node_id] = _Weights(tuple(np.asarray(a) for a in arrays), fingerprint(node))
+        return start, trained
+
     def weights_state(self) -> tuple:
         """An opaque value for undo commands (no arrays are copied)."""
         return dict(self._start), dict(self._trained)

@@ -429,3 +429,36 @@ class InsertBetween(QUndoCommand):
         self.graph.remove_node(self.node_id)
         e = self.edge
         self.graph.connect(e.src, e.dst, e.dst_port, e.src_port)
+
+
+class AddWithWeights(QUndoCommand):
+    """Add nodes made by an engine operation together with their starting weights (a
+    pretrained backbone): one step, undone as one. ``operation(graph)`` returns
+    {node id: weight arrays}; it runs when the command is made (see EngineEdit)."""
+
+    def __init__(self, document, graph, text: str, operation):
+        super().__init__(text)
+        self.document, self.graph = document, graph
+        self.before_graph = graph.to_dict()
+        self.before_weights = document.weights_state()
+        try:
+            weights = operation(graph)
+        except Exception:
+            graph.apply_state(self.before_graph)
+            raise
+        self.added = list(weights)
+        self.after_graph = graph.to_dict()
+        self.after_weights = document.with_starting_weights(weights)
+        document.set_weights_state(self.after_weights)
+        self._done = True
+
+    def redo(self):
+        if self._done:
+            self._done = False
+            return
+        self.graph.apply_state(self.after_graph)
+        self.document.set_weights_state(self.after_weights)
+
+    def undo(self):
+        self.graph.apply_state(self.before_graph)
+        self.document.set_weights_state(self.before_weights)

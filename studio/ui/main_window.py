@@ -21,6 +21,7 @@ from studio.ui import gc_guard, help_menu, recovery
 from studio.ui.actions.edit_actions import EditActions
 from studio.ui.actions.file_actions import FileActions
 from studio.ui.actions.block_actions import BlockActions
+from studio.ui.pretrained_dialog import PretrainedActions
 from studio.ui.canvas.scene import GraphScene
 from studio.ui.canvas.view import GraphView
 from studio.ui.code_view import CodeView
@@ -59,6 +60,7 @@ class MainWindow(QMainWindow):
         self.edit = EditActions(self)
         self.files = FileActions(self)
         self.blocks = BlockActions(self)
+        self.pretrained = PretrainedActions(self)
         central = QWidget()
         column = QVBoxLayout(central)
         column.setContentsMargins(0, 0, 0, 0)

@@ -68,6 +68,23 @@ class Palette(QWidget):
                 item.setFlags(Qt.ItemIsEnabled | Qt.ItemIsSelectable | Qt.ItemIsDragEnabled)
                 top.addChild(item)
                 self.items[name] = item
+        from studio.engine import pretrained
+        from studio.ui.pretrained_dialog import PREFIX
+        top = QTreeWidgetItem(["Pretrained"])
+        top.setFlags(Qt.ItemIsEnabled)
+        font = top.font(0)
+        font.setBold(True)
+        top.setFont(0, font)
+        self.tree.addTopLevelItem(top)
+        self.categories["Pretrained"] = top
+        for name, spec in pretrained.BACKBONES.items():
+            item = QTreeWidgetItem([name])
+            item.setData(0, Qt.UserRole, PREFIX + name)
+            item.setToolTip(0, f"<b>{name}</b> (keras.applications, without its top)<br>{spec.about}<br>"
+                               "Drop it on the canvas to choose its input size, pooling and weights")
+            item.setFlags(Qt.ItemIsEnabled | Qt.ItemIsSelectable | Qt.ItemIsDragEnabled)
+            top.addChild(item)
+            self.items[PREFIX + name] = item
         self.tree.expandAll()
         self.search.textChanged.connect(self.filter)
         self.search.returnPressed.connect(self._activate_first)
@@ -83,6 +100,8 @@ class Palette(QWidget):
 
     def filter(self, text: str) -> None:
         visible = {s.class_name for s in catalog.search(text)} if text.strip() else set(self.items)
+        words = text.lower().split()
+        visible |= {n for n in self.items if ":" in n and all(w in n.lower() or w == "pretrained" for w in words)}
         for name, item in self.items.items():
             item.setHidden(name not in visible)
         for top in self.categories.values():

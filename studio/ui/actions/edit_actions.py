@@ -67,11 +67,19 @@ class EditActions:
     # -- adding ----------------------------------------------------------------------
     def add_layer(self, class_name: str, scene_pos: QPointF) -> None:
         from studio.ui.canvas.items import NODE_H, NODE_W
+        from studio.ui.pretrained_dialog import PREFIX
+        if class_name.startswith(PREFIX):  # a pretrained network: its settings first
+            self.window.pretrained.ask(class_name[len(PREFIX):], scene_pos)
+            return
         cmd = commands.AddNode(self.graph, class_name, (scene_pos.x() - NODE_W / 2, scene_pos.y() - NODE_H / 2))
         self.push(cmd)
         self.scene.select_nodes([cmd.node_id])
 
     def add_layer_at_center(self, class_name: str) -> None:
+        from studio.ui.pretrained_dialog import PREFIX
+        if class_name.startswith(PREFIX):
+            self.window.pretrained.ask(class_name[len(PREFIX):])
+            return
         view = self.window.view
         center = view.mapToScene(view.viewport().rect().center())
         selected = self.scene.selected_node_ids()
@@ -289,6 +297,7 @@ class EditActions:
         w = self.window
         menu = QMenu(w)
         menu.addAction("Add at centre", lambda: self.add_layer_at_center(class_name))
-        menu.addAction("Help on this layer", lambda: help_menu.show_layer_help(w, class_name))
+        if ":" not in class_name:  # a catalog layer (not a pretrained network)
+            menu.addAction("Help on this layer", lambda: help_menu.show_layer_help(w, class_name))
         menu.popup(global_pos)
         return menu
