@@ -345,3 +345,95 @@ def test_freezing_is_reported_as_a_changed_check_result():
     g.set_param(a.id, "trainable", False)
     checker.refresh()
     assert seen and a.id in seen[-1] and checker.states[a.id].trainable_params == 0
+
+
+# -- random nested graphs ------------------------------------------------------------------
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@st.composite
+def _nested_graphs(draw, depth=0):
+    """A functional graph of small Dense/Add layers whose steps may be blocks (sequential
+    or functional), nested up to two deep."""
+    g = ModelGraph(f"g{depth}")
+    width = 4
+    x = g.add_node("InputLayer", {"shape": [width]}, name=f"in{depth}")
+    tensors = [x]
+    for k in range(draw(st.integers(1, 4))):
+        kind = draw(st.sampled_from(["dense", "add", "block"] if depth < 2 else ["dense", "add"]))
+        name = f"d{depth}_{k}"
+        if kind == "add" and len(tensors) >= 2:
+            a, b = draw(st.permutations(tensors))[:2]
+            node = g.add_node("Add", {}, name=name)
+            g.connect(a.id, node.id, 0)
+            g.connect(b.id, node.id, 1)
+        elif kind == "block":
+            inner = draw(_nested_graphs(depth + 1))
+            kind_of = "sequential" if _is_chain(inner) and draw(st.booleans()) else "functional"
+            config = blocks.block_config(inner, kind_of, trainable=draw(st.booleans()))
+            node = g.add_node("Block", config, name=f"block{depth}_{k}")
+            g.connect(draw(st.sampled_from(tensors)).id, node.id)
+        else:
+            node = g.add_node("Dense", {"units": width, "activation": draw(st.sampled_from(["relu", "tanh"]))},
+                              name=name)
+            g.connect(draw(st.sampled_from(tensors)).id, node.id)
+        tensors.append(node)
+    ends = [n.id for n in g.nodes.values() if not g.successors(n.id) and not n.spec.is_input]
+    if len(ends) != 1:
+        last = g.add_node("Concatenate", {}, name=f"join{depth}") if len(ends) > 1 else None
+        if last is None:  # only the input: one layer so that the graph computes something
+            last = g.add_node("Dense", {"units": width}, name=f"only{depth}")
+            g.connect(x.id, last.id)
+        else:
+            for port, end in enumerate(ends):
+                g.connect(end, last.id, port)
+        if last.class_name == "Concatenate":
+            out = g.add_node("Dense", {"units": width}, name=f"out{depth}")
+            g.connect(last.id, out.id)
+    return g
+
+
+def _is_chain(g) -> bool:
+    try:
+        blocks.sequential_order(g)
+        return True
+    except blocks.BlockError:
+        return False
+
+
+def _structure(graph, frozen_around: bool = False) -> list:
+    """Names, classes, wiring, which layers train, and (recursively) the insides of blocks:
+    what must round-trip. A layer trains when neither it nor a block around it is frozen
+    (Keras writes a frozen nested Sequential as trainable with its layers frozen: the same
+    weights train)."""
+    out = []
+    for node in graph.nodes.values():
+        inputs = {port: graph.nodes[src].name for port, (src, _k) in graph.inputs_of(node.id).items()}
+        frozen = frozen_around or node.config.get("trainable", True) is False
+        if node.class_name == "Block":
+            inside = (node.config["kind"], _structure(blocks.inner_graph(node.config), frozen))
+            out.append((node.name, node.class_name, sorted(inputs.items()), inside))
+        else:
+            out.append((node.name, node.class_name, sorted(inputs.items()),
+                        None if node.spec.is_input else not frozen))
+    return sorted(out, key=lambda t: t[0])
+
+
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                 HealthCheck.function_scoped_fixture])
+@given(graph=_nested_graphs())
+def test_random_nested_graphs_compile_save_and_import_to_the_same_graph(graph, tmp_path):
+    import keras
+    checker = _checked(graph)
+    assert not checker.errors(), checker.errors()
+    model = compile_graph(graph)
+    path = tmp_path / "random.keras"
+    model.save(path)
+    again, weights = graph_from_keras_file(path)
+    assert _structure(again) == _structure(graph)
+    rebuilt = compile_graph(again, weights)
+    assert _config_tree(rebuilt) == _config_tree(keras.saving.load_model(path, compile=False))
+    x = np.random.default_rng(0).random((3, 4), dtype=np.float32)
+    assert np.abs(rebuilt.predict(x, verbose=0) - model.predict(x, verbose=0)).max() <= 1e-5
