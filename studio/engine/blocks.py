@@ -48,6 +48,8 @@ def check_block_config(config: Any, where: str, depth: int = 0, _count: list[int
     from studio.engine.keras_bridge import UnsafeConfigError, check_config_safe
 
     count = _count if _count is not None else [0]
+    if isinstance(config, dict) and set(config) == {"shares"} and isinstance(config["shares"], str):
+        return  # a block used again: it has no inside of its own (see sharing.py)
     if depth > MAX_DEPTH:
         raise BlockError(f"{where}: blocks are nested more than {MAX_DEPTH} deep")
     if not isinstance(config, dict):
@@ -269,7 +271,7 @@ def freeze_up_to(config: dict[str, Any], node_id: str) -> dict[str, Any]:
 def frozen_layers(config: dict[str, Any], prefix: str = "") -> list[str]:
     """Names ('block › layer') of the frozen layers with weights-to-be inside a block."""
     out = []
-    for node in config["graph"]["nodes"]:
+    for node in (config.get("graph") or {}).get("nodes") or []:
         name = f"{prefix}{node['name']}"
         if is_block(node["class_name"]):
             out += frozen_layers(node["config"], f"{name} › ")

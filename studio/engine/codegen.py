@@ -366,6 +366,8 @@ def model_code(graph: ModelGraph, function_name: str = "build_model", frozen: bo
     for e in graph.edges:
         last_port[e.src] = max(last_port.get(e.src, 0), e.src_port)
     order = graph.topological_order()
+    shared_uses: dict[str, list[str]] | None = None
+    shared_vars: dict[str, str] = {}   # owner id -> the variable holding the layer its uses call again
     for node_id in order:
         node = graph.nodes[node_id]
         name = _var(node.name, used)
@@ -387,7 +389,24 @@ def model_code(graph: ModelGraph, function_name: str = "build_model", frozen: bo
             raise CodegenError(f"layer '{node.name}' is missing an input; fix the model first "
                                "(layer-studio check lists what is wrong)")
         style = node.spec.call_style
-        if style == "block":
+        from studio.engine.sharing import owner_id, uses_index
+        if shared_uses is None:
+            shared_uses = uses_index(graph)
+        owner = owner_id(node) or (node_id if node_id in shared_uses else None)
+        if owner is not None:  # one layer called at several places: made once, then called
+            if owner not in shared_vars:
+                owner_node = graph.nodes.get(owner)
+                if owner_node is None or owner_node.class_name != node.class_name:
+                    raise CodegenError(f"layer '{node.name}' shares the weights of a layer that is not there; "
+                                       "fix the model first (layer-studio check lists what is wrong)")
+                shared_vars[owner] = _var(f"{owner_node.name}_layer", used)
+                maker = (f"{_block_function(owner_node, helpers, taken)}()" if style == "block"
+                         else layer_expression(owner_node.class_name, owner_node.name, owner_node.config))
+                lines.append(f"    {shared_vars[owner]} = {maker}")
+            call = (args[0] if style in ("single", "block") and len(args) == 1 else ", ".join(args)
+                    if style == "positional" else "[" + ", ".join(args) + "]")
+            lines.append(f"    {name} = {shared_vars[owner]}({call})")
+        elif style == "block":
             call = args[0] if len(args) == 1 else "[" + ", ".join(args) + "]"
             block_var = _var(f"{node.name}_block", used)
             lines.append(f"    {block_var} = {_block_function(node, helpers, taken)}()")

@@ -43,20 +43,28 @@ def compile_graph(graph: ModelGraph, weights: Weights | None = None, name: str |
         order = graph.topological_order()
     except GraphError as exc:
         raise CompileError([(None, str(exc))]) from None
+    from studio.engine.sharing import owner_id
     used = graph.model_node_ids()
     tensors: dict[str, list[Any]] = {}
-    layers: dict[str, Any] = {}
+    layers: dict[str, Any] = {}   # node id -> its Keras layer (a shared layer under its owner's id only)
+
+    def layer_of(node_id: str):
+        if node_id not in layers:
+            owner = graph.nodes[node_id]
+            layers[node_id] = keras_bridge.make_layer(owner.class_name, owner.name, owner.config)
+        return layers[node_id]
+
     for node_id in (i for i in order if i in used):
         node = graph.nodes[node_id]
         try:
-            layer = keras_bridge.make_layer(node.class_name, node.name, node.config)
+            shared = owner_id(node)
+            layer = layer_of(shared if shared is not None else node_id)  # a use calls its owner's layer again
             if node.spec.is_input:
                 tensors[node_id] = [layer.output]
             else:
                 ports = graph.inputs_of(node_id)
                 args = [tensors[ports[k][0]][ports[k][1]] for k in sorted(ports)]
                 tensors[node_id] = keras.tree.flatten(keras_bridge.call_layer(layer, node.class_name, args))
-            layers[node_id] = layer
         except Exception as exc:
             raise CompileError([(node_id, f"'{node.name}' ({node.class_name}): {_first_sentence(exc)}")]) from exc
     inputs = [tensors[n.id][0] for n in graph.input_nodes()]

@@ -149,9 +149,6 @@ def _check_nested_model(entry: dict, cname: str, lname: str, module: Any, where:
     inner_entries = check_model_config({"class_name": "Sequential" if cname == "Sequential" else "Functional",
                                         "config": entry.get("config")}, f"{where} › {lname}")
     check_layer_entries(inner_entries, f"{where} › {lname}", depth + 1)
-    if len(entry.get("inbound_nodes") or []) > 1:
-        raise ImportRefused(f"{where}: nested model '{lname}' is called at {len(entry['inbound_nodes'])} places "
-                            "(shared weights); shared blocks are not supported yet — give each call its own copy")
 
 
 def check_layer_entries(entries: list[dict], where: str, depth: int = 0) -> None:
@@ -198,9 +195,6 @@ def check_layer_entries(entries: list[dict], where: str, depth: int = 0) -> None
             if constants:
                 raise ImportRefused(f"{where}: layer '{lname}' is called with a constant argument "
                                     f"({', '.join(repr(c) for c in constants)[:80]}) that a graph node cannot carry")
-        if len(inbound) > 1:
-            raise ImportRefused(f"{where}: layer '{lname}' is called at {len(inbound)} places (shared weights); "
-                                "shared layers are not supported — give each call its own layer")
 
 
 def _strip_name(config: dict) -> dict:
@@ -257,46 +251,60 @@ def _from_functional_config(config: dict, where: str, depth: int = 0) -> ModelGr
     entries = config.get("layers") or []
     check_layer_entries(entries, where, depth)
     graph = ModelGraph(model_name(config.get("name")))
-    by_name = {}
     input_names = [ref[0] for ref in _io_refs(config.get("input_layers"))]
     ordered = sorted(entries, key=lambda e: (0, input_names.index(e["config"]["name"]))
                      if e["config"]["name"] in input_names else (1, 0))
+    calls: dict[tuple[str, int], Any] = {}  # (layer name, call index) -> its node
     for entry in ordered:
-        by_name[entry["config"]["name"]] = _node_for_entry(graph, entry, where, depth)
+        owner = _node_for_entry(graph, entry, where, depth)
+        calls[(owner.name, 0)] = owner
+        for k in range(1, len(entry.get("inbound_nodes") or [])):  # a layer called again: a use that shares it
+            from studio.engine.sharing import SHARES
+            calls[(owner.name, k)] = graph.add_node(owner.class_name, {SHARES: owner.id},
+                                                    name=graph.unique_name(f"{owner.name}_call{k + 1}"))
     for entry in entries:
         lname = entry["config"]["name"]
-        inbound = entry.get("inbound_nodes") or []
-        if not inbound:
-            continue
-        call = inbound[0]
-        refs = _tensor_refs(call.get("args", []))
-        kwargs = dict(call.get("kwargs") or {})
-        positional = {}
-        for key in list(kwargs):
-            if key in _POSITIONAL_KWARGS and _is_tensor_ref(kwargs[key]):
-                positional[_POSITIONAL_KWARGS[key]] = _tensor_refs(kwargs.pop(key))[0]
-            elif key == "training" and kwargs[key] in (None, True, False):
-                # Keras records the training flag of the call context; at run time
-                # a functional model passes its own flag to every layer instead.
-                kwargs.pop(key)
-            elif key == "mask" and kwargs[key] is None:
-                kwargs.pop(key)
-        if kwargs:
-            raise ImportRefused(f"{where}: layer '{lname}' is called with extra arguments "
-                                f"({', '.join(sorted(kwargs))}), which a graph node cannot carry")
-        for port in sorted(positional):
-            refs.insert(port, positional[port]) if port <= len(refs) else refs.append(positional[port])
-        for port, (src, _node_index, tensor_index) in enumerate(refs):
-            if src not in by_name:
-                raise ImportRefused(f"{where}: layer '{lname}' takes a tensor from unknown layer '{src}'")
-            graph.connect(by_name[src].id, by_name[lname].id, port, tensor_index)
-    outputs = _io_refs(config.get("output_layers"))
+        for k, call in enumerate(entry.get("inbound_nodes") or []):
+            _connect_call(graph, calls, entry, lname, k, call, where)
+    # Keras numbers a nested functional model's calls from 1 in output_layers (its call 0 is its
+    # own construction) but from 0 in the tensors other layers take (keras Functional.get_config)
+    functional = {e["config"]["name"] for e in entries if e.get("class_name") in ("Functional", "Model")}
+    outputs = [(name, index - 1 if name in functional and index > 0 else index, tensor_index)
+               for name, index, tensor_index in _io_refs(config.get("output_layers"))]
     for name, _, tensor_index in outputs:
         if tensor_index != 0:
             raise ImportRefused(f"{where}: model output {tensor_index + 1} of layer '{name}' is not its first "
                                 "output; only first outputs can be model outputs")
-    graph.set_outputs([by_name[name].id for name, _, _ in outputs])
+    missing = [name for name, index, _ in outputs if (name, index) not in calls]
+    if missing:
+        raise ImportRefused(f"{where}: the model's output names unknown layer '{missing[0]}'")
+    graph.set_outputs([calls[(name, index)].id for name, index, _ in outputs])
     return graph
+
+
+def _connect_call(graph: ModelGraph, calls: dict, entry: dict, lname: str, k: int, call: dict, where: str) -> None:
+    """Wire one call of a layer (its k-th use) to the tensors it takes."""
+    refs = _tensor_refs(call.get("args", []))
+    kwargs = dict(call.get("kwargs") or {})
+    positional = {}
+    for key in list(kwargs):
+        if key in _POSITIONAL_KWARGS and _is_tensor_ref(kwargs[key]):
+            positional[_POSITIONAL_KWARGS[key]] = _tensor_refs(kwargs.pop(key))[0]
+        elif key == "training" and kwargs[key] in (None, True, False):
+            # Keras records the training flag of the call context; at run time
+            # a functional model passes its own flag to every layer instead.
+            kwargs.pop(key)
+        elif key == "mask" and kwargs[key] is None:
+            kwargs.pop(key)
+    if kwargs:
+        raise ImportRefused(f"{where}: layer '{lname}' is called with extra arguments "
+                            f"({', '.join(sorted(kwargs))}), which a graph node cannot carry")
+    for port in sorted(positional):
+        refs.insert(port, positional[port]) if port <= len(refs) else refs.append(positional[port])
+    for port, (src, node_index, tensor_index) in enumerate(refs):
+        if (src, node_index) not in calls:
+            raise ImportRefused(f"{where}: layer '{lname}' takes a tensor from unknown layer '{src}'")
+        graph.connect(calls[(src, node_index)].id, calls[(lname, k)].id, port, tensor_index)
 
 
 def _io_refs(value) -> list[tuple[str, int, int]]:

@@ -99,6 +99,13 @@ def _key(class_name: str, config: dict, inputs: list) -> str | None:
         return None
 
 
+class _AsOwner:
+    """A use of a shared layer, seen with its owner's settings (for checking it)."""
+
+    def __init__(self, node, config):
+        self.id, self.name, self.class_name, self.config = node.id, node.name, node.class_name, config
+
+
 class ShapeChecker:
     """Keeps a :class:`NodeState` for every node of a graph, up to date."""
 
@@ -199,6 +206,11 @@ class ShapeChecker:
                 self._order = graph.topological_order()
             except GraphError:
                 self._order = list(graph.nodes)
+        from studio.engine.sharing import uses_index
+        shared = uses_index(graph)
+        if shared:  # a shared layer's settings changed: every use computes with them
+            for owner in [i for i in shared if i in self._dirty or i not in graph.nodes]:
+                self._dirty.update(shared[owner])
         outputs = set(graph.model_outputs())
         stray = graph.stray_nodes()
         # a node whose part in the model changed is checked again (an output has
@@ -328,7 +340,17 @@ class ShapeChecker:
                 return NodeState(error=f"'{src_name}' has no output {src_port + 1}")
             shapes.append(up.outputs[src_port])
             dtypes.append(up.dtypes[src_port])
-        state = self._infer(node, shapes, dtypes)
+        from studio.engine import sharing
+        if sharing.owner_id(node) is not None:  # a layer used again: its owner's settings, no weights of its own
+            reason = sharing.problem(self.graph, node)
+            if reason is not None:
+                return NodeState(error=reason, fix=Fix(f"Make '{node.name}' its own layer", "unshare", node_id)
+                                 if node.config.get(sharing.SHARES) in self.graph.nodes else None)
+            node = _AsOwner(node, sharing.effective_config(self.graph, node))
+            state = self._infer(node, shapes, dtypes)
+            state.params, state.trainable_params = 0, 0 if state.error is None else None
+        else:
+            state = self._infer(node, shapes, dtypes)
         if state.error is None:
             self._warnings(node, shapes, state, is_output)
         return state
@@ -541,6 +563,9 @@ def apply_fix(graph: ModelGraph, fix: Fix) -> list[str]:
         new = graph.add_node("InputLayer", position=(x, y - 80))
         added.append(new.id)
         graph.connect(new.id, node.id, 0)
+    elif fix.action == "unshare":
+        from studio.engine.sharing import make_independent
+        make_independent(graph, node.id)
     elif fix.action == "mark_output":
         outputs = graph.model_outputs()
         graph.set_outputs(outputs if node.id in outputs else outputs + [node.id])

@@ -104,13 +104,15 @@ def test_cross_attention_with_kwargs_keeps_port_order():
     assert names == {0: "q", 1: "v"}
 
 
-def test_shared_layer_is_refused_by_name():
+def test_a_shared_layer_imports_as_one_layer_and_a_use():
     a = keras.Input((4,))
     b = keras.Input((4,))
     shared = keras.layers.Dense(3, name="shared_dense")
     model = keras.Model([a, b], keras.layers.Add()([shared(a), shared(b)]))
-    with pytest.raises(ImportRefused, match="'shared_dense' is called at 2 places"):
-        graph_from_model(model)
+    graph, weights = graph_from_model(model)
+    use = graph.node_by_name("shared_dense_call2")
+    assert use.config == {"shares": graph.node_by_name("shared_dense").id}
+    assert_same_model(model, compile_graph(graph, weights), [_images((4,)), _images((4,))])
 
 
 def test_nested_model_imports_as_a_block():

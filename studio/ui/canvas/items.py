@@ -170,7 +170,8 @@ class NodeItem(QGraphicsObject):
             from studio.engine import blocks
             count = blocks.layer_count(node.config)
             summary = f"{count} layer{'s' if count != 1 else ''}"
-            block_inputs = [n["name"] for n in node.config["graph"]["nodes"] if n["class_name"] == "InputLayer"]
+            block_inputs = [n["name"] for n in (node.config.get("graph") or {}).get("nodes") or []
+                            if n["class_name"] == "InputLayer"]
             frozen_inside = blocks.frozen_layers(node.config)
             self.part_frozen = bool(frozen_inside) and node.config.get("trainable", True) is not False
         self.title = f"{'Input' if spec.is_input else node.class_name}  {summary}".strip()
