@@ -308,6 +308,9 @@ def cmd_train(args) -> int:
             raise UsageError(f"training.epochs in {args.project} is {epochs!r}; it must be a whole number of at "
                              "least 1 (or pass --epochs)")
     if args.cluster or args.worker_index is not None or "TF_CONFIG" in os.environ:
+        if project.training.get("feature_extraction") is True:
+            print("note: fast feature extraction is not used on a cluster; every layer runs every epoch",
+                  file=sys.stderr)
         return _train_cluster(args, project, dataset, epochs)
     from studio.engine import runtime_gc
     runtime_gc.import_keras_settled()  # collector: see studio/engine/runtime_gc.py

@@ -253,3 +253,11 @@ def test_cli_flag(tmp_path):
     r = _cli(unfrozen, "--no-feature-extraction", "--epochs", "1", "--out", tmp_path / "run2")
     assert r.returncode == 0, r.stderr[-2000:]
     assert json.loads((tmp_path / "run2" / "run.json").read_text())["feature_extraction"] is None
+
+
+@pytest.mark.parametrize("extra", [{"device": "mirrored"}, {"mixed_precision": True}])
+def test_works_under_mirrored_strategy_and_mixed_precision(small, extra):
+    p = convnet()
+    p.training.update(feature_extraction=True, **extra)
+    t, summary = _train(p, small, epochs=1)
+    assert summary["status"] == "finished" and summary["feature_extraction"]["cut"] == ["pool2"]

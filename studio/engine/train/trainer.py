@@ -323,7 +323,10 @@ class Trainer:
                 f"({format_bytes(free)}); cut after a pooling layer or turn the option off", plan.cut[0][0])
         self.caching_started.emit(plan.describe())
         t0 = time.perf_counter()
-        with _strategy_scope(self.config.device), _device_scope(self.config.device):
+        import contextlib
+        strategy = getattr(self.model, "_distribute_strategy", None)   # the one the model was built under
+        with (strategy.scope() if strategy is not None else contextlib.nullcontext()), \
+                _device_scope(self.config.device):
             frozen = keras.Model(self.model.input, tensors[0] if len(tensors) == 1 else tensors,
                                  name="frozen_part")
             # the same layer objects as the full model: what the head learns is the full model's
