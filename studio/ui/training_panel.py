@@ -184,8 +184,7 @@ class TrainingPanel(QWidget):
         form.addRow("Optimizer", self.optimizer_combo)
         form.addRow("Learning rate", self.lr_spin)
         self.fx_check = QCheckBox("Fast feature extraction")
-        self.fx_label = QLabel("")
-        self.fx_label.setWordWrap(True)
+        self.fx_label = _WrappedLabel()
         self.fx_label.setStyleSheet("color: #546e7a;")
         form.addRow(self.fx_check)
         form.addRow(self.fx_label)
@@ -658,6 +657,29 @@ class TrainingPanel(QWidget):
                 curve = self.epoch_plot.plot([p[0] for p in pts], [p[1] for p in pts],
                                              pen=pg.mkPen(colors[len(self.overlay_curves) % len(colors)], width=1.5))
                 self.overlay_curves.append(curve)
+
+
+class _WrappedLabel(QLabel):
+    """A word-wrapped label that keeps the height its text needs at its own width: the
+    form inside the settings' scroll area otherwise sizes it for another width, and
+    its last lines then run under the row that follows."""
+
+    def __init__(self, text: str = ""):
+        super().__init__(text)
+        self.setWordWrap(True)
+
+    def _refit(self) -> None:
+        height = self.heightForWidth(max(self.width(), 120)) if self.text() else 0
+        if height != self.minimumHeight():
+            self.setMinimumHeight(height)
+
+    def setText(self, text: str) -> None:
+        super().setText(text)
+        self._refit()
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self._refit()
 
 
 class _AdvancedSettings(QWidget):

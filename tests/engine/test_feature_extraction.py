@@ -261,3 +261,13 @@ def test_works_under_mirrored_strategy_and_mixed_precision(small, extra):
     p.training.update(feature_extraction=True, **extra)
     t, summary = _train(p, small, epochs=1)
     assert summary["status"] == "finished" and summary["feature_extraction"]["cut"] == ["pool2"]
+
+
+def test_stop_during_the_caching_pass(tmp_path, small):
+    p = convnet()
+    p.training["feature_extraction"] = True
+    t = Trainer(p, small, runs_dir=tmp_path)
+    t.caching_started.connect(lambda what: t.stop())
+    summary = t.run_training(2)
+    assert summary["status"] == "stopped" and t.epochs_done == 0 and t._cache is None
+    assert json.loads((t.run.path / "run.json").read_text())["status"] == "stopped"

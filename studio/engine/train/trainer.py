@@ -215,7 +215,10 @@ class Trainer:
                 self.run.start(self)
             fit_model = self.model
             if self.config.feature_extraction:
-                fit_model, x, x_test = self._cached_features(x, x_test)
+                cached = self._cached_features(x, x_test)
+                fit_model = None   # stopped while caching: nothing to fit
+                if cached is not None:
+                    fit_model, x, x_test = cached
             callback = _StudioCallback(self)
             callbacks = [callback]
             if self.config.early_stopping:
@@ -234,8 +237,9 @@ class Trainer:
             with self.control.lock:
                 self.control.in_fit = True
             try:
-                with _device_scope(self.config.device):
-                    fit_model.fit(x, y, **fit_kwargs)
+                if fit_model is not None:
+                    with _device_scope(self.config.device):
+                        fit_model.fit(x, y, **fit_kwargs)
             finally:
                 with self.control.lock:
                     self.control.in_fit = False
@@ -299,7 +303,8 @@ class Trainer:
 
     def _cached_features(self, x, x_test):
         """(head model, training features, validation features): computed on the first run,
-        reused by Continue (the frozen part cannot change in between)."""
+        reused by Continue (the frozen part cannot change in between). Pause and Stop work
+        during the caching pass too; None when it was stopped."""
         if self._cache is not None:
             head, f_train, f_test = self._cache
             self.feature_info.update(cache_seconds_this_run=0.0, reused=True)
@@ -333,9 +338,12 @@ class Trainer:
             head = keras.Model(tensors[0] if len(tensors) == 1 else tensors, self.model.output, name="head")
             head.compile(optimizer=self.model.optimizer, loss=self.config.loss, metrics=list(self.config.metrics))
             batch = int(self.config.batch_size)
-            clock = _BatchClock()
+            clock = _BatchClock(self.control)
             f_train = frozen.predict(x, batch_size=batch, verbose=0, callbacks=[clock])
-            f_test = frozen.predict(x_test, batch_size=batch, verbose=0, callbacks=[clock]) if held_out else None
+            f_test = frozen.predict(x_test, batch_size=batch, verbose=0, callbacks=[clock]) \
+                if held_out and not self.control.stop else None
+        if self.control.stop:
+            return None
         seconds = time.perf_counter() - t0
         self._cache = (head, f_train, f_test)
         self.feature_info = {
@@ -488,10 +496,10 @@ class _StudioCallback:
 
 
 class _BatchClock:
-    """A predict callback: the pace of the frozen part's pass once it is running (the
-    first batch of each pass also traces and compiles the model)."""
+    """A predict callback for the caching pass: pause and stop between batches, and the
+    pace once it is running (the first batch of each pass also traces the model)."""
 
-    def __new__(cls):
+    def __new__(cls, control: _Control):
         import keras
 
         class BatchClock(keras.callbacks.Callback):
@@ -503,6 +511,13 @@ class _BatchClock:
                 self.passes.append([])
 
             def on_predict_batch_end(self, batch, logs=None):
+                if not control.running.is_set():
+                    paused_at = time.perf_counter()
+                    control.running.wait()
+                    for k, t in enumerate(self.passes[-1]):   # the pace leaves the pause out
+                        self.passes[-1][k] = t + time.perf_counter() - paused_at
+                if control.stop:
+                    self.model.stop_predicting = True
                 self.passes[-1].append(time.perf_counter())
 
             def steady_seconds(self, samples: int, batch_size: int, fallback: float) -> float:
