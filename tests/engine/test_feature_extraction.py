@@ -271,3 +271,18 @@ def test_stop_during_the_caching_pass(tmp_path, small):
     summary = t.run_training(2)
     assert summary["status"] == "stopped" and t.epochs_done == 0 and t._cache is None
     assert json.loads((t.run.path / "run.json").read_text())["status"] == "stopped"
+
+
+def test_train_again_after_a_stopped_caching_pass(small):
+    p = convnet()
+    p.training["feature_extraction"] = True
+    t = Trainer(p, small)
+
+    def stop(_what):
+        t.stop()
+
+    t.caching_started.connect(stop)
+    assert t.run_training(1)["status"] == "stopped"
+    t.caching_started.disconnect(stop)
+    summary = t.run_training(1)
+    assert summary["status"] == "finished" and t.epochs_done == 1 and not summary["feature_extraction"]["reused"]

@@ -90,6 +90,7 @@ class Trainer:
         self.features_cached = Event("features_cached")   # (feature_info dict)
         self.cut_plan: feature_cache.CutPlan | None = None
         self.feature_info: dict | None = None
+        self._parts = None   # (frozen part, head, cut tensors): models over the full model's layers, made once
         self._cache = None   # (head model, training features, validation features)
 
     # -- control (any thread) ------------------------------------------------------
@@ -309,10 +310,25 @@ class Trainer:
             head, f_train, f_test = self._cache
             self.feature_info.update(cache_seconds_this_run=0.0, reused=True)
             return head, f_train, f_test
+        import contextlib
+
         import keras
         import numpy as np
         plan, graph = self.cut_plan, self.project.graph
-        tensors = [keras.tree.flatten(self.model.get_layer(graph.nodes[i].name).output)[port] for i, port in plan.cut]
+        strategy = getattr(self.model, "_distribute_strategy", None)   # the one the model was built under
+        scope = strategy.scope if strategy is not None else contextlib.nullcontext
+        if self._parts is None:   # made once: each head adds a use to the layers it shares
+            tensors = [keras.tree.flatten(self.model.get_layer(graph.nodes[i].name).output)[port]
+                       for i, port in plan.cut]
+            cut = tensors[0] if len(tensors) == 1 else tensors
+            with scope():
+                frozen = keras.Model(self.model.input, cut, name="frozen_part")
+                # the same layer objects as the full model: what the head learns is the full model's
+                head = keras.Model(cut, self.model.output, name="head")
+                head.compile(optimizer=self.model.optimizer, loss=self.config.loss,
+                             metrics=list(self.config.metrics))
+            self._parts = (frozen, head, tensors)
+        frozen, head, tensors = self._parts
         held_out = self.config.validation == "held_out"
         n = len(x) if not isinstance(x, (list, tuple, dict)) else len(keras.tree.flatten(x)[0])
         n_test = (len(x_test) if not isinstance(x_test, (list, tuple, dict))
@@ -328,15 +344,7 @@ class Trainer:
                 f"({format_bytes(free)}); cut after a pooling layer or turn the option off", plan.cut[0][0])
         self.caching_started.emit(plan.describe())
         t0 = time.perf_counter()
-        import contextlib
-        strategy = getattr(self.model, "_distribute_strategy", None)   # the one the model was built under
-        with (strategy.scope() if strategy is not None else contextlib.nullcontext()), \
-                _device_scope(self.config.device):
-            frozen = keras.Model(self.model.input, tensors[0] if len(tensors) == 1 else tensors,
-                                 name="frozen_part")
-            # the same layer objects as the full model: what the head learns is the full model's
-            head = keras.Model(tensors[0] if len(tensors) == 1 else tensors, self.model.output, name="head")
-            head.compile(optimizer=self.model.optimizer, loss=self.config.loss, metrics=list(self.config.metrics))
+        with scope(), _device_scope(self.config.device):
             batch = int(self.config.batch_size)
             clock = _BatchClock(self.control)
             f_train = frozen.predict(x, batch_size=batch, verbose=0, callbacks=[clock])
@@ -344,7 +352,7 @@ class Trainer:
                 if held_out and not self.control.stop else None
         if self.control.stop:
             return None
-        seconds = time.perf_counter() - t0
+        seconds = time.perf_counter() - t0 - clock.paused
         self._cache = (head, f_train, f_test)
         self.feature_info = {
             "cut": list(plan.cut_names), "frozen_layers": plan.frozen_layers, "frozen_params": plan.frozen_params,
@@ -506,6 +514,7 @@ class _BatchClock:
             def __init__(self):
                 super().__init__()
                 self.passes = []   # per predict call: [end time of each batch]
+                self.paused = 0.0  # seconds spent paused
 
             def on_predict_begin(self, logs=None):
                 self.passes.append([])
@@ -514,8 +523,10 @@ class _BatchClock:
                 if not control.running.is_set():
                     paused_at = time.perf_counter()
                     control.running.wait()
+                    pause = time.perf_counter() - paused_at
+                    self.paused += pause
                     for k, t in enumerate(self.passes[-1]):   # the pace leaves the pause out
-                        self.passes[-1][k] = t + time.perf_counter() - paused_at
+                        self.passes[-1][k] = t + pause
                 if control.stop:
                     self.model.stop_predicting = True
                 self.passes[-1].append(time.perf_counter())
