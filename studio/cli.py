@@ -298,6 +298,8 @@ def cmd_train(args) -> int:
         print(f"note: {_printable(note)}", file=sys.stderr)
     if args.batch_size:
         project.training["batch_size"] = args.batch_size
+    if args.feature_extraction is not None:
+        project.training["feature_extraction"] = args.feature_extraction
     if args.epochs:
         epochs = args.epochs
     else:
@@ -306,6 +308,9 @@ def cmd_train(args) -> int:
             raise UsageError(f"training.epochs in {args.project} is {epochs!r}; it must be a whole number of at "
                              "least 1 (or pass --epochs)")
     if args.cluster or args.worker_index is not None or "TF_CONFIG" in os.environ:
+        if project.training.get("feature_extraction") is True:
+            print("note: fast feature extraction is not used on a cluster; every layer runs every epoch",
+                  file=sys.stderr)
         return _train_cluster(args, project, dataset, epochs)
     from studio.engine import runtime_gc
     runtime_gc.import_keras_settled()  # collector: see studio/engine/runtime_gc.py
@@ -314,6 +319,8 @@ def cmd_train(args) -> int:
     progress = _Progress(epochs, len(dataset.x_train), project.training.get("batch_size", 128))
     trainer.batch_ended.connect(progress.batch)
     trainer.epoch_ended.connect(progress.epoch)
+    trainer.caching_started.connect(progress.caching)
+    trainer.features_cached.connect(progress.cached)
     try:
         summary = trainer.run_training(epochs)
     except TrainingError as exc:
@@ -332,6 +339,9 @@ def cmd_train(args) -> int:
     metrics = "  ".join(f"{k}={v:.4f}" for k, v in last.items() if k not in ("epoch", "seconds"))
     print(f"finished {summary['epochs']} epochs in {summary['seconds']:.1f} s "
           f"({summary['samples_per_second']:,.0f} samples/s)  {metrics}")
+    if "feature_extraction" in summary:
+        from studio.engine.train.feature_cache import describe_speedup
+        print(describe_speedup(summary["feature_extraction"]))
     if "run" in summary:
         print(f"run folder: {summary['run']}")
     return 0
@@ -384,6 +394,17 @@ class _Progress:
         if self.tty:
             sys.stderr.write("\r" + line)
             sys.stderr.flush()
+
+    def caching(self, what: str) -> None:
+        sys.stderr.write(f"fast feature extraction: {what}…\n")
+        sys.stderr.flush()
+
+    def cached(self, info: dict) -> None:
+        from studio.engine.train.feature_cache import describe_cached
+        sys.stderr.write(describe_cached(info) + "\n")
+        sys.stderr.flush()
+        import time
+        self.t0 = time.perf_counter()  # rates and time left count training, not the caching pass
 
     def epoch(self, epoch: int, logs: dict) -> None:
         metrics = "  ".join(f"{k}={v:.4f}" for k, v in logs.items() if k not in ("epoch", "seconds"))
@@ -517,6 +538,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=_positive_int, help="batch size (default: the project's setting)")
     p.add_argument("--dataset", type=_non_empty,
                    help="mnist-sample, mnist, fashion_mnist, or a .npz/.csv file or image folder")
+    p.add_argument("--feature-extraction", action=argparse.BooleanOptionalAction, default=None,
+                   help="compute the frozen layers' outputs once and train only the layers after them "
+                        "(default: the project's setting)")
     p.add_argument("--out", help="the run folder to write (default: PROJECT.studio.runs/<time>-<name>)")
     p.add_argument("--force", action="store_true", help="write the run into an existing folder of other files")
     p.add_argument("--cluster", help="HOST:PORT,HOST:PORT,... — train on several machines (TF_CONFIG also works)")

@@ -5,7 +5,7 @@
         history_epochs.csv/json per-epoch metrics
         history_batches.csv/json per-batch training loss
         weights_best.h5, weights_final.h5   (Layer Studio weights files)
-        run.json               status, device, durations, message
+        run.json               status, device, durations, message, frozen layers, feature extraction
         tensorboard/           event logs (tensorboard --logdir works on it)
 """
 
@@ -75,7 +75,7 @@ class RunFolder:
         self._write_json("history_epochs.json", list(trainer.history_epochs))
         self._write_json("run.json", {"status": "running", "pid": os.getpid(), "host": socket.gethostname(),
                                       "started": self.started, "device": device_description(),
-                                      "epochs": trainer.epochs_done})
+                                      "epochs": trainer.epochs_done, **_training_facts(trainer)})
 
     def _write_json(self, name: str, data) -> None:
         try:
@@ -186,10 +186,21 @@ class RunFolder:
                 "status": status, "message": message, "device": device_description(),
                 "started": self.started, "finished": time.time(), "seconds": time.time() - self.started,
                 "epochs": trainer.epochs_done,
-                "epoch_seconds": [e.get("seconds") for e in trainer.history_epochs]})
+                "epoch_seconds": [e.get("seconds") for e in trainer.history_epochs], **_training_facts(trainer)})
         except Exception as exc:  # noqa: BLE001
             problems.append(f"run.json could not be written ({_reason(exc)})")
         return f"the run folder '{self.path}' is incomplete: " + "; ".join(problems) if problems else None
+
+
+def _training_facts(trainer) -> dict:
+    """What run.json says about how the model was trained: the frozen layers (``trainable``
+    off) and, with fast feature extraction, where the cut was and what it saved."""
+    from studio.engine.train.feature_cache import frozen_layer_names
+    try:
+        frozen = frozen_layer_names(trainer.project.graph)
+    except Exception:  # noqa: BLE001 - a fact for the record; never stops a run
+        frozen = []
+    return {"frozen": frozen, "feature_extraction": getattr(trainer, "feature_info", None)}
 
 
 def _csv(keys, rows) -> str:

@@ -24,13 +24,15 @@ from studio.engine import run_diff
 from studio.ui.guard import guarded
 from studio.ui.plots import whole_number_axis
 
-COLUMNS = ("When", "Optimizer", "LR", "Batch", "Epochs", "Val loss", "Val acc", "Time", "Device", "Status")
+COLUMNS = ("When", "Optimizer", "LR", "Batch", "Epochs", "Val loss", "Val acc", "Time", "Frozen", "Device", "Status")
 TIPS = {"LR": "learning rate (cos: a cosine decay over the run)", "Time": "duration of the run",
         "Val loss": "the best (lowest) validation loss of any epoch",
-        "Val acc": "the best (highest) validation accuracy of any epoch"}
+        "Val acc": "the best (highest) validation accuracy of any epoch",
+        "Frozen": "layers whose trainable switch was off (⚡: their outputs were computed once, fast feature "
+                  "extraction)"}
 RUN_COLORS = ["#1565c0", "#ef6c00", "#2e7d32", "#6a1b9a", "#00838f", "#ad1457", "#5d4037", "#455a64"]
 KIND_COLORS = {"added": "#2e7d32", "changed": "#ef6c00", "removed": "#c62828"}
-_NUMERIC = {2, 3, 4, 5, 6, 7}
+_NUMERIC = {2, 3, 4, 5, 6, 7, 8}
 _SELECT_ROW = QItemSelectionModel.SelectionFlag.Select | QItemSelectionModel.SelectionFlag.Rows
 
 
@@ -60,6 +62,25 @@ def _duration(seconds) -> str:
     if seconds < 3600:
         return f"{seconds // 60} min {seconds % 60:02d} s"
     return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
+
+
+def _frozen_cell(run: dict) -> tuple[str, int | None]:
+    frozen = run.get("frozen")
+    if not isinstance(frozen, list):   # a run from before frozen layers were recorded
+        return "–", None
+    return f"{len(frozen)}" + (" ⚡" if isinstance(run.get("feature_extraction"), dict) else ""), len(frozen)
+
+
+def _frozen_tip(run: dict) -> str:
+    text = "Frozen: " + ", ".join(str(n) for n in run.get("frozen") or [])
+    info = run.get("feature_extraction")
+    if isinstance(info, dict):
+        from studio.engine.train.feature_cache import describe_speedup
+        try:
+            text += "\n" + describe_speedup(info)
+        except (TypeError, ValueError, KeyError):
+            pass
+    return text
 
 
 class CanvasHighlights:
@@ -246,6 +267,7 @@ class RunsPanel(QWidget):
                 (f"{loss:.4f}" if loss is not None else "–", loss),
                 (f"{acc:.4f}" if acc is not None else "–", acc),
                 (_duration(run.get("seconds")), run.get("seconds")),
+                _frozen_cell(run),
                 (str(run.get("device", "–")), str(run.get("device", ""))),
                 (str(run.get("status", "–")), str(run.get("status", ""))),
             ]
@@ -255,6 +277,8 @@ class RunsPanel(QWidget):
                 item.setData(Qt.UserRole + 1, run["path"])
                 if col in _NUMERIC:
                     item.setTextAlignment(Qt.AlignRight | Qt.AlignVCenter)
+                if COLUMNS[col] == "Frozen" and run.get("frozen"):
+                    item.setToolTip(_frozen_tip(run))
                 if col == 0:
                     item.setToolTip(time.strftime("%Y-%m-%d %H:%M:%S  ", time.localtime(started))
                                     if isinstance(started, (int, float)) else "")

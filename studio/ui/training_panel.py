@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import QCoreApplication, Qt, QThread, QTimer, Signal
-from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFormLayout, QGridLayout, QHBoxLayout, QLabel,
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QGridLayout, QHBoxLayout, QLabel,
                                QListWidget, QListWidgetItem, QProgressBar, QPushButton, QScrollArea, QSpinBox,
                                QSplitter, QVBoxLayout, QWidget)
 
@@ -30,6 +30,8 @@ class TrainingWorker(QThread):
 
     batch_ended = Signal(int, float, int, int)   # step, loss, epoch, batch
     epoch_ended = Signal(int, dict)
+    caching_started = Signal(str)                 # what the frozen part's cache holds
+    features_cached = Signal(dict)                # the cache's figures
     done = Signal(dict)
     failed = Signal(str, str)                     # message, node id ('' if none)
 
@@ -39,6 +41,11 @@ class TrainingWorker(QThread):
         self.epochs = epochs
         trainer.batch_ended.connect(self._on_batch)
         trainer.epoch_ended.connect(self._on_epoch)
+        trainer.caching_started.connect(self.caching_started.emit)
+        trainer.features_cached.connect(self._on_cached)
+
+    def _on_cached(self, info):
+        self.features_cached.emit(dict(info))
 
     def _on_epoch(self, epoch, logs):
         self.epoch_ended.emit(epoch, dict(logs))
@@ -59,6 +66,8 @@ class TrainingWorker(QThread):
         finally:  # a later Continue gets a worker of its own
             self.trainer.batch_ended.disconnect(self._on_batch)
             self.trainer.epoch_ended.disconnect(self._on_epoch)
+            self.trainer.caching_started.disconnect(self.caching_started.emit)
+            self.trainer.features_cached.disconnect(self._on_cached)
 
 
 class Buffer:
@@ -148,7 +157,13 @@ class TrainingPanel(QWidget):
         document.weights_changed.connect(lambda: self._set_state(self.state))
         document.runs_changed.connect(self.refresh_runs)
         document.project_replaced.connect(self._reset)
+        # whether the model has a frozen part to cache: re-planned once per burst of edits
+        self._cut_timer = QTimer(self, singleShot=True, interval=0, timeout=self._show_cut)
+        for event in (document.graph_changed, document.states_changed, document.training_changed,
+                      document.project_replaced):
+            event.connect(lambda *_: self._cut_timer.start())
         self._reset()
+        self._cut_timer.start()
 
     # -- layout ----------------------------------------------------------------------
     def _build(self, pg) -> None:
@@ -168,6 +183,11 @@ class TrainingPanel(QWidget):
         form.addRow("Batch size", self.batch_spin)
         form.addRow("Optimizer", self.optimizer_combo)
         form.addRow("Learning rate", self.lr_spin)
+        self.fx_check = QCheckBox("Fast feature extraction")
+        self.fx_label = _WrappedLabel()
+        self.fx_label.setStyleSheet("color: #546e7a;")
+        form.addRow(self.fx_check)
+        form.addRow(self.fx_label)
         self.more = _AdvancedSettings()
         form.addRow(self.more.toggle)
         form.addRow(self.more)
@@ -265,6 +285,7 @@ class TrainingPanel(QWidget):
         self.batch_spin.valueChanged.connect(lambda v: self._edit("batch_size", int(v)))
         self.optimizer_combo.currentTextChanged.connect(lambda t: self._edit("optimizer", t))
         self.lr_spin.valueChanged.connect(self._on_lr_changed)
+        self.fx_check.toggled.connect(lambda on: self._edit("feature_extraction", bool(on)))
         self.more.edited.connect(self._edit)
 
     def _set_state(self, state: str) -> None:
@@ -306,8 +327,50 @@ class TrainingPanel(QWidget):
             if abs(self.lr_spin.value() - t.learning_rate) > 1e-12:
                 self.lr_spin.setValue(t.learning_rate)
             self.more.load(t)
+            self.fx_check.setChecked(t.feature_extraction)
         finally:
             self._showing = False
+
+    def cut_plan(self):
+        """Where the model's frozen part ends (or why it has none), from the live shape checks;
+        None while the checks are not ready."""
+        from studio.engine.train.feature_cache import CutPlan, counts_from_states, plan_cut
+        d = self.document
+        if not d.checking_enabled:
+            return None
+        if d.checker.errors():
+            return CutPlan(False, "the model has errors (see Problems)")
+        counts = counts_from_states(d.graph, d.checker.states)
+        if counts is None:
+            return None
+        try:
+            return plan_cut(d.graph, counts)
+        except Exception:  # noqa: BLE001 - advice only: a graph mid-edit never breaks the tab
+            log.exception("planning the feature cache failed")
+            return None
+
+    def _show_cut(self) -> None:
+        """The checkbox says what it would cache, or why it cannot; it stays enabled while on,
+        so an option that no longer applies can be turned off."""
+        plan = self.cut_plan()
+        on = self.document.training.feature_extraction
+        tip = ("Compute the outputs of the frozen layers (trainable off, nothing random in training) once for "
+               "the training and validation data, then train only the layers after them on those outputs. "
+               "The result is the same model; epochs take a fraction of the time.")
+        if plan is None:
+            text = "" if not on else "Checked when training starts."
+            self.fx_check.setEnabled(True)
+        elif plan.available:
+            text = plan.describe()
+            text = text[0].upper() + text[1:] + "."
+            self.fx_check.setEnabled(True)
+        else:
+            text = f"Unavailable: {plan.reason}."
+            self.fx_check.setEnabled(on)
+        self.fx_label.setText(text)
+        self.fx_check.setToolTip(tip + (f"\n\n{text}" if text else ""))
+        self.fx_label.setStyleSheet("color: #8d6e00;" if plan is not None and not plan.available and on
+                                    else "color: #546e7a;")
 
     def _show_dataset(self) -> None:
         self.dataset_label.setText(describe_dataset(self.document.dataset_spec))
@@ -389,6 +452,8 @@ class TrainingPanel(QWidget):
         self.worker = TrainingWorker(self.trainer, epochs)
         self.worker.batch_ended.connect(self._on_batch)
         self.worker.epoch_ended.connect(self._on_epoch)
+        self.worker.caching_started.connect(self._on_caching)
+        self.worker.features_cached.connect(self._on_cached)
         self.worker.done.connect(self._on_done)
         self.worker.failed.connect(self._fail)
         self.worker.finished.connect(self._on_thread_finished)
@@ -466,6 +531,15 @@ class TrainingPanel(QWidget):
         self.epochs.append(logs)
         self._epochs_dirty = True
 
+    def _on_caching(self, what: str) -> None:
+        self.progress_label.setText(f"Computing the frozen layers' outputs once: {what}…")
+
+    def _on_cached(self, info: dict) -> None:
+        from studio.engine.train.feature_cache import describe_cached
+        self._clock.start()   # samples/s and time left count training, not the caching pass
+        text = describe_cached(info)
+        self.progress_label.setText(text[0].upper() + text[1:] + "; training the layers after them…")
+
     def _on_done(self, summary: dict) -> None:
         last = summary.get("last", {})
         acc = last.get("val_accuracy")
@@ -477,8 +551,12 @@ class TrainingPanel(QWidget):
         if acc is not None:
             text += f" — validation accuracy {acc:.4f}"
         text += f" — {summary.get('samples_per_second', 0):,.0f} samples/s"
-        self.progress_label.setText(text)
         self.window.statusBar().showMessage(text, 8000)
+        if "feature_extraction" in summary:
+            from studio.engine.train.feature_cache import describe_speedup
+            said = describe_speedup(summary["feature_extraction"])
+            text += f"\n{said[0].upper() + said[1:]}."
+        self.progress_label.setText(text)
         self._keep_weights()
 
     def _keep_weights(self) -> None:
@@ -553,8 +631,14 @@ class TrainingPanel(QWidget):
         for run in self.runs:
             last = run["history"][-1] if run["history"] else {}
             acc = last.get("val_accuracy")
+            frozen = run.get("frozen") if isinstance(run.get("frozen"), list) else []
+            cached = isinstance(run.get("feature_extraction"), dict)
             item = QListWidgetItem(f"{Path(run['path']).name}  {run['status']}"
-                                   + (f"  acc {acc:.3f}" if acc is not None else ""))
+                                   + (f"  acc {acc:.3f}" if acc is not None else "")
+                                   + (f"  {len(frozen)} frozen" if frozen else "")
+                                   + ("  (features cached)" if cached else ""))
+            if frozen:
+                item.setToolTip("Frozen layers: " + ", ".join(str(n) for n in frozen))
             item.setCheckState(Qt.Unchecked)
             self.runs_list.addItem(item)
         self.runs_list.blockSignals(False)
@@ -573,6 +657,29 @@ class TrainingPanel(QWidget):
                 curve = self.epoch_plot.plot([p[0] for p in pts], [p[1] for p in pts],
                                              pen=pg.mkPen(colors[len(self.overlay_curves) % len(colors)], width=1.5))
                 self.overlay_curves.append(curve)
+
+
+class _WrappedLabel(QLabel):
+    """A word-wrapped label that keeps the height its text needs at its own width: the
+    form inside the settings' scroll area otherwise sizes it for another width, and
+    its last lines then run under the row that follows."""
+
+    def __init__(self, text: str = ""):
+        super().__init__(text)
+        self.setWordWrap(True)
+
+    def _refit(self) -> None:
+        height = self.heightForWidth(max(self.width(), 120)) if self.text() else 0
+        if height != self.minimumHeight():
+            self.setMinimumHeight(height)
+
+    def setText(self, text: str) -> None:
+        super().setText(text)
+        self._refit()
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self._refit()
 
 
 class _AdvancedSettings(QWidget):

@@ -71,6 +71,7 @@ class TrainingConfig:
     keep_best: bool = True
     mixed_precision: bool = False
     device: str = "auto"                # auto | cpu | gpu:N | mirrored (MirroredStrategy)
+    feature_extraction: bool = False    # compute the frozen part's outputs once, train only the rest
 
     def __post_init__(self):
         self.validate()
@@ -93,7 +94,7 @@ class TrainingConfig:
         _whole("shuffle_seed", self.shuffle_seed, 0, 2**32 - 1, allow_none=True)
         _whole("early_stopping", self.early_stopping, 1, 100_000, allow_none=True)
         _whole("reduce_lr", self.reduce_lr, 1, 100_000, allow_none=True)
-        for name in ("keep_best", "mixed_precision"):
+        for name in ("keep_best", "mixed_precision", "feature_extraction"):
             if not isinstance(getattr(self, name), bool):
                 raise SettingsError(name, f"must be true or false (got {getattr(self, name)!r})")
         if not isinstance(self.device, str) or not _DEVICE.match(self.device):

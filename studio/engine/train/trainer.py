@@ -7,6 +7,11 @@ it was made, never the live, editable graph. Pause waits between batches and
 keeps the model and its optimizer state; stop ends after the current batch
 keeping the weights reached; :meth:`run_training` again continues from the
 last epoch.
+
+With ``feature_extraction`` on, the outputs of the model's frozen part are
+computed once (:mod:`studio.engine.train.feature_cache`) and ``fit`` trains
+only the rest of the model, made of the same layer objects, so the weights it
+learns are the full model's.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from studio.engine.compiler import CompileError, compile_graph, model_weights
 from studio.engine.errors import StudioError
 from studio.engine.events import Event
 from studio.engine.runs import RunFolder
+from studio.engine.train import feature_cache
 from studio.engine.train.fit_checks import check_fit
 from studio.engine.train.settings import TrainingConfig
 
@@ -79,6 +85,13 @@ class Trainer:
         self.skipped_weights: list[tuple[str, str]] = []
         self.notes: list[str] = []   # settings adjusted to the data, said to the person
         self.histogram_seconds = 0.0  # time spent recording weight histograms (kept under 2 % of training)
+        # fast feature extraction: where the frozen part ends, the cached outputs, the figures
+        self.caching_started = Event("caching_started")   # (what is cached: one sentence)
+        self.features_cached = Event("features_cached")   # (feature_info dict)
+        self.cut_plan: feature_cache.CutPlan | None = None
+        self.feature_info: dict | None = None
+        self._parts = None   # (frozen part, head, cut tensors): models over the full model's layers, made once
+        self._cache = None   # (head model, training features, validation features)
 
     # -- control (any thread) ------------------------------------------------------
     def pause(self) -> None:
@@ -180,6 +193,8 @@ class Trainer:
                 if self.config.shuffle_seed is not None:
                     keras.utils.set_random_seed(int(self.config.shuffle_seed))
                 self.model = self.build()
+            if self.config.feature_extraction and self.cut_plan is None:
+                self._plan_cut()
             x, y, x_test, y_test = self.arrays()
             n_train = self.plan()[0]
             if self.config.batch_size > n_train >= 1:
@@ -199,6 +214,12 @@ class Trainer:
                 self._config_written = True
             if self.run is not None:
                 self.run.start(self)
+            fit_model = self.model
+            if self.config.feature_extraction:
+                cached = self._cached_features(x, x_test)
+                fit_model = None   # stopped while caching: nothing to fit
+                if cached is not None:
+                    fit_model, x, x_test = cached
             callback = _StudioCallback(self)
             callbacks = [callback]
             if self.config.early_stopping:
@@ -217,8 +238,9 @@ class Trainer:
             with self.control.lock:
                 self.control.in_fit = True
             try:
-                with _device_scope(self.config.device):
-                    self.model.fit(x, y, **fit_kwargs)
+                if fit_model is not None:
+                    with _device_scope(self.config.device):
+                        fit_model.fit(x, y, **fit_kwargs)
             finally:
                 with self.control.lock:
                     self.control.in_fit = False
@@ -243,6 +265,9 @@ class Trainer:
         summary = {"status": self.status, "epochs": self.epochs_done, "seconds": duration,
                    "samples_per_second": callback.samples / max(callback.train_seconds, 1e-9),
                    "last": self.history_epochs[-1] if self.history_epochs else {}}
+        if self.feature_info is not None:
+            self._measure_speedup()
+            summary["feature_extraction"] = dict(self.feature_info)
         if self.run is not None:
             problem = self.run.finish(self, self.status)
             if problem is not None:  # trained, but the results could not all be kept
@@ -265,6 +290,89 @@ class Trainer:
 
     def weights(self) -> dict:
         return model_weights(self.model) if self.model is not None else {}
+
+    # -- fast feature extraction -------------------------------------------------------
+    def _plan_cut(self) -> None:
+        """Where the frozen part ends, from the built model's own weight counts; refused
+        with the reason (pinned to its node) when there is no usable frozen part."""
+        graph = self.project.graph
+        plan = feature_cache.plan_cut(graph, feature_cache.counts_from_model(graph, self.model))
+        if not plan.available:
+            raise TrainingError(f"fast feature extraction is not possible: {plan.reason}; "
+                                "turn it off in the training settings", plan.node_id)
+        self.cut_plan = plan
+
+    def _cached_features(self, x, x_test):
+        """(head model, training features, validation features): computed on the first run,
+        reused by Continue (the frozen part cannot change in between). Pause and Stop work
+        during the caching pass too; None when it was stopped."""
+        if self._cache is not None:
+            head, f_train, f_test = self._cache
+            self.feature_info.update(cache_seconds_this_run=0.0, reused=True)
+            return head, f_train, f_test
+        import contextlib
+
+        import keras
+        import numpy as np
+        plan, graph = self.cut_plan, self.project.graph
+        strategy = getattr(self.model, "_distribute_strategy", None)   # the one the model was built under
+        scope = strategy.scope if strategy is not None else contextlib.nullcontext
+        if self._parts is None:   # made once: each head adds a use to the layers it shares
+            tensors = [keras.tree.flatten(self.model.get_layer(graph.nodes[i].name).output)[port]
+                       for i, port in plan.cut]
+            cut = tensors[0] if len(tensors) == 1 else tensors
+            with scope():
+                frozen = keras.Model(self.model.input, cut, name="frozen_part")
+                # the same layer objects as the full model: what the head learns is the full model's
+                head = keras.Model(cut, self.model.output, name="head")
+                head.compile(optimizer=self.model.optimizer, loss=self.config.loss,
+                             metrics=list(self.config.metrics))
+            self._parts = (frozen, head, tensors)
+        frozen, head, tensors = self._parts
+        held_out = self.config.validation == "held_out"
+        n = len(x) if not isinstance(x, (list, tuple, dict)) else len(keras.tree.flatten(x)[0])
+        n_test = (len(x_test) if not isinstance(x_test, (list, tuple, dict))
+                  else len(keras.tree.flatten(x_test)[0])) if held_out else 0
+        values = [int(np.prod([d for d in t.shape[1:]])) for t in tensors]
+        size = 4 * sum(values) * (n + n_test)
+        from studio.engine.summary import cpu_memory, format_bytes
+        free = cpu_memory().bytes
+        if free is not None and size > free // 2:
+            raise TrainingError(
+                f"fast feature extraction: the outputs of {', '.join(repr(c) for c in plan.cut_names)} for "
+                f"{n + n_test:,} samples would take {format_bytes(size)}, more than half the free memory "
+                f"({format_bytes(free)}); cut after a pooling layer or turn the option off", plan.cut[0][0])
+        self.caching_started.emit(plan.describe())
+        t0 = time.perf_counter()
+        with scope(), _device_scope(self.config.device):
+            batch = int(self.config.batch_size)
+            clock = _BatchClock(self.control)
+            f_train = frozen.predict(x, batch_size=batch, verbose=0, callbacks=[clock])
+            f_test = frozen.predict(x_test, batch_size=batch, verbose=0, callbacks=[clock]) \
+                if held_out and not self.control.stop else None
+        if self.control.stop:
+            return None
+        seconds = time.perf_counter() - t0 - clock.paused
+        self._cache = (head, f_train, f_test)
+        self.feature_info = {
+            "cut": list(plan.cut_names), "frozen_layers": plan.frozen_layers, "frozen_params": plan.frozen_params,
+            "feature_shapes": [[int(d) for d in t.shape[1:]] for t in tensors], "samples": n + n_test,
+            "bytes": size, "cache_seconds": seconds, "cache_seconds_this_run": seconds, "reused": False,
+            "pass_seconds": clock.steady_seconds(n + n_test, batch, seconds), "note": plan.note}
+        self.features_cached.emit(dict(self.feature_info))
+        return head, f_train, f_test
+
+    def _measure_speedup(self) -> None:
+        """The head's epoch time against an estimate of a plain epoch: the frozen part's pass
+        over the same data (the caching pass at its steady pace, without the one-time
+        tracing of the model) plus the head's epoch."""
+        seconds = sorted(e["seconds"] for e in self.history_epochs if isinstance(e.get("seconds"), float))
+        if not seconds:
+            return
+        epoch = seconds[len(seconds) // 2]
+        plain = self.feature_info.get("pass_seconds", self.feature_info["cache_seconds"]) + epoch
+        self.feature_info.update(epoch_seconds=epoch, estimated_plain_epoch_seconds=plain,
+                                 speedup=plain / max(epoch, 1e-9))
 
 
 class _StudioCallback:
@@ -376,7 +484,7 @@ class _StudioCallback:
                     t.completed_epochs += 1
                 first, self._offset = self._offset, len(t.batch_losses)
                 if t.run is not None:
-                    weights = model_weights(self.model)  # read once: best weights and histograms
+                    weights = model_weights(t.model)  # read once (the full model's, also when fitting the head)
                     monitor = logs.get("val_loss", logs.get("loss", math.inf))
                     if t.config.keep_best and monitor < self._best:
                         self._best = monitor
@@ -393,6 +501,45 @@ class _StudioCallback:
                 t.epoch_ended.emit(epoch, logs)
 
         return StudioCallback(trainer)
+
+
+class _BatchClock:
+    """A predict callback for the caching pass: pause and stop between batches, and the
+    pace once it is running (the first batch of each pass also traces the model)."""
+
+    def __new__(cls, control: _Control):
+        import keras
+
+        class BatchClock(keras.callbacks.Callback):
+            def __init__(self):
+                super().__init__()
+                self.passes = []   # per predict call: [end time of each batch]
+                self.paused = 0.0  # seconds spent paused
+
+            def on_predict_begin(self, logs=None):
+                self.passes.append([])
+
+            def on_predict_batch_end(self, batch, logs=None):
+                if not control.running.is_set():
+                    paused_at = time.perf_counter()
+                    control.running.wait()
+                    pause = time.perf_counter() - paused_at
+                    self.paused += pause
+                    for k, t in enumerate(self.passes[-1]):   # the pace leaves the pause out
+                        self.passes[-1][k] = t + pause
+                if control.stop:
+                    self.model.stop_predicting = True
+                self.passes[-1].append(time.perf_counter())
+
+            def steady_seconds(self, samples: int, batch_size: int, fallback: float) -> float:
+                """Seconds the pass over ``samples`` takes at the pace after each call's first batch."""
+                batches = sum(len(p) - 1 for p in self.passes if len(p) > 1)
+                if batches < 1:
+                    return fallback
+                spent = sum(p[-1] - p[0] for p in self.passes if len(p) > 1)
+                return spent / batches * -(-samples // max(1, batch_size))
+
+        return BatchClock()
 
 
 def _strategy_scope(device: str):
