@@ -455,3 +455,29 @@ def test_random_nested_and_shared_graphs_compile_save_and_import_to_the_same_gra
     assert _params(rebuilt) == _params(model) == _params(loaded)
     x = np.random.default_rng(0).random((3, 4), dtype=np.float32)
     assert np.abs(rebuilt.predict(x, verbose=0) - model.predict(x, verbose=0)).max() <= 1e-5
+
+
+def test_fast_feature_extraction_looks_inside_blocks():
+    from studio.engine.train.feature_cache import counts_from_states, frozen_layer_names, plan_cut
+    graph, _ = graph_from_model(_book_models())
+    checker = _checked(graph)
+    plan = plan_cut(graph, counts_from_states(graph, checker.states))
+    assert not plan.available and "data_augmentation" in plan.reason and "random" in plan.reason
+    assert "vgg16 › block1_conv1" in frozen_layer_names(graph)
+
+    augmentation = graph.node_by_name("data_augmentation")  # without augmentation the base is cached
+    blocks.dissolve_block(graph, augmentation.id)
+    for node in [n for n in graph.nodes.values() if n.class_name.startswith("Random")]:
+        (src, port), = graph.inputs_of(node.id).values()
+        (dst_edge,) = graph.out_edges(node.id)
+        graph.remove_node(node.id)
+        graph.connect(src, dst_edge.dst, dst_edge.dst_port, port)
+    checker = _checked(graph)
+    plan = plan_cut(graph, counts_from_states(graph, checker.states))
+    assert plan.available and plan.cut_names[0].startswith("flatten"), plan.describe()
+
+    vgg = graph.node_by_name("vgg16")  # a trainable top inside the base: the cut cannot fall inside it
+    graph.set_config(vgg.id, blocks.freeze_up_to(vgg.config, blocks.inner_graph(vgg.config)
+                                                 .node_by_name("block4_pool").id))
+    plan = plan_cut(graph, counts_from_states(graph, _checked(graph).states))
+    assert not plan.available and "'vgg16' is only partly frozen" in plan.reason

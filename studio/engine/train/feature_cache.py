@@ -27,6 +27,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from studio.engine.graph import ModelGraph, Node
+from studio.engine.sharing import owner_id
 
 # layers that are random in training whatever their settings (augmentation)
 _RANDOM_ALWAYS = {"RandAugment", "AugMix", "MixUp", "CutMix", "Solarization"}
@@ -61,9 +62,35 @@ def random_in_training(class_name: str, config: dict) -> str | None:
     return None
 
 
+def _inside_reason(config: dict, frozen_around: bool) -> str | None:
+    """Why a block's inside cannot be computed once: a random layer, a BatchNormalization
+    that trains, an activity regularizer, a stateful layer (None if it can)."""
+    frozen = frozen_around or config.get("trainable", True) is False
+    for inner in (config.get("graph") or {}).get("nodes") or []:
+        cname, cfg = inner.get("class_name"), inner.get("config") or {}
+        if cname == "Block":
+            why = _inside_reason(cfg, frozen)
+        else:
+            why = random_in_training(cname, cfg)
+            if why is None and cname == "BatchNormalization" and not frozen and cfg.get("trainable", True) is not False:
+                why = "is a BatchNormalization that is not frozen (in training it uses each batch's statistics)"
+            if why is None and (cname == "ActivityRegularization" or cfg.get("activity_regularizer")):
+                why = "adds an activity-regularization loss in training"
+            if why is None and cfg.get("stateful") is True:
+                why = "is stateful (it carries its state from batch to batch)"
+        if why is not None:
+            return why if cname == "Block" else f"holds '{inner.get('name')}', which {why}"
+    return None
+
+
 def _own_reason(node: Node, counts: dict[str, tuple[int, int]]) -> str | None:
     """Why this node itself cannot be in the frozen part (None if it can)."""
     config = node.config
+    if node.class_name == "Block":  # a model inside the model: what is inside decides
+        why = _inside_reason(config, False)
+        if why is not None:
+            return why
+        return "is trainable" if counts.get(node.id, (0, 0))[1] else None
     why = random_in_training(node.class_name, config)
     if why is not None:
         return why
@@ -101,11 +128,27 @@ class CutPlan:
         return text + (f"; {self.note}" if self.note else "")
 
 
+def frozen_layer_names_in(node: Node) -> list[str]:
+    """The frozen layers inside a block node."""
+    from studio.engine.blocks import frozen_layers
+    return frozen_layers(node.config) if node.class_name == "Block" else []
+
+
 def frozen_layer_names(graph: ModelGraph) -> list[str]:
-    """Names of the model's layers whose ``trainable`` switch is off, in graph order."""
+    """Names of the model's layers whose ``trainable`` switch is off, in graph order
+    (inside a block, 'block › layer' for each frozen layer; a frozen block frees none)."""
+    from studio.engine.blocks import frozen_layers, with_trainable
     used = graph.model_node_ids()
-    return [n.name for i, n in graph.nodes.items()
-            if i in used and not n.spec.is_input and n.config.get("trainable", True) is False]
+    out = []
+    for i, n in graph.nodes.items():
+        if i not in used or n.spec.is_input or owner_id(n) is not None:
+            continue
+        if n.class_name == "Block":
+            config = with_trainable(n.config, False) if n.config.get("trainable", True) is False else n.config
+            out += frozen_layers(config, f"{n.name} › ")
+        elif n.config.get("trainable", True) is False:
+            out.append(n.name)
+    return out
 
 
 def plan_cut(graph: ModelGraph, counts: dict[str, tuple[int, int]]) -> CutPlan:
@@ -123,7 +166,8 @@ def plan_cut(graph: ModelGraph, counts: dict[str, tuple[int, int]]) -> CutPlan:
         if node.spec.is_input:
             part.add(node_id)
             continue
-        why = _own_reason(node, counts)
+        shared = owner_id(node)  # a layer used again computes, and trains, as its owner
+        why = _own_reason(nodes[shared] if shared in nodes else node, counts)
         if why is not None:
             blocked[node_id] = (node_id, why)
             continue
@@ -136,6 +180,12 @@ def plan_cut(graph: ModelGraph, counts: dict[str, tuple[int, int]]) -> CutPlan:
     frozen_with_weights = [i for i in order if counts.get(i, (0, 0))[0] > 0 and counts.get(i, (0, 0))[1] == 0]
     late = [i for i in frozen_with_weights if i not in part]
     if not weighted:
+        partly = next((i for i in order if nodes[i].class_name == "Block" and 0 < counts.get(i, (0, 0))[1]
+                       < counts.get(i, (0, 0))[0] and frozen_layer_names_in(nodes[i])), None)
+        if not late and partly is not None:
+            return CutPlan(False, f"'{nodes[partly].name}' is only partly frozen (its top layers train) and the "
+                                  "outputs computed once cannot come from inside a block: freeze the block whole, "
+                                  "or dissolve it", partly)
         if not late:
             return CutPlan(False, "nothing is frozen: switch off 'trainable' on the layers to keep as they are "
                                   "(a pretrained base), then their outputs can be computed once")
