@@ -365,7 +365,8 @@ def model_code(graph: ModelGraph, function_name: str = "build_model", frozen: bo
     last_port: dict[str, int] = {}
     for e in graph.edges:
         last_port[e.src] = max(last_port.get(e.src, 0), e.src_port)
-    order = graph.topological_order()
+    used_ids = graph.model_node_ids()  # a layer wired to nothing is not part of the model, nor of its code
+    order = [i for i in graph.topological_order() if i in used_ids]
     shared_uses: dict[str, list[str]] | None = None
     shared_vars: dict[str, str] = {}   # owner id -> the variable holding the layer its uses call again
     for node_id in order:

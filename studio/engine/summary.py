@@ -426,14 +426,18 @@ def summarize_layers(graph, states: dict, half_activations: bool = False) -> lis
                 inputs = []
                 break
             inputs.append(up.outputs[k])
-        trainable, fixed = split_params(node.class_name, node.config, state.params)
-        if node.class_name == "Block":  # its inside, summed: what Keras computes and keeps for it
+        from studio.engine.sharing import effective_config
+        config = effective_config(graph, node)  # a shared layer's use computes with its layer's settings
+        trainable, fixed = split_params(node.class_name, config, state.params)
+        if config is not node.config:  # ... and holds no weights of its own
+            trainable, fixed = 0, 0
+        if node.class_name == "Block" and config is node.config:  # its inside, summed
             trainable = state.trainable_params
             fixed = None if trainable is None or state.params is None else state.params - trainable
-            macs, values = _block_totals(node.config, half_activations)
+            macs, values = _block_totals(config, half_activations)
         else:
-            macs = layer_macs(node.class_name, node.config, inputs, list(state.outputs))
-            values = kept_values(node.class_name, node.config, inputs, list(state.outputs))
+            macs = layer_macs(node.class_name, config, inputs, list(state.outputs))
+            values = kept_values(node.class_name, config, inputs, list(state.outputs))
         size = dtype_bytes((state.dtypes or ["float32"])[0])
         if half_activations and node.class_name != "InputLayer" and size == 4:
             size = 2

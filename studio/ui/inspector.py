@@ -179,6 +179,8 @@ class Inspector(QScrollArea):
 
     fix_requested = Signal(str)
     block_open_requested = Signal(str)
+    owner_requested = Signal(str)      # a shared layer's use: select the layer it uses
+    unshare_requested = Signal(str)    # a shared layer's use: make it an independent copy
 
     def __init__(self, document, undo_stack, parent=None):
         super().__init__(parent)
@@ -299,6 +301,27 @@ class Inspector(QScrollArea):
             form.setLabelAlignment(Qt.AlignRight)
             form.setRowWrapPolicy(QFormLayout.WrapLongRows)  # a narrow inspector puts fields under labels
             common = None
+            from studio.engine.sharing import owner_id
+            uses = [n for n in nodes if owner_id(n) is not None]
+            if uses:  # a shared layer's uses have no settings of their own
+                owner = self.graph.nodes.get(owner_id(uses[0]))
+                note = QLabel(f"Uses the layer <b>{html.escape(owner.name if owner else '?')}</b> again: the same "
+                              "weights, trained together. Its settings are edited on that layer."
+                              if len(nodes) == 1 else "Some of these layers share another layer's weights: "
+                              "select one layer to edit its settings.")
+                note.setWordWrap(True)
+                outer.addWidget(note)
+                if len(nodes) == 1 and owner is not None:
+                    show = QPushButton(f"Edit '{owner.name}'")
+                    show.clicked.connect(lambda _=False, i=owner.id: self.owner_requested.emit(i))
+                    copy_button = QPushButton("Make it an independent copy")
+                    copy_button.setToolTip("Give this layer its own copy of the settings and its own weights")
+                    copy_button.clicked.connect(lambda _=False, i=nodes[0].id: self.unshare_requested.emit(i))
+                    outer.addWidget(show)
+                    outer.addWidget(copy_button)
+                outer.addStretch(1)
+                self.setWidget(page)
+                return
             for n in nodes:
                 names = [p.name for p in catalog.params(n.class_name)]
                 common = names if common is None else [x for x in common if x in names]

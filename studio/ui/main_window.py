@@ -219,6 +219,8 @@ class MainWindow(QMainWindow):
         self.connect_scene(self.root_scene)
         self.inspector.fix_requested.connect(self.edit.apply_fix)
         self.inspector.block_open_requested.connect(self.blocks.open_block)
+        self.inspector.owner_requested.connect(lambda i: self.scene.select_nodes([i]))
+        self.inspector.unshare_requested.connect(self.blocks.make_independent)
         self.problems.node_activated.connect(self.show_node)
         self.training_panel.problem_pinned.connect(lambda node_id, _message: self.show_node(node_id))
         self.undo_stack.cleanChanged.connect(self._update_title)

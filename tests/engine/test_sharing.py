@@ -122,3 +122,24 @@ def test_a_use_whose_layer_is_gone_is_an_error_with_a_fix():
     checker.refresh()
     assert "shares the weights of 'enc', a Dense" in checker.states[wrong.id].error
     assert checker.states[wrong.id].fix.action == "unshare"
+
+
+def test_code_leaves_out_a_layer_wired_to_nothing():
+    g = ModelGraph("stray")
+    a = g.add_node("InputLayer", {"shape": [5]}, name="a")
+    d = g.add_node("Dense", {"units": 3}, name="d")
+    g.connect(a.id, d.id)
+    sharing.add_use(g, d.id)  # not connected yet
+    g.add_node("Dense", {"units": 2}, name="lonely")
+    code = generate(g)
+    assert "lonely" not in code and "d_shared" not in code and "name='d'" in code
+
+
+def test_the_summary_counts_a_shared_layers_weights_once_and_its_work_at_every_use():
+    from studio.engine.summary import summarize_layers
+    graph, _ = graph_from_model(_siamese(block=False))
+    checker = ShapeChecker(graph)
+    checker.refresh()
+    rows = {r.name: r for r in summarize_layers(graph, checker.states)}
+    assert rows["encoder"].trainable == 6 * 4 + 4 and rows["encoder_call2"].trainable == 0
+    assert rows["encoder_call2"].macs == rows["encoder"].macs > 0

@@ -134,3 +134,25 @@ def test_freezing_a_block_freezes_its_inside_and_a_deleted_open_block_is_left(qt
     assert window.blocks.levels
     window.undo_stack.push(commands.RemoveNodes(g, [augmentation.id]))
     assert not window.blocks.levels and window.scene is window.root_scene
+
+
+def test_use_a_layer_again_with_shared_weights_then_make_it_independent(qtbot, window):
+    g = window.document.graph
+    dense = next(n for n in g.nodes.values() if n.class_name == "Dense")
+    window.scene.select_nodes([dense.id])
+    menu = window.edit.show_context_menu("node", dense.id, QPointF(0, 0), QPoint(0, 0))
+    menus.action(menu, "use_again").trigger()
+    menu.close()
+    window.flush_updates()
+    use = next(n for n in g.nodes.values() if n.config.get("shares") == dense.id)
+    item = window.scene.node_items[use.id]
+    assert item.shared_with == dense.name and item.title.startswith("Dense")
+    assert window.scene.selected_node_ids() == [use.id]
+    assert window.inspector.fields == {}  # no settings of its own
+    window.undo_stack.push(commands.set_param_command(g, [dense.id], "units", 17))
+    window.flush_updates()
+    assert "17" in window.scene.node_items[use.id].title  # editing the layer edits its uses
+    window.blocks.make_independent(use.id)
+    assert g.nodes[use.id].config.get("units") == 17 and "shares" not in g.nodes[use.id].config
+    window.undo_stack.undo()
+    assert g.nodes[use.id].config == {"shares": dense.id}

@@ -187,6 +187,22 @@ class BlockActions:
                                lambda g: g.set_config(block_id, blocks.freeze_up_to(g.nodes[block_id].config,
                                                                                    node_id)))
 
+    def use_again(self, node_id: str) -> None:
+        """A second use of a layer or block, sharing its weights (a siamese branch)."""
+        from studio.engine import sharing
+        made: list[str] = []
+        scene = self.window.scene
+        if self._push_engine_edit(scene.graph, "Use again (shared)",
+                                  lambda g: made.append(sharing.add_use(g, node_id))):
+            scene.select_nodes(made)
+            self.window.statusBar().showMessage("Connect its input: it computes with the same layer and weights",
+                                                6000)
+
+    def make_independent(self, node_id: str) -> None:
+        from studio.engine import sharing
+        self._push_engine_edit(self.window.scene.graph, "Make independent copy",
+                               lambda g: sharing.make_independent(g, node_id))
+
     # -- menus ---------------------------------------------------------------------------
     def build_menu(self, menu: QMenu) -> None:
         w = self.window
@@ -210,6 +226,12 @@ class BlockActions:
         if blocks.is_block(node.class_name):
             entries.append(("open_block", "Open block", lambda: self.open_block(node_id)))
             entries.append(("dissolve_block", "Dissolve block", lambda: self.dissolve(node_id)))
+        from studio.engine import sharing
+        if sharing.owner_id(node) is not None:
+            entries.append(("make_independent", "Make an independent copy (own weights)",
+                            lambda: self.make_independent(node_id)))
+        elif not node.spec.is_input:
+            entries.append(("use_again", "Use again (shared weights)", lambda: self.use_again(node_id)))
         if not node.spec.is_input:
             entries.append(("make_block", f"Make block from {len(selected)} layer{'s' if len(selected) != 1 else ''}",
                             self.make_block))

@@ -155,9 +155,14 @@ class NodeItem(QGraphicsObject):
         self.setPos(*node.position)
 
     # -- content ---------------------------------------------------------------
-    def update_from(self, node, state: NodeState | None, connected_inputs: int) -> None:
+    def update_from(self, node, state: NodeState | None, connected_inputs: int, owner=None) -> None:
+        """``owner``: for a use of a shared layer, the node whose layer (and weights) it uses."""
         self.prepareGeometryChange()
         spec = catalog.SPECS[node.class_name]
+        self.shared_with = owner.name if owner is not None else None
+        if owner is not None:  # drawn with its layer's settings, and a "shared" tag
+            node = type("Use", (), {"class_name": owner.class_name, "config": owner.config, "name": node.name,
+                                    "id": node.id})()
         summary = catalog.key_params_text(node.class_name, node.config)
         if node.class_name == "InputLayer":
             shape = node.config.get("shape")
@@ -207,6 +212,8 @@ class NodeItem(QGraphicsObject):
                        _elide("⚠ " + state.error if error else shapes, _BODY_FONT, NODE_W - 18),
                        params)
         tip = [f"<b>{node.class_name}</b> — {spec.description}", f"name: {node.name}"]
+        if self.shared_with:
+            tip.append(f"uses the layer '{self.shared_with}' again: the same weights, trained together")
         if node.class_name == "Block":
             tip.append(f"{node.config.get('kind', 'functional')} block of {summary}"
                        + (f"; {len(frozen_inside)} frozen inside" if frozen_inside else "")
@@ -240,7 +247,8 @@ class NodeItem(QGraphicsObject):
 
     def _title_width(self) -> float:
         return NODE_W - (40 if self.has_fix else 18) - (46 if getattr(self, "frozen", False)
-                                                          or getattr(self, "part_frozen", False) else 0)
+                                                          or getattr(self, "part_frozen", False)
+                                                          or getattr(self, "shared_with", None) else 0)
 
     # -- geometry ------------------------------------------------------------
     def body_rect(self) -> QRectF:
@@ -379,6 +387,14 @@ class NodeItem(QGraphicsObject):
             painter.setPen(QColor("#212121"))
             painter.setFont(font)
             painter.drawText(QRectF(12, 0, self._title_width(), NODE_H), Qt.AlignLeft | Qt.AlignVCenter, text)
+        if detail == "full" and getattr(self, "shared_with", None) and not (self.frozen or self.part_frozen):
+            r = self.frozen_tag_rect()
+            painter.setPen(QPen(QColor("#6a1b9a"), 1.0))
+            painter.setBrush(QColor("#f3e5f5"))
+            painter.drawRoundedRect(r, 6, 6)
+            painter.setPen(QColor("#6a1b9a"))
+            painter.setFont(_SMALL_FONT)
+            painter.drawText(r, Qt.AlignCenter, "shared")
         if detail == "full" and (self.frozen or self.part_frozen):
             r = self.frozen_tag_rect()
             painter.setPen(QPen(QColor("#546e7a"), 1.0))

@@ -122,10 +122,18 @@ class GraphScene(QGraphicsScene):
         ports = self.graph.inputs_of(node_id)
         return max(ports) + 1 if ports else 0
 
+    def _owner(self, node):
+        """The layer a shared use calls again (None for an ordinary node)."""
+        from studio.engine.sharing import owner_id
+        shared = owner_id(node)
+        return self.graph.nodes.get(shared) if shared is not None else None
+
     def _on_node_added(self, node) -> None:
         item = NodeItem(node, self.checker.states.get(node.id))
         self.node_items[node.id] = item
         self.addItem(item)
+        if self._owner(node) is not None:
+            self._refresh_item(node.id)
 
     def _on_node_removed(self, node) -> None:
         item = self.node_items.pop(node.id, None)
@@ -141,6 +149,9 @@ class GraphScene(QGraphicsScene):
                 item.setPos(*node.position)
         else:
             self._refresh_item(node.id)
+            from studio.engine.sharing import uses_index
+            for use in uses_index(self.graph).get(node.id, ()):  # its uses show its settings
+                self._refresh_item(use)
 
     def _refresh_item(self, node_id: str) -> None:
         item = self.node_items.get(node_id)
@@ -148,7 +159,8 @@ class GraphScene(QGraphicsScene):
         if item is None or node is None:
             return
         before = (item.n_inputs, item.n_outputs)
-        item.update_from(node, self.checker.states.get(node_id), self._connected_inputs(node_id))
+        item.update_from(node, self.checker.states.get(node_id), self._connected_inputs(node_id),
+                         owner=self._owner(node))
         if (item.n_inputs, item.n_outputs) != before:
             self.node_item_moved(item)
 
