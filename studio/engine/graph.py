@@ -485,19 +485,28 @@ class ModelGraph:
         }
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any], owned: bool = False) -> "ModelGraph":
-        """Build a graph from :meth:`to_dict` output (already validated by the caller).
-        ``owned``: the data is the caller's to give away (freshly parsed), so configs are not copied."""
+    def from_dict(cls, data: dict[str, Any], owned: bool = False, checks=None) -> "ModelGraph":
+        """Build a graph from :meth:`to_dict` output.
+        ``owned``: the data is the caller's to give away (freshly parsed), so configs are not copied.
+        ``checks``: an object whose ``node(k, data)``, ``edge(k, data)`` and ``outputs(data)`` check
+        each entry just before it is used (a file being loaded); otherwise the caller has checked."""
         g = cls(data.get("name", "model"))
-        for n in data["nodes"]:
+        for k, n in enumerate(data["nodes"]):
+            if checks is not None:
+                checks.node(k, n)
             g.add_node(n["class_name"], n["config"], n["name"], tuple(n["position"]), node_id=n["id"],
                        _owned=owned and isinstance(n["config"], dict))
         # each edge's own check, then one look for a cycle over the whole graph: checking
         # every edge against what is downstream of it is quadratic when a file lists a
         # long chain back to front
         same = {i: i for i in g.nodes}  # the edges share the nodes' id strings (less memory to walk)
-        for src, src_port, dst, dst_port in data["edges"]:
+        for k, edge in enumerate(data["edges"]):
+            if checks is not None:
+                checks.edge(k, edge)
+            src, src_port, dst, dst_port = edge
             g.connect(same.get(src, src), same.get(dst, dst), dst_port, src_port, _check_cycle=False)
+        if checks is not None:
+            checks.outputs(data.get("outputs", []))
         if data.get("outputs"):
             g.set_outputs(list(data["outputs"]))
         g.topological_order()  # raises GraphError on a cycle (and is kept for the checker)

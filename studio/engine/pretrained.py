@@ -119,8 +119,13 @@ class WeightsFile:
     cache_subdir: str
 
 
-class _Found(Exception):
+class _Found(StudioError):
+    """Keras's lookup of its weights file, stopped where it would download (never escapes)."""
+
+    exit_code = FAILURE
+
     def __init__(self, found: WeightsFile):
+        super().__init__(found.url)
         self.found = found
 
 

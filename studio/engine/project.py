@@ -364,11 +364,8 @@ def _node_fields_problem(node: Any, where: str) -> None:
     raise _fail(where, "has a field of the wrong kind")  # subclasses of str, dict or list
 
 
-def validate_document(doc: Any, source: str = "project") -> dict[str, Any]:
-    """Check a parsed project document field by field; returns it unchanged."""
-    from studio.engine.blocks import BlockError, check_block_config
-    from studio.engine.keras_bridge import UnsafeConfigError, check_config_safe
-
+def _check_header(doc: Any, source: str) -> dict[str, Any]:
+    """The document's format, version and graph name; returns its graph object."""
     _expect(doc, (dict,), source, "a JSON object")
     if doc.get("format") != FORMAT:
         raise _fail(source, "is not a Layer Studio project (its 'format' field is missing or wrong)")
@@ -388,8 +385,24 @@ def validate_document(doc: Any, source: str = "project") -> dict[str, Any]:
     nodes = _expect(graph.get("nodes"), (list,), f"{source}: graph.nodes", "a list")
     if len(nodes) > MAX_NODES:
         raise _fail(source, f"has {len(nodes)} nodes, more than the {MAX_NODES} supported")
-    ids: set[str] = set()
-    for k, node in enumerate(nodes):
+    _expect(graph.get("edges"), (list,), f"{source}: graph.edges", "a list")
+    return graph
+
+
+class _EntryChecks:
+    """Checks of the graph's entries one by one (for ModelGraph.from_dict, which builds as it
+    reads: each node's JSON is checked and turned into a node while it is fresh in memory)."""
+
+    def __init__(self, source: str):
+        from studio.engine.blocks import BlockError, check_block_config
+        from studio.engine.keras_bridge import UnsafeConfigError, check_config_safe
+        self.source = source
+        self.ids: set[str] = set()
+        self._block, self._safe = check_block_config, check_config_safe
+        self._errors = (UnsafeConfigError, BlockError)
+
+    def node(self, k: int, node: Any) -> None:
+        source = self.source
         # the usual case is checked without spelling out where each field sits; the
         # message (which names the node and the field) is made only for a bad one
         if type(node) is not dict or not (type(node.get("id")) is str and type(node.get("class_name")) is str
@@ -397,39 +410,42 @@ def validate_document(doc: Any, source: str = "project") -> dict[str, Any]:
                                           and type(node.get("position")) is list):
             _node_fields_problem(node, f"{source}: node {k + 1}")
         node_id = node["id"]
-        if node_id in ids:
+        if node_id in self.ids:
             raise _fail(f"{source}: node {k + 1}", f"repeats the id '{node_id}'")
-        ids.add(node_id)
+        self.ids.add(node_id)
         if node["class_name"] not in catalog.SPECS:
             raise _fail(f"{source}: node {k + 1}", str(catalog.UnknownLayerError(node["class_name"])))
         config = node["config"]
         _check_json_value(config, f"{source}: node {k + 1} config")
         try:
             if node["class_name"] == "Block":
-                check_block_config(config, f"node {k + 1} (block '{node['name']}')")
+                self._block(config, f"node {k + 1} (block '{node['name']}')")
             else:
-                check_config_safe(config, f"{source}: node {k + 1} ('{node['name']}') config")
-        except UnsafeConfigError as exc:
-            raise ProjectError(f"{source}: {exc}") from None
-        except BlockError as exc:
+                self._safe(config, f"{source}: node {k + 1} ('{node['name']}') config")
+        except self._errors as exc:
             raise ProjectError(f"{source}: {exc}") from None
         pos = node["position"]
         if len(pos) != 2 or not all(type(v) in (int, float) and math.isfinite(v) for v in pos):
             raise _fail(f"{source}: node {k + 1} position", "should be two finite numbers [x, y]")
-    edges = _expect(graph.get("edges"), (list,), f"{source}: graph.edges", "a list")
-    for k, edge in enumerate(edges):
-        where = f"{source}: edge {k + 1}"
+
+    def edge(self, k: int, edge: Any) -> None:
+        where = f"{self.source}: edge {k + 1}"
         if not (isinstance(edge, list) and len(edge) == 4 and isinstance(edge[0], str) and isinstance(edge[2], str)
                 and all(isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 10_000 for v in (edge[1], edge[3]))):
             raise _fail(where, "should be [source id, source port, target id, target port]")
         for end in (edge[0], edge[2]):
-            if end not in ids:
+            if end not in self.ids:
                 raise _fail(where, f"refers to a node id '{end}' that does not exist")
-    outputs = graph.get("outputs", [])
-    _expect(outputs, (list,), f"{source}: graph.outputs", "a list of node ids")
-    for o in outputs:
-        if not isinstance(o, str) or o not in ids:
-            raise _fail(f"{source}: graph.outputs", f"refers to a node id {o!r} that does not exist")
+
+    def outputs(self, outputs: Any) -> None:
+        _expect(outputs, (list,), f"{self.source}: graph.outputs", "a list of node ids")
+        for o in outputs:
+            if not isinstance(o, str) or o not in self.ids:
+                raise _fail(f"{self.source}: graph.outputs", f"refers to a node id {o!r} that does not exist")
+
+
+def _check_rest(doc: dict[str, Any], source: str) -> None:
+    """Everything but the graph: dataset, training settings, the weights file's name and hash."""
     dataset = doc.get("dataset")
     if dataset is not None:
         _expect(dataset, (dict,), f"{source}: dataset", "an object or null")
@@ -451,15 +467,29 @@ def validate_document(doc: Any, source: str = "project") -> dict[str, Any]:
         _expect(weights, (str,), f"{source}: weights", "a file name")
         if Path(weights).name != weights or weights in ("", ".", ".."):
             raise _fail(f"{source}: weights", "must be a file name beside the project, not a path")
+
+
+def validate_document(doc: Any, source: str = "project") -> dict[str, Any]:
+    """Check a parsed project document field by field; returns it unchanged."""
+    graph = _check_header(doc, source)
+    checks = _EntryChecks(source)
+    for k, node in enumerate(graph["nodes"]):
+        checks.node(k, node)
+    for k, edge in enumerate(graph["edges"]):
+        checks.edge(k, edge)
+    checks.outputs(graph.get("outputs", []))
+    _check_rest(doc, source)
     return doc
 
 
 def project_from_document(doc: dict[str, Any], source: str = "project", base_dir: Path | None = None) -> Project:
-    validate_document(doc, source)
+    """A project from a parsed document, checked field by field as it is built."""
+    data = _check_header(doc, source)
     try:
-        graph = ModelGraph.from_dict(doc["graph"], owned=True)
+        graph = ModelGraph.from_dict(data, owned=True, checks=_EntryChecks(source))
     except GraphError as exc:
         raise ProjectError(f"{source}: {exc}") from None
+    _check_rest(doc, source)
     from studio.engine.train.settings import TrainingConfig
     training = TrainingConfig.from_dict(doc.get("training") or {}).to_dict()
     project = Project(graph=graph, dataset=copy.deepcopy(doc.get("dataset")), training=training)
