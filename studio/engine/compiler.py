@@ -54,9 +54,11 @@ def compile_graph(graph: ModelGraph, weights: Weights | None = None, name: str |
                 tensors[node_id] = [layer.output]
             else:
                 ports = graph.inputs_of(node_id)
-                args = [tensors[ports[k][0]][ports[k][1]] for k in sorted(ports)]
-                tensors[node_id] = keras.tree.flatten(keras_bridge.call_layer(layer, node.class_name, args))
-            layers[node_id] = layer
+                values = {k: tensors[src][src_port] for k, (src, src_port) in ports.items()}
+                tensors[node_id] = keras.tree.flatten(
+                    keras_bridge.call_node(layer, node.class_name, node.config, values))
+            if not node.spec.is_op:  # an operation has no weights
+                layers[node_id] = layer
         except Exception as exc:
             raise CompileError([(node_id, f"'{node.name}' ({node.class_name}): {_first_sentence(exc)}")]) from exc
     inputs = [tensors[n.id][0] for n in graph.input_nodes()]
