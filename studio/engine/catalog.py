@@ -155,6 +155,10 @@ Sqrt | numpy | sqrt | x | | Square root element-wise
 Square | numpy | square | x | | x squared element-wise
 Exp | numpy | exp | x | | Exponential element-wise
 Log | numpy | log | x | | Natural logarithm element-wise
+Tanh | numpy | tanh | x | | Hyperbolic tangent element-wise
+Relu | nn | relu | x | | max(x, 0) element-wise (keras.ops.relu)
+Sigmoid | nn | sigmoid | x | | 1 / (1 + exp(-x)) element-wise (keras.ops.sigmoid)
+Softmax | nn | softmax | x | axis | Softmax along an axis (keras.ops.softmax)
 Clip | numpy | clip | x | x_min,x_max | Limits every value to [x_min, x_max]
 Mean | numpy | mean | x | axis,keepdims | Mean over the given axes (None: over all, the batch axis too)
 Sum | numpy | sum | x | axis,keepdims | Sum over the given axes (None: over all, the batch axis too)
@@ -173,7 +177,7 @@ GetItem | numpy | get_item | x key= | key | Indexing and slicing, as in x[:, 0] 
 """
 
 OPS_PREFIX = "ops."
-OPS_MODULES = {"numpy": "keras.src.ops.numpy", "core": "keras.src.ops.core"}
+OPS_MODULES = {"numpy": "keras.src.ops.numpy", "core": "keras.src.ops.core", "nn": "keras.src.ops.nn"}
 
 CATEGORIES = [
     "Input", "Core", "Convolution", "Pooling", "Normalization",
