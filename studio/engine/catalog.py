@@ -316,7 +316,7 @@ class ParamSpec:
     """One editable constructor argument of a layer."""
 
     name: str
-    kind: str  # int, float, bool, str, choice, tuple, int_or_tuple, layer, json
+    kind: str  # int, float, bool, str, choice, tuple, int_or_tuple, layer, json, operand, index
     default: Any
     required: bool = False
     choices: tuple | None = None
@@ -551,9 +551,10 @@ def params(class_name: str) -> tuple[ParamSpec, ...]:
         # a call argument held as a constant: None (or absent) means "the tensor on the input port"
         for c in s.op.call:
             if c.kind == "operand":
-                out.append(ParamSpec(name=c.name, kind="json", default=None, allow_none=True))
+                out.append(ParamSpec(name=c.name, kind="operand", default=None, allow_none=True))
             elif c.kind == "constant":
-                out.append(ParamSpec(name=c.name, kind="json", default=required.get(c.name), required=True))
+                kind = "index" if class_name == "ops.GetItem" else "json"
+                out.append(ParamSpec(name=c.name, kind=kind, default=required.get(c.name), required=True))
     for p in inspect.signature(cls.__init__).parameters.values():
         if p.name in _HIDDEN_PARAMS or p.kind in (p.VAR_KEYWORD, p.VAR_POSITIONAL):
             if not (class_name == "InputLayer" and p.name == "shape"):
@@ -620,7 +621,9 @@ def key_params_text(class_name: str, config: dict[str, Any]) -> str:
         value = config[name]
         if _is_unremarkable(name, value):
             continue
-        if name == "layer" and isinstance(value, dict):
+        if name == "key" and class_name == "ops.GetItem":
+            parts.append(index_text(value))
+        elif name == "layer" and isinstance(value, dict):
             inner = value.get("config", {})
             parts.append(f"{value.get('class_name', '?')}({key_params_text(value.get('class_name', ''), inner)})")
         elif isinstance(value, (list, tuple)):
@@ -832,3 +835,79 @@ def layer_settings(config: dict[str, Any]) -> dict[str, Any]:
     if CALL_KWARGS in config or CALL_PORTS in config:
         return {k: v for k, v in config.items() if k not in CALL_KEYS}
     return config
+
+
+# -- index keys (ops.GetItem): Python's subscript syntax <-> Keras's plain data --------------
+
+def _index_item_text(item: Any) -> str:
+    if item is None:
+        return "None"
+    if isinstance(item, bool):
+        raise ValueError(f"{item!r} is not an index")
+    if isinstance(item, int):
+        return str(item)
+    if isinstance(item, dict) and item.get("class_name") == "__ellipsis__":
+        return "..."
+    if isinstance(item, dict) and item.get("class_name") == "__slice__":
+        c = item.get("config") or {}
+        start, stop, step = (c.get(k) for k in ("start", "stop", "step"))
+        text = f"{'' if start is None else start}:{'' if stop is None else stop}"
+        return text + (f":{step}" if step is not None else "")
+    raise ValueError(f"{item!r:.40} is not an index")
+
+
+def index_text(key: Any) -> str:
+    """``[:, 0, 1:]`` for the key of ``x[:, 0, 1:]`` as Keras writes it; JSON where the key
+    is not plain Python index syntax (a list of indices)."""
+    import json
+    try:
+        if isinstance(key, list):
+            items = [_index_item_text(k) for k in key]
+            return "[" + ", ".join(items) + ("," if len(items) == 1 else "") + "]"
+        return f"[{_index_item_text(key)}]"
+    except ValueError:
+        return json.dumps(key)
+
+
+def _parse_int(text: str) -> int:
+    try:
+        return int(text.strip())
+    except ValueError:
+        raise ValueError(f"'{text.strip()}' is not an index: use whole numbers, ':', '...' or None") from None
+
+
+def _parse_index_item(text: str) -> Any:
+    t = text.strip()
+    if t == "...":
+        return {"class_name": "__ellipsis__", "config": {}}
+    if t == "None":
+        return None
+    if ":" in t:
+        parts = t.split(":")
+        if len(parts) > 3:
+            raise ValueError(f"'{t}' is not a slice: use start:stop or start:stop:step")
+        values = [None if not p.strip() else _parse_int(p) for p in parts] + [None] * (3 - len(parts))
+        return {"class_name": "__slice__", "config": dict(zip(("start", "stop", "step"), values))}
+    return _parse_int(t)
+
+
+def parse_index(text: str) -> Any:
+    """The key Keras writes for Python's ``x[...]``: ``[:, 0]`` -> a list of a slice and 0,
+    ``[0]`` -> 0 (a single index), ``[0,]`` -> a list of one (a tuple in Python)."""
+    t = text.strip()
+    if t.startswith("[") and t.endswith("]"):
+        t = t[1:-1]
+    if t.strip().startswith(("[", "{")):
+        import json
+        try:
+            return json.loads(t)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"not valid JSON: {exc.msg}") from None
+    if not t.strip():
+        raise ValueError("enter an index, e.g. [:, 0] or [..., 1:]")
+    parts = t.split(",")
+    if len(parts) == 1:
+        return _parse_index_item(parts[0])
+    if not parts[-1].strip():
+        parts = parts[:-1]
+    return [_parse_index_item(p) for p in parts]

@@ -177,11 +177,14 @@ class NodeItem(QGraphicsObject):
             shapes = ", ".join(format_shape(s) for s in (state.outputs or []))
             params = format_params(state.params) if state.params else ""
             self.status = f"{shapes}   {params}" if params else shapes
-        if spec.max_inputs is None:
+        limit = catalog.port_limit(node.class_name, node.config)  # keyword ports (mask=...) included
+        if limit is None:
             self.n_inputs = max(spec.min_inputs, connected_inputs + 1)
         else:
-            self.n_inputs = spec.max_inputs
-        self.port_names = [spec.port_name(k) for k in range(self.n_inputs)]
+            self.n_inputs = limit
+        self.port_names = [catalog.port_label(node.class_name, node.config, k) for k in range(self.n_inputs)]
+        filled = catalog.filled_ports(node.class_name, node.config)   # x + 3.0: the constant's port
+        self.port_names = [f"{n} = {filled[k]!r:.24}" if k in filled else n for k, n in enumerate(self.port_names)]
         self.n_outputs = max(1, len(state.outputs) if state and state.outputs else 1)
         error = state is not None and state.error
         self._short_title = "Input" if spec.is_input else node.class_name
