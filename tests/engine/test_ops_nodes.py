@@ -601,3 +601,49 @@ def test_random_operation_graphs_survive_compile_save_and_import(steps, tmp_path
     assert edges(imported) == edges(g)
     sample = np.random.RandomState(11).rand(2, 3).astype("float32")
     assert_same_predictions(model, compile_graph(imported, weights), sample)
+
+
+# -- the rest of the engine takes operation nodes in its stride -------------------------------
+
+def _bilstm_project():
+    inputs = keras.Input((None,), dtype="int64", name="tokens")
+    x = layers.Embedding(50, 8, mask_zero=True, name="embed")(inputs)
+    x = layers.Bidirectional(layers.LSTM(4), name="bilstm")(x)
+    outputs = layers.Dense(1, activation="sigmoid", name="score")(x * 0.5 + 0.25)
+    model = keras.Model(inputs, outputs, name="text")
+    graph, weights = graph_from_model(model)
+    return model, Project(graph=graph, weights=weights)
+
+
+@pytest.mark.parametrize("fmt", ["keras", "python"])
+def test_verified_exports_of_operation_nodes(fmt, tmp_path):
+    from studio.engine.export import export
+
+    _, project = _bilstm_project()
+    result = export(project, fmt, tmp_path / ("m.keras" if fmt == "keras" else "m"))
+    assert result.max_abs_diff is not None and result.max_abs_diff <= ATOL
+
+
+def test_summary_counts_operation_nodes():
+    from studio.engine import summary
+    from studio.engine.train.settings import TrainingConfig
+
+    model, project = _bilstm_project()
+    checker = ShapeChecker(project.graph)
+    checker.refresh()
+    rows = {r.name: r for r in summary.summarize_layers(project.graph, checker.states)}
+    mask = next(n for n in project.graph.nodes.values() if n.class_name == "ops.NotEqual")
+    assert rows[mask.name].params == 0 and rows["bilstm"].params > 0
+    total = summary.summarize(project.graph, checker.states, TrainingConfig(device="cpu"))
+    assert total.trainable == model.count_params()
+
+
+def test_activations_of_an_operation_node():
+    from studio.engine.inspect_model import ModelInspector
+
+    x = keras.Input((3,), name="x")
+    model = compile_graph(graph_from_model(keras.Model(x, layers.Dense(2, name="d")(x) * 2.0 + 1.0))[0])
+    op = next(o for o in model.operations if type(o).__name__ == "Multiply")
+    sample = np.ones((1, 3), "float32")
+    doubled = ModelInspector(model).output_of(op.name, sample)
+    np.testing.assert_allclose(doubled, model.get_layer("d")(sample) * 2.0, atol=ATOL)
