@@ -36,7 +36,9 @@ def test_an_operation_dropped_wired_and_its_constant_edited(qtbot, window):
     assert g.nodes[add.id].config["x2"] == 3.0
     assert window.undo_stack.count() == steps + 1
     item = window.scene.node_items[add.id]
-    assert item.port_names == ["x1", "x2 = 3.0"]
+    assert item.port_names == ["x1", "x2 = 3.0"] and item.filled == {1}
+    window.view.centerOn(item)
+    assert not window.view.viewport().grab().isNull()    # paints the constant's port
     state = window.scene.checker.states[add.id]
     assert state.error is None and state.outputs == [(None, 10)]
     window.code_view.regenerate()
