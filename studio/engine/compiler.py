@@ -44,6 +44,7 @@ def compile_graph(graph: ModelGraph, weights: Weights | None = None, name: str |
     except GraphError as exc:
         raise CompileError([(None, str(exc))]) from None
     used = graph.model_node_ids()
+    _reserve_names(graph.nodes[i].name for i in used)
     tensors: dict[str, list[Any]] = {}
     layers: dict[str, Any] = {}
     for node_id in (i for i in order if i in used):
@@ -69,6 +70,26 @@ def compile_graph(graph: ModelGraph, weights: Weights | None = None, name: str |
     if weights:
         set_weights(graph, layers, weights, skipped)
     return model
+
+
+def _reserve_names(names) -> None:
+    """Keep the names Keras gives on its own clear of the graph's: a layer may make an
+    operation while it is called (an Embedding's ``mask_zero`` mask is a ``not_equal``
+    operation), and one named like a node of the model would make the model refuse to build."""
+    import re
+
+    from keras.src.backend.common import global_state
+
+    counters = global_state.get_global_attribute("object_name_uids", None)
+    if counters is None:
+        import collections
+        counters = collections.defaultdict(int)
+        global_state.set_global_attribute("object_name_uids", counters)
+    for name in names:
+        m = re.fullmatch(r"(.+?)(?:_(\d+))?", name)
+        base, k = m.group(1), int(m.group(2) or 0)
+        if counters[base] <= k:
+            counters[base] = k + 1
 
 
 def set_weights(graph: ModelGraph, layers: dict[str, Any], weights: Weights,

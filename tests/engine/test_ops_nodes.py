@@ -647,3 +647,22 @@ def test_activations_of_an_operation_node():
     sample = np.ones((1, 3), "float32")
     doubled = ModelInspector(model).output_of(op.name, sample)
     np.testing.assert_allclose(doubled, model.get_layer("d")(sample) * 2.0, atol=ATOL)
+
+
+def test_a_mask_keras_makes_itself_never_takes_the_name_of_a_node():
+    """An Embedding(mask_zero=True) feeding an LSTM makes a ``not_equal`` operation while the
+    model is built; a node already called ``not_equal`` must not make the build fail."""
+    keras.backend.clear_session()          # Keras's own names start again from "not_equal"
+    g = ModelGraph("two_masks")
+    tokens = g.add_node("InputLayer", {"shape": [None], "dtype": "int64"}, name="tokens")
+    embed = g.add_node("Embedding", {"input_dim": 20, "output_dim": 4, "mask_zero": True})
+    lstm = g.add_node("LSTM", {"units": 3})
+    mask = g.add_node("ops.NotEqual", {"x2": 0})
+    assert mask.name == "not_equal"
+    g.connect(tokens.id, embed.id)
+    g.connect(embed.id, lstm.id)
+    g.connect(tokens.id, mask.id)
+    g.set_outputs([lstm.id, mask.id])
+    model = compile_graph(g)
+    names = [op.name for op in model.operations]
+    assert names.count("not_equal") == 1 and len(set(names)) == len(names)
