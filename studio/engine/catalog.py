@@ -386,10 +386,10 @@ class LayerSpec:
         return self.op.keras_class if self.op is not None else self.class_name
 
     def port_name(self, index: int) -> str:
+        if self.op is not None and self.max_inputs is None and self.ports:
+            return f"{self.ports[-1].name} {index + 1}"     # a list of tensors: xs 1, xs 2, ...
         if index < len(self.ports):
             return self.ports[index].name
-        if self.op is not None and self.max_inputs is None and self.ports:
-            return f"{self.ports[-1].name} {index + 1}"
         return f"in {index + 1}"
 
     def default_config(self) -> dict[str, Any]:

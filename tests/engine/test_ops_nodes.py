@@ -666,3 +666,10 @@ def test_a_mask_keras_makes_itself_never_takes_the_name_of_a_node():
     model = compile_graph(g)
     names = [op.name for op in model.operations]
     assert names.count("not_equal") == 1 and len(set(names)) == len(names)
+
+
+def test_port_names_follow_the_operations_arguments():
+    assert [catalog.port_label("ops.Take", {}, k) for k in range(2)] == ["x", "indices"]
+    assert [catalog.port_label("ops.Concatenate", {}, k) for k in range(3)] == ["xs 1", "xs 2", "xs 3"]
+    assert catalog.port_limit("ops.Concatenate", {}) is None and catalog.port_limit("ops.GetItem", {}) == 1
+    assert catalog.filled_ports("ops.Take", {"indices": [0, 2]}) == {1: [0, 2]}
