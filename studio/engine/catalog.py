@@ -128,10 +128,64 @@ RandomContrast | Augmentation | 1 | factor,seed | Changes image contrast at rand
 RandomCrop | Augmentation | 1 | height,width,seed | Crops images at random during training
 """
 
+# -- operations ---------------------------------------------------------------------
+# Keras writes Python arithmetic on tensors (``x + 3.0``) and ``keras.ops`` calls into
+# functional models as operation nodes. Each one below is a node class named
+# ``ops.<Keras class>`` (so ``ops.Add`` never collides with the ``Add`` layer).
+# op | module (keras.src.ops.<module>) | keras.ops function | call parameters | shown first | description
+# call parameters, in the order the operation's ``call`` takes them:
+#   x   a tensor (an input port)
+#   x~  a tensor or a constant (an input port, unless the node holds a constant for it)
+#   x*  a list of tensors (ports 1, 2, ...: any number)
+#   x=  a constant (a setting of the node, never a port)
+
+_OPS_TABLE = """
+Add | numpy | add | x1~ x2~ | x1,x2 | x1 + x2 element-wise (broadcasting); either side may be a constant, as in x + 3.0
+Subtract | numpy | subtract | x1~ x2~ | x1,x2 | x1 - x2 element-wise (broadcasting); either side may be a constant
+Multiply | numpy | multiply | x1~ x2~ | x1,x2 | x1 * x2 element-wise (broadcasting); either side may be a constant, as in x * (1/6)
+Divide | numpy | divide | x1~ x2~ | x1,x2 | keras.ops.divide(x1, x2) element-wise; either side may be a constant
+TrueDivide | numpy | true_divide | x1~ x2~ | x1,x2 | x1 / x2 (Python's / on tensors) element-wise; either side may be a constant
+Power | numpy | power | x1~ x2~ | x1,x2 | x1 ** x2 element-wise; either side may be a constant
+Maximum | numpy | maximum | x1~ x2~ | x1,x2 | Element-wise maximum of x1 and x2 (broadcasting); either may be a constant
+Minimum | numpy | minimum | x1~ x2~ | x1,x2 | Element-wise minimum of x1 and x2 (broadcasting); either may be a constant
+Equal | numpy | equal | x1~ x2~ | x1,x2 | x1 == x2 element-wise, a boolean tensor
+NotEqual | numpy | not_equal | x1~ x2~ | x1,x2 | x1 != x2 element-wise, a boolean tensor (the mask of Embedding(mask_zero=True))
+Greater | numpy | greater | x1~ x2~ | x1,x2 | x1 > x2 element-wise, a boolean tensor
+Less | numpy | less | x1~ x2~ | x1,x2 | x1 < x2 element-wise, a boolean tensor
+Negative | numpy | negative | x | | -x element-wise
+Absolute | numpy | absolute | x | | abs(x) element-wise
+Sqrt | numpy | sqrt | x | | Square root element-wise
+Square | numpy | square | x | | x squared element-wise
+Exp | numpy | exp | x | | Exponential element-wise
+Log | numpy | log | x | | Natural logarithm element-wise
+Tanh | numpy | tanh | x | | Hyperbolic tangent element-wise
+Relu | nn | relu | x | | max(x, 0) element-wise (keras.ops.relu)
+Sigmoid | nn | sigmoid | x | | 1 / (1 + exp(-x)) element-wise (keras.ops.sigmoid)
+Softmax | nn | softmax | x | axis | Softmax along an axis (keras.ops.softmax)
+Clip | numpy | clip | x | x_min,x_max | Limits every value to [x_min, x_max]
+Mean | numpy | mean | x | axis,keepdims | Mean over the given axes (None: over all, the batch axis too)
+Sum | numpy | sum | x | axis,keepdims | Sum over the given axes (None: over all, the batch axis too)
+Max | numpy | max | x | axis,keepdims | Maximum over the given axes (None: over all, the batch axis too)
+Min | numpy | min | x | axis,keepdims | Minimum over the given axes (None: over all, the batch axis too)
+Concatenate | numpy | concatenate | xs* | axis | Joins any number of tensors along an axis (keras.ops.concatenate)
+Stack | numpy | stack | x* | axis | Stacks tensors of the same shape along a new axis
+Reshape | numpy | reshape | x | newshape | Reshapes the whole tensor, batch axis included (keras.ops.reshape)
+Transpose | numpy | transpose | x | axes | Reorders the axes, batch axis included (keras.ops.transpose)
+ExpandDims | numpy | expand_dims | x | axis | Inserts an axis of size 1
+Squeeze | numpy | squeeze | x | axis | Removes axes of size 1
+Cast | core | cast | x | dtype | Converts the tensor to another dtype
+Matmul | numpy | matmul | x1~ x2~ | x1,x2 | Matrix product of x1 and x2 (x1 @ x2)
+Take | numpy | take | x indices~ | indices,axis | Picks the entries at the given indices along an axis
+GetItem | numpy | get_item | x key= | key | Indexing and slicing, as in x[:, 0] or x[..., 1:]
+"""
+
+OPS_PREFIX = "ops."
+OPS_MODULES = {"numpy": "keras.src.ops.numpy", "core": "keras.src.ops.core", "nn": "keras.src.ops.nn"}
+
 CATEGORIES = [
     "Input", "Core", "Convolution", "Pooling", "Normalization",
     "Regularization", "Recurrent", "Attention", "Merge", "Reshaping",
-    "Activation", "Preprocessing", "Augmentation", "Blocks", "Applications",
+    "Activation", "Preprocessing", "Augmentation", "Operations", "Blocks", "Applications",
 ]
 # Keras's own layer classes that live in keras.applications (not keras.layers): accepted
 # from exactly that module, as the networks that use them write them
@@ -145,7 +199,8 @@ CATEGORY_COLORS = {
     "Input": "#2e7d32", "Core": "#1565c0", "Convolution": "#6a1b9a", "Pooling": "#00838f",
     "Normalization": "#ef6c00", "Regularization": "#757575", "Recurrent": "#ad1457",
     "Attention": "#c62828", "Merge": "#4e342e", "Reshaping": "#5d4037", "Activation": "#827717",
-    "Preprocessing": "#37474f", "Augmentation": "#455a64", "Blocks": "#283593", "Applications": "#4a148c",
+    "Preprocessing": "#37474f", "Augmentation": "#455a64", "Operations": "#00695c", "Blocks": "#283593",
+    "Applications": "#4a148c",
 }
 OTHER_COLOR = "#546e7a"
 
@@ -187,6 +242,13 @@ _REQUIRED_DEFAULTS: dict[str, dict[str, Any]] = {
     "RandomZoom": {"height_factor": 0.1},
     "RandomTranslation": {"height_factor": 0.1, "width_factor": 0.1},
     "RandomContrast": {"factor": 0.1},
+    # operations: what a person most often means (axis -1 rather than the batch axis)
+    "ops.Mean": {"axis": -1}, "ops.Sum": {"axis": -1}, "ops.Max": {"axis": -1}, "ops.Min": {"axis": -1},
+    "ops.Concatenate": {"axis": -1}, "ops.Stack": {"axis": 1},
+    "ops.Reshape": {"newshape": [-1]}, "ops.ExpandDims": {"axis": -1}, "ops.Cast": {"dtype": "float32"},
+    "ops.Clip": {"x_min": 0.0, "x_max": 1.0},
+    "ops.Take": {"indices": [0], "axis": -1},
+    "ops.GetItem": {"key": [{"class_name": "__slice__", "config": {"start": None, "stop": None, "step": None}}, 0]},
 }
 for _name in ("Conv1D", "Conv2D", "Conv3D", "SeparableConv1D", "SeparableConv2D",
               "Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose"):
@@ -270,7 +332,7 @@ class ParamSpec:
     """One editable constructor argument of a layer."""
 
     name: str
-    kind: str  # int, float, bool, str, choice, tuple, int_or_tuple, layer, json
+    kind: str  # int, float, bool, str, choice, tuple, int_or_tuple, layer, json, operand, index
     default: Any
     required: bool = False
     choices: tuple | None = None
@@ -280,8 +342,37 @@ class ParamSpec:
 
 
 @dataclass(frozen=True)
+class CallParam:
+    """One argument of an operation's ``call``: kind ``tensor`` (a port), ``operand`` (a port
+    or a constant the node holds), ``tensors`` (a list of ports) or ``constant`` (a setting)."""
+
+    name: str
+    kind: str
+
+
+@dataclass(frozen=True)
+class OpInfo:
+    """Where Keras keeps an operation: ``keras.src.ops.<module>.<keras_class>``, made by
+    the ``keras.ops.<function>`` a person writes."""
+
+    module: str
+    keras_class: str
+    function: str
+    call: tuple[CallParam, ...]
+
+    @property
+    def port_params(self) -> tuple[CallParam, ...]:
+        return tuple(p for p in self.call if p.kind != "constant")
+
+    @property
+    def constant_names(self) -> tuple[str, ...]:
+        """Call arguments a node may hold as constants (in its config, by name)."""
+        return tuple(p.name for p in self.call if p.kind in ("operand", "constant"))
+
+
+@dataclass(frozen=True)
 class LayerSpec:
-    """What the catalog knows about one Keras layer class."""
+    """What the catalog knows about one Keras layer class (or one Keras operation)."""
 
     class_name: str
     category: str
@@ -290,17 +381,29 @@ class LayerSpec:
     min_inputs: int
     max_inputs: int | None  # None: any number
     ports: tuple[Port, ...] = field(default=())
-    call_style: str = "single"  # single | list | positional | block (one tensor, or a list for several)
+    call_style: str = "single"  # single | list | positional | op | block (one tensor, or a list for several)
+    op: OpInfo | None = None    # set for operation nodes
 
     @property
     def is_input(self) -> bool:
         return self.max_inputs == 0
 
     @property
+    def is_op(self) -> bool:
+        return self.op is not None
+
+    @property
     def is_merge(self) -> bool:
         return self.call_style == "list" and self.category == "Merge"
 
+    @property
+    def keras_name(self) -> str:
+        """The Keras class name (``Add`` for both the layer and ``ops.Add``)."""
+        return self.op.keras_class if self.op is not None else self.class_name
+
     def port_name(self, index: int) -> str:
+        if self.op is not None and self.max_inputs is None and self.ports:
+            return f"{self.ports[-1].name} {index + 1}"     # a list of tensors: xs 1, xs 2, ...
         if index < len(self.ports):
             return self.ports[index].name
         return f"in {index + 1}"
@@ -340,7 +443,51 @@ def _parse_table() -> dict[str, LayerSpec]:
     return specs
 
 
-SPECS: dict[str, LayerSpec] = _parse_table()
+_CALL_KINDS = {"~": "operand", "*": "tensors", "=": "constant"}
+
+
+def _parse_ops_table() -> dict[str, LayerSpec]:
+    specs: dict[str, LayerSpec] = {}
+    for line in _OPS_TABLE.strip().splitlines():
+        keras_class, module, function, call, primary, description = (p.strip() for p in line.split("|"))
+        params = tuple(CallParam(a[:-1], _CALL_KINDS[a[-1]]) if a[-1] in _CALL_KINDS else CallParam(a, "tensor")
+                       for a in call.split())
+        op = OpInfo(OPS_MODULES[module], keras_class, function, params)
+        ports = tuple(Port(p.name, p.kind == "operand") for p in op.port_params)
+        variadic = any(p.kind == "tensors" for p in params)
+        required = sum(1 for p in params if p.kind == "tensor")
+        name = OPS_PREFIX + keras_class
+        specs[name] = LayerSpec(
+            class_name=name, category="Operations", description=description,
+            primary=tuple(p for p in primary.split(",") if p),
+            min_inputs=max(1, required), max_inputs=None if variadic else len(ports), ports=ports,
+            call_style="op", op=op)
+    return specs
+
+
+SPECS: dict[str, LayerSpec] = {**_parse_table(), **_parse_ops_table()}
+# Keras operation class (module, class) -> the catalog name of its node
+OPS_BY_KERAS = {(s.op.module, s.op.keras_class): name for name, s in SPECS.items() if s.op is not None}
+
+
+def is_op(class_name: str) -> bool:
+    s = SPECS.get(class_name)
+    return s is not None and s.op is not None
+
+
+def layer_names() -> list[str]:
+    """The catalog's layers (every entry but the operations)."""
+    return [n for n, s in SPECS.items() if s.op is None]
+
+
+def op_names() -> list[str]:
+    return [n for n, s in SPECS.items() if s.op is not None]
+
+
+def base_name(class_name: str) -> str:
+    """The Keras class name a node's default name comes from (``ops.NotEqual`` -> ``NotEqual``)."""
+    s = SPECS.get(class_name)
+    return s.keras_name if s is not None else class_name
 
 
 class UnknownLayerError(KeyError):
@@ -371,7 +518,7 @@ def search(text: str) -> list[LayerSpec]:
     words = text.lower().split()
     hits = []
     for s in SPECS.values():
-        hay = f"{s.class_name} {s.category} {s.description}".lower()
+        hay = f"{s.class_name} {s.category} {s.description} {s.op.function if s.op else ''}".lower()
         if all(w in hay for w in words):
             hits.append(s)
     hits.sort(key=lambda s: (not s.class_name.lower().startswith(text.lower().strip()), s.class_name))
@@ -379,8 +526,11 @@ def search(text: str) -> list[LayerSpec]:
 
 
 def keras_class(class_name: str):
-    """The Keras layer class for a catalog name (imports Keras)."""
-    spec(class_name)
+    """The Keras layer (or operation) class for a catalog name (imports Keras)."""
+    s = spec(class_name)
+    if s.op is not None:
+        import importlib
+        return getattr(importlib.import_module(s.op.module), s.op.keras_class)
     import keras
     if class_name == "Block":
         return keras.Model
@@ -422,12 +572,20 @@ def params(class_name: str) -> tuple[ParamSpec, ...]:
     cls = keras_class(class_name)
     required = _REQUIRED_DEFAULTS.get(class_name, {})
     out: list[ParamSpec] = []
+    if s.op is not None:
+        # a call argument held as a constant: None (or absent) means "the tensor on the input port"
+        for c in s.op.call:
+            if c.kind == "operand":
+                out.append(ParamSpec(name=c.name, kind="operand", default=None, allow_none=True))
+            elif c.kind == "constant":
+                kind = "index" if class_name == "ops.GetItem" else "json"
+                out.append(ParamSpec(name=c.name, kind=kind, default=required.get(c.name), required=True))
     for p in inspect.signature(cls.__init__).parameters.values():
         if p.name in _HIDDEN_PARAMS or p.kind in (p.VAR_KEYWORD, p.VAR_POSITIONAL):
             if not (class_name == "InputLayer" and p.name == "shape"):
                 continue
         is_required = p.default is inspect.Parameter.empty
-        default = required.get(p.name) if is_required or p.name in required else p.default
+        default = required.get(p.name) if is_required or (p.name in required and s.op is None) else p.default
         overlay = dict(_overlay_for(p.name))
         if class_name in ("ZeroPadding1D", "ZeroPadding2D", "ZeroPadding3D") and p.name == "padding":
             overlay = dict(_PARAM_OVERLAY["padding_tuple"])
@@ -442,7 +600,7 @@ def params(class_name: str) -> tuple[ParamSpec, ...]:
             name=p.name, kind=kind, default=default, required=is_required,
             choices=tuple(choices) if choices is not None else None,
             min=overlay.get("min"), max=overlay.get("max"), allow_none=allow_none))
-    if class_name != "InputLayer":
+    if class_name != "InputLayer" and s.op is None:
         # every Layer takes it (through **kwargs); False freezes the layer's weights, as in Keras
         out.append(ParamSpec(name="trainable", kind="bool", default=True))
     order = {n: i for i, n in enumerate(s.primary)}
@@ -488,7 +646,9 @@ def key_params_text(class_name: str, config: dict[str, Any]) -> str:
         value = config[name]
         if _is_unremarkable(name, value):
             continue
-        if name == "layer" and isinstance(value, dict):
+        if name == "key" and class_name == "ops.GetItem":
+            parts.append(index_text(value))
+        elif name == "layer" and isinstance(value, dict):
             inner = value.get("config", {})
             parts.append(f"{value.get('class_name', '?')}({key_params_text(value.get('class_name', ''), inner)})")
         elif isinstance(value, (list, tuple)):
@@ -504,3 +664,277 @@ def key_params_text(class_name: str, config: dict[str, Any]) -> str:
         else:
             parts.append(str(value))
     return " ".join(parts)
+
+
+# -- calls: how a node's input ports and constants become one Keras call ----------------
+# A layer node may be called with more than its inputs, as Keras allows:
+# ``MultiHeadAttention(...)(q, v, attention_mask=m, use_causal_mask=True)``. Its config
+# then holds two fields that are not layer settings (they never reach the layer's
+# constructor): the constant keyword arguments, and the keyword arguments fed by
+# input ports (numbered after the layer's own inputs; a list of ports for a
+# keyword that takes a list of tensors, such as an LSTM's ``initial_state``).
+
+CALL_KWARGS = "call_kwargs"   # {"training": False, "use_causal_mask": True}
+CALL_PORTS = "call_ports"     # {"attention_mask": 3} or {"initial_state": [1, 2]}
+CALL_KEYS = (CALL_KWARGS, CALL_PORTS)
+MAX_PORT = 9_999
+
+
+def _is_port(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def keyword_ports(config: dict[str, Any]) -> dict[int, str]:
+    """{port: name} of a layer node's tensor keyword arguments (``mask``, ``initial_state[1]``)."""
+    ports = config.get(CALL_PORTS) if isinstance(config, dict) else None
+    out: dict[int, str] = {}
+    if not isinstance(ports, dict):
+        return out
+    for name, value in ports.items():
+        if isinstance(value, list):
+            for k, v in enumerate(value):
+                if _is_port(v):
+                    out[v] = f"{name}[{k}]"
+        elif _is_port(value):
+            out[value] = str(name)
+    return out
+
+
+def _call_name_problem(name: Any) -> str | None:
+    import keyword
+    if not isinstance(name, str) or not name.isascii() or not name.isidentifier() or keyword.iskeyword(name):
+        return f"{name!r:.60} is not a keyword argument's name"
+    return None
+
+
+def check_call_fields(class_name: str, config: dict[str, Any]) -> None:
+    """Raise ValueError, naming the field, if a node's call fields are malformed."""
+    s = spec(class_name)
+    kwargs, ports = config.get(CALL_KWARGS), config.get(CALL_PORTS)
+    if s.op is not None or s.is_input:
+        if kwargs is not None or ports is not None:
+            raise ValueError(f"{'an operation' if s.op else 'an Input'} takes no keyword arguments "
+                             f"('{CALL_KWARGS}'/'{CALL_PORTS}')")
+        return
+    if kwargs is not None:
+        if not isinstance(kwargs, dict):
+            raise ValueError(f"'{CALL_KWARGS}' should be an object of keyword arguments")
+        for name in kwargs:
+            problem = _call_name_problem(name)
+            if problem:
+                raise ValueError(f"'{CALL_KWARGS}': {problem}")
+    if ports is None:
+        return
+    if not isinstance(ports, dict):
+        raise ValueError(f"'{CALL_PORTS}' should be an object of keyword arguments and port numbers")
+    if ports and s.max_inputs is None:
+        raise ValueError(f"{class_name} takes any number of inputs, so it cannot also take tensors by keyword")
+    positional = {p.name for p in s.ports}
+    seen: set[int] = set()
+    for name, value in ports.items():
+        problem = _call_name_problem(name)
+        if problem:
+            raise ValueError(f"'{CALL_PORTS}': {problem}")
+        if name in positional or (isinstance(kwargs, dict) and name in kwargs):
+            raise ValueError(f"'{CALL_PORTS}': '{name}' is given twice")
+        items = value if isinstance(value, list) else [value]
+        if not items or not any(_is_port(v) for v in items) or not all(v is None or _is_port(v) for v in items):
+            raise ValueError(f"'{CALL_PORTS}.{name}' should be a port number or a list of port numbers")
+        for v in items:
+            if v is None:
+                continue
+            if not s.max_inputs <= v <= MAX_PORT:
+                raise ValueError(f"'{CALL_PORTS}.{name}': port {v} is not after the {s.max_inputs} input(s) of "
+                                 f"{class_name}")
+            if v in seen:
+                raise ValueError(f"'{CALL_PORTS}': port {v} feeds two keyword arguments")
+            seen.add(v)
+
+
+def port_limit(class_name: str, config: dict[str, Any]) -> int | None:
+    """How many input ports a node has (None: any number)."""
+    s = spec(class_name)
+    if s.max_inputs is None:
+        return None
+    kw = keyword_ports(config) if s.op is None else {}
+    return max([s.max_inputs] + [k + 1 for k in kw])
+
+
+def port_label(class_name: str, config: dict[str, Any], index: int) -> str:
+    """The name of input port ``index`` of a node (``query``, ``mask``, ``x2``, ``in 1``)."""
+    s = spec(class_name)
+    if s.op is None:
+        kw = keyword_ports(config)
+        if index in kw:
+            return kw[index]
+    return s.port_name(index)
+
+
+def filled_ports(class_name: str, config: dict[str, Any]) -> dict[int, Any]:
+    """{port: constant} of an operation's inputs that the node gives as constants (``x + 3.0``)."""
+    s = SPECS.get(class_name)
+    if s is None or s.op is None:
+        return {}
+    return {k: config[p.name] for k, p in enumerate(s.op.port_params)
+            if p.kind == "operand" and config.get(p.name) is not None}
+
+
+@dataclass
+class PortCheck:
+    """What is wrong with the inputs connected to a node."""
+
+    missing: list[int]               # ports that need a tensor and have none
+    extra: list[tuple[int, str]]     # connected ports the node does not take (port, why)
+    positional: int                  # connected inputs that are not keyword arguments
+
+
+def check_ports(class_name: str, config: dict[str, Any], connected, required: bool = True) -> PortCheck:
+    """Compare the connected input ports with what the node takes. ``required=False``
+    reports only gaps below the last connected input (the shape checker words "too few
+    inputs" on its own)."""
+    s = spec(class_name)
+    connected = set(connected)
+    if s.op is not None:
+        filled = filled_ports(class_name, config)
+        params = s.op.port_params
+        if s.max_inputs is None:   # a list of tensors: ports 0, 1, ... without gaps
+            hi = max(connected) + 1 if connected else 0
+            return PortCheck([k for k in range(max(hi, 1)) if k not in connected], [], len(connected))
+        missing = [k for k in range(len(params)) if k not in connected and k not in filled]
+        extra = [(k, f"input '{params[k].name}' holds the constant {filled[k]!r:.40}; clear the constant or "
+                     "remove the connection") for k in sorted(connected) if k in filled]
+        extra += [(k, f"{class_name} has no input {k + 1}") for k in sorted(connected) if k >= len(params)]
+        return PortCheck(missing, extra, len(connected))
+    kw = keyword_ports(config)
+    pos = sorted(k for k in connected if k not in kw)
+    hi = pos[-1] + 1 if pos else 0
+    top = max(s.min_inputs, hi) if required else hi
+    missing = [k for k in range(top) if k not in connected
+               and not (k < len(s.ports) and s.ports[k].optional and (not pos or k > pos[-1]))]
+    missing += [k for k in sorted(kw) if k not in connected]
+    extra = [(k, f"{class_name} takes {s.max_inputs} input{'s' if s.max_inputs != 1 else ''}; it has no port "
+                 f"{k + 1}") for k in pos if s.max_inputs is not None and k >= s.max_inputs]
+    return PortCheck(missing, extra, len(pos))
+
+
+def call_arguments(class_name: str, config: dict[str, Any], values: dict[int, Any],
+                   constant=lambda name, value: value) -> tuple[list, dict]:
+    """The positional and keyword arguments of the call a node makes: ``values`` are what
+    its input ports carry (tensors, or variable names for code), ``constant(name, value)``
+    turns a constant the node holds into what the call takes."""
+    s = spec(class_name)
+    if s.op is not None:
+        args: list = []
+        port = 0
+        for p in s.op.call:
+            if p.kind == "constant":
+                args.append(constant(p.name, config.get(p.name)))
+            elif p.kind == "tensors":
+                args.append([values[k] for k in sorted(values) if k >= port])
+            elif p.kind == "operand" and port not in values:
+                args.append(constant(p.name, config.get(p.name)))
+                port += 1
+            else:
+                args.append(values[port])
+                port += 1
+        return args, {}
+    kw = keyword_ports(config)
+    positional = [values[k] for k in sorted(values) if k not in kw]
+    if s.call_style == "single":
+        args = positional[:1]
+    elif s.call_style == "positional":
+        args = positional
+    elif s.call_style == "block" and len(positional) == 1:  # a nested model with one input takes one tensor
+        args = positional
+    else:
+        args = [positional]
+    kwargs: dict[str, Any] = {}
+    for name, value in (config.get(CALL_PORTS) or {}).items():
+        kwargs[name] = ([values.get(v) if v is not None else None for v in value] if isinstance(value, list)
+                        else values[value])
+    for name, value in (config.get(CALL_KWARGS) or {}).items():
+        kwargs[name] = constant(name, value)
+    return args, kwargs
+
+
+def layer_settings(config: dict[str, Any]) -> dict[str, Any]:
+    """A layer node's config without its call fields: what the layer's constructor takes."""
+    if CALL_KWARGS in config or CALL_PORTS in config:
+        return {k: v for k, v in config.items() if k not in CALL_KEYS}
+    return config
+
+
+# -- index keys (ops.GetItem): Python's subscript syntax <-> Keras's plain data --------------
+
+def _index_item_text(item: Any) -> str:
+    if item is None:
+        return "None"
+    if isinstance(item, bool):
+        raise ValueError(f"{item!r} is not an index")
+    if isinstance(item, int):
+        return str(item)
+    if isinstance(item, dict) and item.get("class_name") == "__ellipsis__":
+        return "..."
+    if isinstance(item, dict) and item.get("class_name") == "__slice__":
+        c = item.get("config") or {}
+        start, stop, step = (c.get(k) for k in ("start", "stop", "step"))
+        text = f"{'' if start is None else start}:{'' if stop is None else stop}"
+        return text + (f":{step}" if step is not None else "")
+    raise ValueError(f"{item!r:.40} is not an index")
+
+
+def index_text(key: Any) -> str:
+    """``[:, 0, 1:]`` for the key of ``x[:, 0, 1:]`` as Keras writes it; JSON where the key
+    is not plain Python index syntax (a list of indices)."""
+    import json
+    try:
+        if isinstance(key, list):
+            items = [_index_item_text(k) for k in key]
+            return "[" + ", ".join(items) + ("," if len(items) == 1 else "") + "]"
+        return f"[{_index_item_text(key)}]"
+    except ValueError:
+        return json.dumps(key)
+
+
+def _parse_int(text: str) -> int:
+    try:
+        return int(text.strip())
+    except ValueError:
+        raise ValueError(f"'{text.strip()}' is not an index: use whole numbers, ':', '...' or None") from None
+
+
+def _parse_index_item(text: str) -> Any:
+    t = text.strip()
+    if t == "...":
+        return {"class_name": "__ellipsis__", "config": {}}
+    if t == "None":
+        return None
+    if ":" in t:
+        parts = t.split(":")
+        if len(parts) > 3:
+            raise ValueError(f"'{t}' is not a slice: use start:stop or start:stop:step")
+        values = [None if not p.strip() else _parse_int(p) for p in parts] + [None] * (3 - len(parts))
+        return {"class_name": "__slice__", "config": dict(zip(("start", "stop", "step"), values))}
+    return _parse_int(t)
+
+
+def parse_index(text: str) -> Any:
+    """The key Keras writes for Python's ``x[...]``: ``[:, 0]`` -> a list of a slice and 0,
+    ``[0]`` -> 0 (a single index), ``[0,]`` -> a list of one (a tuple in Python)."""
+    t = text.strip()
+    if t.startswith("[") and t.endswith("]"):
+        t = t[1:-1]
+    if t.strip().startswith(("[", "{")):
+        import json
+        try:
+            return json.loads(t)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"not valid JSON: {exc.msg}") from None
+    if not t.strip():
+        raise ValueError("enter an index, e.g. [:, 0] or [..., 1:]")
+    parts = t.split(",")
+    if len(parts) == 1:
+        return _parse_index_item(parts[0])
+    if not parts[-1].strip():
+        parts = parts[:-1]
+    return [_parse_index_item(p) for p in parts]

@@ -249,7 +249,93 @@ def layer_expression(class_name: str, name: str | None, config: dict[str, Any], 
 
 # names the generated code refers to inside a function: a node must not shadow them
 _RESERVED = {"keras", "layers", "model", "np", "inputs", "outputs", "build_model", "compile_model", "train",
-             "learning_rate", "steps", "epochs", "float", "tuple", "list", "dict", "None", "True", "False"}
+             "learning_rate", "steps", "epochs", "float", "tuple", "list", "dict", "None", "True", "False",
+             "slice", "sum", "max", "min", "abs"}
+
+
+class _Code(str):
+    """Text that is already code (a variable, a literal): written as it is."""
+
+
+def _render(value: Any) -> str:
+    """Call arguments as code: variables and literals as they are, lists of them in brackets."""
+    if isinstance(value, _Code):
+        return str(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(_render(v) for v in value) + "]"
+    if value is None:
+        return "None"
+    raise CodegenError(f"a call argument {value!r:.60} cannot be written as code")
+
+
+def constant_literal(value: Any, _depth: int = 0) -> str:
+    """An operation's constant argument as a literal: lists stay lists (they are data, not
+    shapes), Keras's slice and ``...`` markers become ``slice(1, None, None)`` and ``...``."""
+    if _depth > _MAX_DEPTH:
+        raise CodegenError("a constant is nested too deeply to write as code")
+    if isinstance(value, dict) and value.get("class_name") == "__slice__":
+        cfg = value.get("config") or {}
+        parts = [cfg.get(k) for k in ("start", "stop", "step")]
+        if set(value) - {"class_name", "config"} or set(cfg) - {"start", "stop", "step"} or not all(
+                v is None or (isinstance(v, int) and not isinstance(v, bool)) for v in parts):
+            raise CodegenError(f"a slice {value!r:.80} should hold whole numbers or None")
+        return f"slice({', '.join(repr(v) for v in parts)})"
+    if isinstance(value, dict) and value.get("class_name") == "__ellipsis__":
+        return "..."
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(constant_literal(v, _depth + 1) for v in value) + "]"
+    if isinstance(value, dict):
+        raise CodegenError(f"a constant {value!r:.80} is not plain data")
+    return py_literal(value, _depth + 1)
+
+
+def _op_constant(class_name: str, param: str, value: Any) -> _Code:
+    text = constant_literal(value)
+    if class_name == "ops.GetItem" and param == "key" and isinstance(value, (list, tuple)):
+        text = "(" + text[1:-1] + ("," if len(value) == 1 else "") + ")"   # x[a, b] indexes with a tuple
+    return _Code(text)
+
+
+def operation_expression(class_name: str, name: str | None, config: dict[str, Any]) -> str:
+    """``keras.src.ops.numpy.Mean(axis=1, name="mean")`` for an operation node: Keras's own
+    operation class, because the ``keras.ops`` functions cannot give what they record a
+    name (and an unnamed one may take the name of a layer of the model)."""
+    from studio.engine.keras_bridge import op_config
+
+    s = catalog.spec(class_name)
+    module = _dotted(s.op.module, "module")
+    cls_name = _identifier(s.op.keras_class, "operation")
+    try:
+        settings = op_config(class_name, "x", config)
+    except ValueError as exc:
+        raise CodegenError(f"operation '{name}': {' '.join(str(exc).split())[:200]}") from None
+    settings.pop("name", None)
+    defaults = _defaults(cls_name, module)
+    args = [f"{_identifier(k, f'setting of {class_name} {name!r}')}={py_literal(v)}" for k, v in settings.items()
+            if not (k in defaults and normalize_config(defaults[k]) == normalize_config(v))]
+    if name is not None:
+        if not isinstance(name, str):
+            raise CodegenError(f"an operation name should be a string, not {name!r:.80}")
+        args.append(f"name={name!r}")
+    return f"{module}.{cls_name}({', '.join(args)})"
+
+
+def call_expression(node, values: dict[int, str]) -> str:
+    """The node's layer (or operation) called on its inputs: ``(x)``, ``([a, b])``,
+    ``(q, v, attention_mask=m)``, ``(x, 3.0)``."""
+    try:
+        catalog.check_call_fields(node.class_name, node.config)
+    except ValueError as exc:
+        raise CodegenError(f"layer '{node.name}': {exc}") from None
+    if node.spec.is_op:
+        constant = lambda param, value: _op_constant(node.class_name, param, value)  # noqa: E731
+    else:
+        constant = lambda param, value: _Code(py_literal(value))  # noqa: E731
+    args, kwargs = catalog.call_arguments(node.class_name, node.config, {k: _Code(v) for k, v in values.items()},
+                                          constant)
+    parts = [_render(a) for a in args]
+    parts += [f"{_identifier(k, f'keyword argument of {node.name!r}')}={_render(v)}" for k, v in kwargs.items()]
+    return ", ".join(parts)
 
 
 def _var(name: str, used: set[str]) -> str:
@@ -383,12 +469,15 @@ def model_code(graph: ModelGraph, function_name: str = "build_model", frozen: bo
             continue
         ports = graph.inputs_of(node_id)
         try:
-            args = [var[ports[k][0]][ports[k][1]] for k in sorted(ports)]
-        except (KeyError, IndexError):
-            args = []
-        if not args or len(args) < node.spec.min_inputs:
+            values = {k: var[src][port] for k, (src, port) in ports.items()}
+            found = catalog.check_ports(node.class_name, node.config, ports) if ports else None
+        except (KeyError, IndexError, AttributeError, TypeError):
+            values, found = {}, None
+        if (not values or found is None or found.missing or found.extra
+                or (found.positional < node.spec.min_inputs and not node.spec.is_op)):
             raise CodegenError(f"layer '{node.name}' is missing an input; fix the model first "
                                "(layer-studio check lists what is wrong)")
+        call = call_expression(node, values)
         style = node.spec.call_style
         from studio.engine.sharing import owner_id, uses_index
         if shared_uses is None:
@@ -401,20 +490,24 @@ def model_code(graph: ModelGraph, function_name: str = "build_model", frozen: bo
                     raise CodegenError(f"layer '{node.name}' shares the weights of a layer that is not there; "
                                        "fix the model first (layer-studio check lists what is wrong)")
                 shared_vars[owner] = _var(f"{owner_node.name}_layer", used)
-                maker = (f"{_block_function(owner_node, helpers, taken)}()" if style == "block"
-                         else layer_expression(owner_node.class_name, owner_node.name, owner_node.config))
+                if style == "block":
+                    maker = f"{_block_function(owner_node, helpers, taken)}()"
+                elif owner_node.spec.is_op:
+                    maker = operation_expression(owner_node.class_name, owner_node.name, owner_node.config)
+                else:
+                    maker = layer_expression(owner_node.class_name, owner_node.name,
+                                             catalog.layer_settings(owner_node.config))
                 lines.append(f"    {shared_vars[owner]} = {maker}")
-            call = (args[0] if style in ("single", "block") and len(args) == 1 else ", ".join(args)
-                    if style == "positional" else "[" + ", ".join(args) + "]")
             lines.append(f"    {name} = {shared_vars[owner]}({call})")
         elif style == "block":
-            call = args[0] if len(args) == 1 else "[" + ", ".join(args) + "]"
             block_var = _var(f"{node.name}_block", used)
             lines.append(f"    {block_var} = {_block_function(node, helpers, taken)}()")
             lines.append(f"    {name} = {block_var}({call})")
         else:
-            call = args[0] if style == "single" else (", ".join(args) if style == "positional" else "[" + ", ".join(args) + "]")
-            expr = layer_expression(node.class_name, node.name, node.config)
+            if node.spec.is_op:
+                expr = operation_expression(node.class_name, node.name, node.config)
+            else:
+                expr = layer_expression(node.class_name, node.name, catalog.layer_settings(node.config))
             lines.append(f"    {name} = {expr}({call})")
         ports_out = last_port.get(node_id, 0)
         var[node_id] = [name] if ports_out == 0 else [f"{name}[{k}]" for k in range(ports_out + 1)]

@@ -45,6 +45,7 @@ def compile_graph(graph: ModelGraph, weights: Weights | None = None, name: str |
         raise CompileError([(None, str(exc))]) from None
     from studio.engine.sharing import owner_id
     used = graph.model_node_ids()
+    _reserve_names(graph.nodes[i].name for i in used)
     tensors: dict[str, list[Any]] = {}
     layers: dict[str, Any] = {}   # node id -> its Keras layer (a shared layer under its owner's id only)
 
@@ -63,8 +64,9 @@ def compile_graph(graph: ModelGraph, weights: Weights | None = None, name: str |
                 tensors[node_id] = [layer.output]
             else:
                 ports = graph.inputs_of(node_id)
-                args = [tensors[ports[k][0]][ports[k][1]] for k in sorted(ports)]
-                tensors[node_id] = keras.tree.flatten(keras_bridge.call_layer(layer, node.class_name, args))
+                values = {k: tensors[src][src_port] for k, (src, src_port) in ports.items()}
+                tensors[node_id] = keras.tree.flatten(
+                    keras_bridge.call_node(layer, node.class_name, node.config, values))
         except Exception as exc:
             raise CompileError([(node_id, f"'{node.name}' ({node.class_name}): {_first_sentence(exc)}")]) from exc
     inputs = [tensors[n.id][0] for n in graph.input_nodes()]
@@ -75,6 +77,26 @@ def compile_graph(graph: ModelGraph, weights: Weights | None = None, name: str |
     if weights:
         set_weights(graph, layers, weights, skipped)
     return model
+
+
+def _reserve_names(names) -> None:
+    """Keep the names Keras gives on its own clear of the graph's: a layer may make an
+    operation while it is called (an Embedding's ``mask_zero`` mask is a ``not_equal``
+    operation), and one named like a node of the model would make the model refuse to build."""
+    import re
+
+    from keras.src.backend.common import global_state
+
+    counters = global_state.get_global_attribute("object_name_uids", None)
+    if counters is None:
+        import collections
+        counters = collections.defaultdict(int)
+        global_state.set_global_attribute("object_name_uids", counters)
+    for name in names:
+        m = re.fullmatch(r"(.+?)(?:_(\d+))?", name)
+        base, k = m.group(1), int(m.group(2) or 0)
+        if counters[base] <= k:
+            counters[base] = k + 1
 
 
 def set_weights(graph: ModelGraph, layers: dict[str, Any], weights: Weights,

@@ -281,9 +281,10 @@ def _python(project, model, path, inputs, expected, quantize) -> ExportResult:
     namespace: dict = {"__name__": "exported_model"}
     exec(compile((path / "model.py").read_text(encoding="utf-8"), str(path / "model.py"), "exec"), namespace)
     rebuilt = namespace["build_model"]()
-    mismatch = [a.name for a, b in zip(model.layers, rebuilt.layers)
+    ours, theirs = model.operations, rebuilt.operations   # layers and operation nodes (x + 3.0)
+    mismatch = [a.name for a, b in zip(ours, theirs)
                 if type(a) is not type(b) or _plain(a.get_config()) != _plain(b.get_config())]
-    if len(model.layers) != len(rebuilt.layers) or mismatch or model.count_params() != rebuilt.count_params():
+    if len(ours) != len(theirs) or mismatch or model.count_params() != rebuilt.count_params():
         raise ExportError(f"the exported model.py does not rebuild the same model (differs at "
                           f"{', '.join(mismatch[:3]) or 'the layer count'}); nothing was written")
     rebuilt.set_weights(model.get_weights())

@@ -252,7 +252,7 @@ class ModelGraph:
         s = catalog.spec(class_name)
         if config is None:
             config = s.default_config()
-        name = name or self.unique_name(snake_case(class_name))
+        name = name or self.unique_name(snake_case(s.keras_name))
         self._check_name(name, None)
         if node_id is None:
             node_id = self._new_id()
@@ -346,17 +346,18 @@ class ModelGraph:
             return "both ends of a connection must be nodes of this model"
         if src == dst:
             return "a layer cannot feed itself"
-        dst_spec = self.nodes[dst].spec
+        dst_node = self.nodes[dst]
+        dst_spec = dst_node.spec
         if dst_spec.is_input:
-            return f"'{self.nodes[dst].name}' is a model input and takes no incoming connection"
+            return f"'{dst_node.name}' is a model input and takes no incoming connection"
         if src_port < 0 or dst_port < 0:
             return "port numbers start at 0"
-        if dst_spec.max_inputs is not None and dst_port >= dst_spec.max_inputs:
-            n = dst_spec.max_inputs
-            return f"{dst_spec.class_name} takes {n} input{'s' if n != 1 else ''}; it has no port {dst_port + 1}"
+        limit = catalog.port_limit(dst_node.class_name, dst_node.config)
+        if limit is not None and dst_port >= limit:
+            return f"{dst_spec.class_name} takes {limit} input{'s' if limit != 1 else ''}; it has no port {dst_port + 1}"
         if dst_port in self._in.get(dst, {}):
-            return (f"input '{dst_spec.port_name(dst_port)}' of '{self.nodes[dst].name}' "
-                    "is already connected; remove that connection first")
+            return (f"input '{catalog.port_label(dst_node.class_name, dst_node.config, dst_port)}' of "
+                    f"'{dst_node.name}' is already connected; remove that connection first")
         if check_cycle and self._out.get(dst) and src in self.downstream([dst]):
             return (f"connecting '{self.nodes[src].name}' to '{self.nodes[dst].name}' "
                     "would make a cycle")
@@ -378,9 +379,12 @@ class ModelGraph:
         return edge
 
     def free_port(self, node_id: str) -> int:
+        """The first input port that is neither connected nor given a constant (``x + 3.0``)."""
         used = self._in.get(node_id, {})
+        node = self.nodes.get(node_id)
+        filled = catalog.filled_ports(node.class_name, node.config) if node is not None else {}
         k = 0
-        while k in used:
+        while k in used or k in filled:
             k += 1
         return k
 
@@ -437,13 +441,14 @@ class ModelGraph:
                 out.append(Problem(node.id, f"'{node.name}' has no input connected",
                                    "connect a layer's output to it, or delete it"))
                 continue
-            missing = [k for k in range(max(s.min_inputs, max(ports) + 1)) if k not in ports
-                       and not (k < len(s.ports) and s.ports[k].optional and k > max(ports))]
-            if missing:
-                names = ", ".join(f"'{s.port_name(k)}'" for k in missing)
+            found = catalog.check_ports(node.class_name, node.config, ports)
+            if found.missing:
+                names = ", ".join(f"'{catalog.port_label(node.class_name, node.config, k)}'" for k in found.missing)
                 out.append(Problem(node.id, f"'{node.name}' is missing input {names}",
                                    "connect a tensor to each input port"))
-            elif len(ports) < s.min_inputs:
+            elif found.extra:
+                out.append(Problem(node.id, f"'{node.name}': {found.extra[0][1]}"))
+            elif found.positional < s.min_inputs and not s.is_op:
                 out.append(Problem(node.id, f"{s.class_name} '{node.name}' needs at least {s.min_inputs} inputs but has {len(ports)}"))
             if node.id not in reachable:
                 out.append(Problem(node.id, f"'{node.name}' is not connected to any Input"))

@@ -1,6 +1,6 @@
 """``keras.Model`` or ``.keras`` file -> ModelGraph (+ weights), laid out.
 
-Only catalog layers are accepted. A ``.keras`` file's ``config.json`` is read
+Only catalog layers and operations are accepted. A ``.keras`` file's ``config.json`` is read
 and checked before Keras loads anything, so a file holding a Lambda or a
 custom layer is refused by name and none of its code runs. Shared layers
 (one layer called at several places) and models nested inside models are
@@ -53,7 +53,6 @@ class ImportRefused(StudioError, ValueError):
 
 
 _MODEL_CLASSES = {"Functional", "Sequential", "Model"}
-_POSITIONAL_KWARGS = {"query": 0, "value": 1, "key": 2}
 
 
 def _is_tensor_ref(value: Any) -> bool:
@@ -89,47 +88,204 @@ def _constants(value: Any) -> list[Any]:
     return [value]
 
 
-# Keras operations (``keras.ops``) that are exactly a catalog merge layer when applied to
-# two tensors of the same shape with nothing else: ``a + b`` computes what ``Add()([a, b])`` does.
-_EXACT_OPS = {"Add", "Subtract", "Multiply", "Maximum", "Minimum"}
+def _ref_text(refs) -> str:
+    names = list(dict.fromkeys(r[0] for r in refs))
+    return f" (applied to the output of {', '.join(repr(n) for n in names)})" if names else ""
 
 
-def _shape_of(ref: dict) -> Any:
-    return normalize_shape((ref.get("config") or {}).get("shape"))
+def _constant_problem(value: Any, depth: int = 0) -> str | None:
+    """Why a constant call argument cannot be kept exactly in a node (None: it can).
+    Numbers, booleans, strings, None, lists of them, and Keras's slice and ``...``
+    markers are plain data; anything else (an array, an object) is not."""
+    if depth > 32:
+        return "it is nested too deeply"
+    if value is None or isinstance(value, (bool, str, int)):
+        return None
+    if isinstance(value, float):
+        return None if math.isfinite(value) else f"{value!r} is not a finite number"
+    if isinstance(value, (list, tuple)):
+        for v in value:
+            problem = _constant_problem(v, depth + 1)
+            if problem:
+                return problem
+        return None
+    if isinstance(value, dict):
+        try:
+            if keras_bridge._inert_marker(value, "constant"):
+                return None
+        except keras_bridge.UnsafeConfigError as exc:
+            return str(exc)
+        return f"it is a {str(value.get('class_name', 'object'))[:40]} (only numbers, lists and slices are kept)"
+    return f"it is a {type(value).__name__}"
 
 
-def normalize_shape(shape: Any) -> Any:
-    return list(shape) if isinstance(shape, (list, tuple)) else shape
+def _as_json(value: Any) -> Any:
+    """A constant as the project file holds it (tuples as lists)."""
+    if isinstance(value, (list, tuple)):
+        return [_as_json(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _as_json(v) for k, v in value.items()}
+    return value
 
 
-def _check_operation(entry: dict, cname: str, lname: str, where: str) -> None:
-    """Refuse a Keras operation node unless it is exactly a catalog merge layer."""
-    module = entry.get("module")
+def _operation_call(entry: dict, where: str) -> tuple[str, dict, list[tuple[int, tuple]]]:
+    """A Keras operation node -> (catalog name, node config, [(port, tensor reference)]).
+
+    The node keeps the operation's settings (``axis``...) and every constant argument
+    of its call by name (``x2: 3.0`` for ``x + 3.0``); tensors become edges into the
+    port of their argument. Refused by name: an operation outside the catalog, keyword
+    arguments, and constants that are not plain data."""
+    cname, module = str(entry.get("class_name")), entry.get("module")
+    config = entry.get("config") or {}
+    lname = config.get("name") or entry.get("name") or "?"
     inbound = entry.get("inbound_nodes") or []
     call = inbound[0] if inbound and isinstance(inbound[0], dict) else {}
     args = call.get("args") or []
     kwargs = call.get("kwargs") or {}
-    sources = [r[0] for r in _tensor_refs(args)]
-    after = f" (applied to the output of {', '.join(repr(n) for n in dict.fromkeys(sources))})" if sources else ""
-    op = f"operation '{lname}' ({module}.{cname}){after}"
-    if cname not in _EXACT_OPS:
-        raise ImportRefused(f"{where}: {op} is a Keras operation that Layer Studio cannot keep yet; "
-                            "only layers can be imported (write it as a layer, or leave it out)")
+    op = f"operation '{lname}' ({module}.{cname}){_ref_text(_tensor_refs(args) + _tensor_refs(kwargs))}"
+    name = catalog.OPS_BY_KERAS.get((module, cname))
+    if name is None:
+        known = ", ".join(sorted(catalog.spec(n).keras_name for n in catalog.op_names()))
+        raise ImportRefused(f"{where}: {op} is a Keras operation that Layer Studio does not keep (it keeps {known}); "
+                            "write it as a layer, or leave it out")
+    if kwargs:
+        raise ImportRefused(f"{where}: {op} is called with keyword arguments ({', '.join(sorted(map(str, kwargs)))}), "
+                            "which Keras's own functions never pass; refused rather than changed")
+    spec = catalog.spec(name)
+    params = spec.op.call
+    if not isinstance(args, (list, tuple)) or len(args) != len(params):
+        raise ImportRefused(f"{where}: {op} takes {len(params)} argument(s) "
+                            f"({', '.join(p.name for p in params)}) but is called with {len(args)}")
+    settings = set(keras_bridge.op_settings(name))
+    extra = sorted(k for k in config if k != "name" and k not in settings)
+    if extra:
+        raise ImportRefused(f"{where}: {op} has settings ({', '.join(extra)}) that Layer Studio does not know")
+    try:
+        keras_bridge.check_config_safe(config, f"operation '{lname}'")
+    except keras_bridge.UnsafeConfigError as exc:
+        raise ImportRefused(f"{where}: {exc}") from None
+    node_config = _strip_name(config)
+    edges: list[tuple[int, tuple]] = []
+    port = 0
+    for p, value in zip(params, args):
+        if p.kind == "tensors":
+            refs = value if isinstance(value, (list, tuple)) and value and all(_is_tensor_ref(v) for v in value) else None
+            if refs is None:
+                raise ImportRefused(f"{where}: {op}: argument '{p.name}' should be a list of tensors")
+            for v in refs:
+                edges.append((port, _tensor_refs(v)[0]))
+                port += 1
+            continue
+        if _is_tensor_ref(value) and p.kind in ("tensor", "operand"):
+            edges.append((port, _tensor_refs(value)[0]))
+        elif p.kind == "tensor":
+            raise ImportRefused(f"{where}: {op}: argument '{p.name}' is {value!r:.40}, not a tensor")
+        else:
+            if _tensor_refs(value):
+                raise ImportRefused(f"{where}: {op}: argument '{p.name}' mixes tensors into a constant "
+                                    "(a tensor index), which a node cannot keep")
+            problem = _constant_problem(value)
+            if problem or (p.kind == "operand" and value is None):
+                raise ImportRefused(f"{where}: {op} takes the constant {p.name}={value!r:.60} that Layer Studio "
+                                    f"cannot keep exactly ({problem or 'None is not a value'}); refused rather "
+                                    "than imported without it")
+            if p.name in node_config:
+                raise ImportRefused(f"{where}: {op}: argument '{p.name}' clashes with a setting of the same name")
+            node_config[p.name] = _as_json(value)
+        if p.kind != "constant":
+            port += 1
+    return name, node_config, edges
+
+
+def _call_defaults(class_name: str) -> dict[str, Any]:
+    """The defaults of a layer's ``call`` keyword arguments (what Keras passes when none is given)."""
+    import inspect
+    try:
+        sig = inspect.signature(catalog.keras_class(class_name).call)
+    except (TypeError, ValueError):
+        return {}
+    return {p.name: p.default for p in sig.parameters.values() if p.default is not inspect.Parameter.empty}
+
+
+def _layer_call(entry: dict, where: str, call: dict | None = None) -> tuple[dict, list[tuple[int, tuple]]]:
+    """A layer's call -> (its call fields for the node config, [(port, tensor reference)]).
+
+    Positional tensors feed the layer's own input ports (MultiHeadAttention's
+    ``query``/``value``/``key`` by keyword too). Other keyword arguments are kept: a
+    tensor (``attention_mask=m``, ``mask=m``, a list such as ``initial_state=[h, c]``)
+    feeds a port numbered after the layer's inputs, a constant (``training=False``,
+    ``use_causal_mask=True``) is held in the node. A constant equal to the call's own
+    default is what Keras passes anyway, so it is left out."""
+    cname = entry["class_name"]
+    lname = entry["config"]["name"]
+    spec = catalog.spec(cname)
+    if call is None:  # its first call (a shared layer's others are its uses')
+        call = (entry.get("inbound_nodes") or [{}])[0]
+    args = call.get("args") or []
     constants = _constants(args)
     if constants:
-        raise ImportRefused(f"{where}: {op} takes a constant ({', '.join(repr(c) for c in constants)[:80]}) "
-                            "that Layer Studio cannot keep yet; refused rather than imported without it")
-    if kwargs:
-        raise ImportRefused(f"{where}: {op} is called with keyword arguments ({', '.join(sorted(map(str, kwargs)))}) "
-                            "that Layer Studio cannot keep yet")
-    refs = [a for a in args if _is_tensor_ref(a)]
-    if len(refs) != 2 or len(args) != 2 or _shape_of(refs[0]) != _shape_of(refs[1]):
-        raise ImportRefused(f"{where}: {op} combines tensors of different shapes or not exactly two tensors "
-                            f"(broadcasting), which the '{cname}' layer does not do the same way; refused")
-    extra = set(entry.get("config") or {}) - {"name"}
-    if extra:
-        raise ImportRefused(f"{where}: {op} has settings ({', '.join(sorted(extra))}) that Layer Studio "
-                            "cannot keep yet")
+        raise ImportRefused(f"{where}: layer '{lname}' is called with a constant argument "
+                            f"({', '.join(repr(c) for c in constants)[:80]}) that a graph node cannot carry")
+    refs = _tensor_refs(args)
+    kwargs = dict(call.get("kwargs") or {})
+    positional_names = {p.name: k for k, p in enumerate(spec.ports)}
+    positional: dict[int, tuple] = {}
+    fields: dict[str, dict] = {}
+    defaults = None
+    next_port = spec.max_inputs if spec.max_inputs is not None else None
+    for key, value in kwargs.items():
+        if key in positional_names and _is_tensor_ref(value):
+            positional[positional_names[key]] = _tensor_refs(value)[0]
+            continue
+        tensors = _tensor_refs(value)
+        if tensors:
+            items = list(value) if isinstance(value, (list, tuple)) else [value]
+            if not all(v is None or _is_tensor_ref(v) for v in items) or not _call_name(key):
+                raise ImportRefused(f"{where}: layer '{lname}' is called with {key}={value!r:.60}, which mixes "
+                                    "tensors and constants in a way a node cannot keep")
+            if next_port is None:
+                raise ImportRefused(f"{where}: layer '{lname}' ({cname}) takes any number of inputs and is also "
+                                    f"given the tensor argument '{key}', which a node cannot keep")
+            ports = []
+            for v in items:
+                if v is None:
+                    ports.append(None)
+                    continue
+                ports.append(next_port)
+                positional[next_port] = _tensor_refs(v)[0]
+                next_port += 1
+            fields.setdefault(catalog.CALL_PORTS, {})[key] = ports if isinstance(value, (list, tuple)) else ports[0]
+            continue
+        if defaults is None:
+            defaults = _call_defaults(cname)
+        if key in defaults and defaults[key] == value and type(defaults[key]) is type(value):
+            continue   # what Keras passes when the argument is not given (mask=None, training=False...)
+        problem = _constant_problem(value) or (None if _call_name(key) else "it is not a plain name")
+        if problem:
+            raise ImportRefused(f"{where}: layer '{lname}' is called with {key}={value!r:.60}, which a node "
+                                f"cannot keep exactly ({problem})")
+        fields.setdefault(catalog.CALL_KWARGS, {})[key] = _as_json(value)
+    edges = list(enumerate(refs))
+    taken = len(refs)
+    for port in sorted(positional):
+        if port < (spec.max_inputs or 0) and port < taken:
+            raise ImportRefused(f"{where}: layer '{lname}' is given input '{spec.port_name(port)}' twice")
+        edges.append((port, positional[port]))
+    try:
+        catalog.check_call_fields(cname, fields)
+    except ValueError as exc:
+        raise ImportRefused(f"{where}: layer '{lname}': {exc}") from None
+    return fields, edges
+
+
+def _call_name(key: Any) -> bool:
+    import keyword
+    return isinstance(key, str) and key.isascii() and key.isidentifier() and not keyword.iskeyword(key)
+
+
+def _is_operation(entry: dict) -> bool:
+    module = entry.get("module")
+    return isinstance(module, str) and module.startswith("keras.src.ops")
 
 
 _NESTED_MODULES = {"Sequential": ("keras", "keras.models", "keras.src.models.sequential"),
@@ -156,8 +312,8 @@ def check_layer_entries(entries: list[dict], where: str, depth: int = 0) -> None
 
     Keras 3 writes Python arithmetic on tensors (``x + 3.0``) and ``keras.ops``
     calls into a functional model as operation nodes (module ``keras.src.ops...``).
-    Only those that are exactly a catalog merge layer are accepted; one with a
-    constant or keyword argument is refused by name, never imported without it.
+    Those in the catalog's Operations become operation nodes with their constants;
+    any other operation is refused by name, never imported without it.
     """
     for entry in entries:
         cname = entry.get("class_name")
@@ -166,9 +322,14 @@ def check_layer_entries(entries: list[dict], where: str, depth: int = 0) -> None
         if cname in _MODEL_CLASSES:
             _check_nested_model(entry, cname, lname, module, where, depth)
             continue
-        if isinstance(module, str) and module.startswith("keras.src.ops"):
-            _check_operation(entry, str(cname), lname, where)
-        elif cname in catalog.APPLICATION_LAYERS:
+        inbound = entry.get("inbound_nodes") or []
+        if _is_operation(entry):
+            if len(inbound) > 1:
+                raise ImportRefused(f"{where}: operation '{lname}' is called at {len(inbound)} places; an operation "
+                                    "used at several places is refused (write each call as its own operation)")
+            _operation_call(entry, where)
+            continue
+        if cname in catalog.APPLICATION_LAYERS:
             if module != catalog.APPLICATION_LAYERS[cname] or entry.get("registered_name") not in (None, cname):
                 raise ImportRefused(f"{where}: layer '{lname}' is a '{module}.{cname}', not Keras's own {cname} "
                                     f"from {catalog.APPLICATION_LAYERS[cname]}; refused (it could run any code)")
@@ -176,7 +337,7 @@ def check_layer_entries(entries: list[dict], where: str, depth: int = 0) -> None
                 and cname in catalog.SPECS:
             raise ImportRefused(f"{where}: layer '{lname}' is of type '{cname}' from module '{module}', which is "
                                 "not the built-in Keras layer of that name in the catalog")
-        if cname not in catalog.SPECS:
+        if cname not in catalog.SPECS or catalog.is_op(cname) or cname == "Block":
             raise ImportRefused(f"{where}: layer '{lname}' is of type '{cname}', which is not a built-in "
                                 "Keras layer in the catalog (Lambda and custom layers run code and are refused)")
         if cname in catalog.WRAPPABLE:
@@ -188,13 +349,17 @@ def check_layer_entries(entries: list[dict], where: str, depth: int = 0) -> None
             keras_bridge.check_config_safe(entry.get("config"), f"layer '{lname}'")
         except keras_bridge.UnsafeConfigError as exc:
             raise ImportRefused(f"{where}: {exc}") from None
-        inbound = entry.get("inbound_nodes") or []
-        if inbound and isinstance(inbound[0], dict) and not (isinstance(module, str)
-                                                             and module.startswith("keras.src.ops")):
-            constants = _constants(inbound[0].get("args") or [])
-            if constants:
-                raise ImportRefused(f"{where}: layer '{lname}' is called with a constant argument "
-                                    f"({', '.join(repr(c) for c in constants)[:80]}) that a graph node cannot carry")
+        if any(k in (entry.get("config") or {}) for k in catalog.CALL_KEYS):
+            raise ImportRefused(f"{where}: layer '{lname}' has a setting named {catalog.CALL_KEYS}, which "
+                                "Layer Studio keeps for call arguments")
+        first = None
+        for call in inbound:
+            if isinstance(call, dict):
+                fields, _edges = _layer_call(entry, where, call)
+                if fields and len(inbound) > 1:
+                    raise ImportRefused(f"{where}: layer '{lname}' is used at {len(inbound)} places and called "
+                                        "with extra arguments, which a shared layer's uses cannot keep yet")
+                first = fields
 
 
 def _strip_name(config: dict) -> dict:
@@ -254,18 +419,39 @@ def _from_functional_config(config: dict, where: str, depth: int = 0) -> ModelGr
     input_names = [ref[0] for ref in _io_refs(config.get("input_layers"))]
     ordered = sorted(entries, key=lambda e: (0, input_names.index(e["config"]["name"]))
                      if e["config"]["name"] in input_names else (1, 0))
-    calls: dict[tuple[str, int], Any] = {}  # (layer name, call index) -> its node
+    from studio.engine.sharing import SHARES
+    calls: dict[tuple[str, int], Any] = {}   # (layer name, call index) -> its node
+    wiring: list[tuple[Any, list]] = []       # (node, [(port, tensor reference)])
     for entry in ordered:
-        owner = _node_for_entry(graph, entry, where, depth)
-        calls[(owner.name, 0)] = owner
-        for k in range(1, len(entry.get("inbound_nodes") or [])):  # a layer called again: a use that shares it
-            from studio.engine.sharing import SHARES
-            calls[(owner.name, k)] = graph.add_node(owner.class_name, {SHARES: owner.id},
-                                                    name=graph.unique_name(f"{owner.name}_call{k + 1}"))
-    for entry in entries:
         lname = entry["config"]["name"]
-        for k, call in enumerate(entry.get("inbound_nodes") or []):
-            _connect_call(graph, calls, entry, lname, k, call, where)
+        inbound = [c for c in entry.get("inbound_nodes") or [] if isinstance(c, dict)]
+        if _is_operation(entry):
+            class_name, node_config, edges = _operation_call(entry, where)
+            node = graph.add_node(class_name, node_config, name=lname)
+            per_call = [edges]
+        elif entry["class_name"] in _MODEL_CLASSES:
+            node = _node_for_entry(graph, entry, where, depth)
+            per_call = [_block_call(call, lname, where) for call in inbound]
+        else:
+            node_config = _strip_name(entry["config"])
+            per_call = []
+            for k, call in enumerate(inbound):
+                fields, edges = _layer_call(entry, where, call)
+                if k == 0:
+                    node_config.update(fields)
+                per_call.append(edges)
+            node = graph.add_node(entry["class_name"], node_config, name=lname)
+        calls[(lname, 0)] = node
+        for k, edges in enumerate(per_call):
+            if k:  # the layer called again: a use that shares it (one layer, one set of weights)
+                calls[(lname, k)] = graph.add_node(node.class_name, {SHARES: node.id},
+                                                   name=graph.unique_name(f"{lname}_call{k + 1}"))
+            wiring.append((calls[(lname, k)], edges))
+    for node, edges in wiring:
+        for port, (src, node_index, tensor_index) in edges:
+            if (src, node_index) not in calls:
+                raise ImportRefused(f"{where}: layer '{node.name}' takes a tensor from unknown layer '{src}'")
+            graph.connect(calls[(src, node_index)].id, node.id, port, tensor_index)
     # Keras numbers a nested functional model's calls from 1 in output_layers (its call 0 is its
     # own construction) but from 0 in the tensors other layers take (keras Functional.get_config)
     functional = {e["config"]["name"] for e in entries if e.get("class_name") in ("Functional", "Model")}
@@ -282,29 +468,19 @@ def _from_functional_config(config: dict, where: str, depth: int = 0) -> ModelGr
     return graph
 
 
-def _connect_call(graph: ModelGraph, calls: dict, entry: dict, lname: str, k: int, call: dict, where: str) -> None:
-    """Wire one call of a layer (its k-th use) to the tensors it takes."""
-    refs = _tensor_refs(call.get("args", []))
-    kwargs = dict(call.get("kwargs") or {})
-    positional = {}
-    for key in list(kwargs):
-        if key in _POSITIONAL_KWARGS and _is_tensor_ref(kwargs[key]):
-            positional[_POSITIONAL_KWARGS[key]] = _tensor_refs(kwargs.pop(key))[0]
-        elif key == "training" and kwargs[key] in (None, True, False):
-            # Keras records the training flag of the call context; at run time
-            # a functional model passes its own flag to every layer instead.
-            kwargs.pop(key)
-        elif key == "mask" and kwargs[key] is None:
-            kwargs.pop(key)
+def _block_call(call: dict, lname: str, where: str) -> list[tuple[int, tuple]]:
+    """A nested model's call -> [(port, tensor reference)]: its inputs, in order (a list
+    for several); the training flag and an empty mask Keras records are what it passes anyway."""
+    kwargs = {k: v for k, v in (call.get("kwargs") or {}).items()
+              if not (k == "training" and v in (None, True, False) or k == "mask" and v is None)}
     if kwargs:
-        raise ImportRefused(f"{where}: layer '{lname}' is called with extra arguments "
-                            f"({', '.join(sorted(kwargs))}), which a graph node cannot carry")
-    for port in sorted(positional):
-        refs.insert(port, positional[port]) if port <= len(refs) else refs.append(positional[port])
-    for port, (src, node_index, tensor_index) in enumerate(refs):
-        if (src, node_index) not in calls:
-            raise ImportRefused(f"{where}: layer '{lname}' takes a tensor from unknown layer '{src}'")
-        graph.connect(calls[(src, node_index)].id, calls[(lname, k)].id, port, tensor_index)
+        raise ImportRefused(f"{where}: nested model '{lname}' is called with extra arguments "
+                            f"({', '.join(sorted(map(str, kwargs)))}), which a block cannot keep")
+    args = call.get("args") or []
+    if _constants(args):
+        raise ImportRefused(f"{where}: nested model '{lname}' is called with a constant argument, "
+                            "which a block cannot keep")
+    return list(enumerate(_tensor_refs(args)))
 
 
 def _io_refs(value) -> list[tuple[str, int, int]]:

@@ -99,6 +99,9 @@ class ModelInspector:
         try:
             return self.model.get_layer(name)
         except ValueError:
+            for op in self.model.operations:   # an operation node (x + 3.0) is not among the layers
+                if op.name == name:
+                    return op
             raise InspectError(f"the model has no layer '{name}' (it is not part of the model)") from None
 
     def output_shape(self, name: str) -> tuple:

@@ -182,11 +182,35 @@ def _check_common(value: dict, where: str) -> None:
         raise UnsafeConfigError(f"{where} holds an object whose class name {_show(class_name)} is not a name")
 
 
+_SLICE_FIELDS = ("start", "stop", "step")
+
+
+def _inert_marker(value: dict, where: str) -> bool:
+    """True for the plain-data markers Keras writes for a slice or ``...`` (an index of
+    ``x[1:, ...]``); raises if a dict names one but is not exactly that."""
+    cname = value.get("class_name")
+    if cname not in ("__slice__", "__ellipsis__"):
+        return False
+    inner = value.get("config")
+    ok = set(value) <= {"class_name", "config"} and isinstance(inner, dict)
+    if ok and cname == "__slice__":
+        ok = set(inner) <= set(_SLICE_FIELDS) and all(
+            inner.get(k) is None or (isinstance(inner.get(k), int) and not isinstance(inner.get(k), bool))
+            for k in _SLICE_FIELDS)
+    elif ok:
+        ok = not inner
+    if not ok:
+        raise UnsafeConfigError(f"{where} holds a malformed {cname} (a slice takes whole numbers or None)")
+    return True
+
+
 def _check_plain(value: Any, where: str) -> None:
     """Numbers, strings, None, lists and tuples of them: the settings of an allowed object."""
     if isinstance(value, dict):
         if value.get("class_name") == "__tuple__" and set(value) <= {"class_name", "config"}:
             _check_plain((value.get("config") or {}).get("value"), where)
+            return
+        if _inert_marker(value, where):
             return
         if "class_name" in value or "module" in value or "registered_name" in value:
             raise UnsafeConfigError(f"{where} holds a nested '{_name_of(value)}' object, which is not allowed here")
@@ -212,6 +236,8 @@ def check_config_safe(value: Any, where: str = "config", kind: str | None = None
         if "class_name" in value or "module" in value or "registered_name" in value:
             if value.get("class_name") == "__tuple__" and set(value) <= {"class_name", "config"}:
                 _check_plain((value.get("config") or {}).get("value"), where)
+                return
+            if _inert_marker(value, where):
                 return
             _check_common(value, where)
             raise UnsafeConfigError(f"{where} holds a '{_name_of(value)}' object, which is not allowed there")
@@ -277,13 +303,16 @@ def _materialize_inner(config: dict[str, Any], owner: str) -> dict[str, Any]:
 
 
 def layer_config(class_name: str, name: str, config: dict[str, Any]) -> dict[str, Any]:
-    """The full dict to hand to ``cls.from_config`` for a node."""
+    """The full dict to hand to ``cls.from_config`` for a node (its call fields left out)."""
     if class_name == "Block":
         from studio.engine.blocks import check_block_config
         check_block_config(config, f"block '{name}'")
         return copy.deepcopy(config)
     check_config_safe(config, f"layer '{name}'")
-    cfg = copy.deepcopy(config)
+    catalog.check_call_fields(class_name, config)
+    if catalog.is_op(class_name):
+        return op_config(class_name, name, config)
+    cfg = copy.deepcopy(catalog.layer_settings(config))
     if class_name in catalog.WRAPPABLE:
         cfg = _materialize_inner(cfg, class_name)
     if class_name == "InputLayer":
@@ -309,8 +338,52 @@ def input_layer_config(cfg: dict[str, Any]) -> dict[str, Any]:
     return cfg
 
 
+def op_settings(class_name: str) -> tuple[str, ...]:
+    """The constructor arguments of an operation (``axis``, ``keepdims``...), name excluded."""
+    cls = catalog.keras_class(class_name)
+    return tuple(p.name for p in inspect.signature(cls.__init__).parameters.values()
+                 if p.name not in ("self", "name") and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL))
+
+
+def op_config(class_name: str, name: str, config: dict[str, Any]) -> dict[str, Any]:
+    """What an operation's ``from_config`` takes: the node's config less the constants it
+    passes to the call. Any other key is refused by name."""
+    op = catalog.spec(class_name).op
+    settings = op_settings(class_name)
+    constants = op.constant_names
+    unknown = sorted(k for k in config if k not in settings and k not in constants)
+    if unknown:
+        raise ValueError(f"{class_name} has no setting {', '.join(map(repr, unknown))}; it takes "
+                         f"{', '.join(settings + constants) or 'none'}")
+    for c in op.call:
+        if c.kind == "constant" and config.get(c.name) is None and c.name not in config:
+            raise ValueError(f"{class_name} needs a value for '{c.name}'")
+    cfg = {k: copy.deepcopy(v) for k, v in config.items() if k in settings}
+    cfg["name"] = name
+    return cfg
+
+
+def op_constant(class_name: str, param: str, value: Any) -> Any:
+    """A constant a node holds, as the operation's call takes it: Keras's slice and
+    ``...`` markers become the objects, and an index list becomes a tuple (``x[:, 0]``)."""
+    def restore(v):
+        if isinstance(v, dict) and v.get("class_name") == "__slice__":
+            c = v.get("config") or {}
+            return slice(c.get("start"), c.get("stop"), c.get("step"))
+        if isinstance(v, dict) and v.get("class_name") == "__ellipsis__":
+            return Ellipsis
+        if isinstance(v, list):
+            return [restore(x) for x in v]
+        return v
+
+    value = restore(value)
+    if class_name == "ops.GetItem" and param == "key" and isinstance(value, list):
+        value = tuple(value)
+    return value
+
+
 def make_layer(class_name: str, name: str, config: dict[str, Any]):
-    """Instantiate the Keras layer for a node, in Keras's safe mode."""
+    """Instantiate the Keras layer (or operation) for a node, in Keras's safe mode."""
     from keras.src.saving import serialization_lib
 
     if class_name == "Block":
@@ -432,6 +505,18 @@ class shape_only_weights:
         self.scope.__exit__(*exc)
         del self.pending[self.pending_count:]  # forget the deferred probe variables
         _local.sink = self.previous
+
+
+def call_node(layer, class_name: str, config: dict[str, Any], values: dict[int, Any]):
+    """Call a node's layer or operation on what its input ports carry ({port: tensor}),
+    with the constants and keyword arguments the node holds."""
+    args, kwargs = catalog.call_arguments(class_name, config, values,
+                                          lambda param, v: op_constant(class_name, param, v))
+    return layer(*args, **kwargs)
+
+
+def has_call_fields(class_name: str, config: dict[str, Any]) -> bool:
+    return catalog.is_op(class_name) or any(k in config for k in catalog.CALL_KEYS)
 
 
 def call_layer(layer, class_name: str, inputs: list):

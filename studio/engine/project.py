@@ -424,6 +424,11 @@ class _EntryChecks:
                 self._safe(config, f"{source}: node {k + 1} ('{node['name']}') config")
         except self._errors as exc:
             raise ProjectError(f"{source}: {exc}") from None
+        if catalog.CALL_KWARGS in config or catalog.CALL_PORTS in config:
+            try:
+                catalog.check_call_fields(node["class_name"], config)
+            except ValueError as exc:
+                raise _fail(f"{source}: node {k + 1} ('{node['name']}') config", str(exc)) from None
         pos = node["position"]
         if len(pos) != 2 or not all(type(v) in (int, float) and math.isfinite(v) for v in pos):
             raise _fail(f"{source}: node {k + 1} position", "should be two finite numbers [x, y]")

@@ -320,17 +320,21 @@ class ShapeChecker:
         # structural problems first
         if not ports:
             return NodeState(error=f"'{node.name}' has no input connected: connect a layer's output to it")
-        hi = max(ports) + 1
-        missing = [k for k in range(hi) if k not in ports]
-        if missing:
-            names = ", ".join(f"'{s.port_name(k)}'" for k in missing)
-            return NodeState(error=f"'{node.name}' has nothing connected to input {names}")
-        if len(ports) < s.min_inputs:
-            fix = Fix(f"Remove '{node.name}'", "bypass", node_id) if len(ports) == 1 else None
-            return NodeState(error=f"{s.class_name} needs at least {s.min_inputs} inputs but '{node.name}' has {len(ports)}; "
+        found = catalog.check_ports(node.class_name, node.config, ports, required=s.is_op)
+        if found.missing:
+            names = ", ".join(f"'{catalog.port_label(node.class_name, node.config, k)}'" for k in found.missing)
+            hint = "; connect a tensor to it, or give it a constant in the inspector" if s.is_op else ""
+            return NodeState(error=f"'{node.name}' has nothing connected to input {names}{hint}")
+        if found.extra:
+            return NodeState(error=f"'{node.name}': {found.extra[0][1]}")
+        if found.positional < s.min_inputs and not s.is_op:
+            n = found.positional
+            fix = Fix(f"Remove '{node.name}'", "bypass", node_id) if n == 1 else None
+            return NodeState(error=f"{s.class_name} needs at least {s.min_inputs} inputs but '{node.name}' has {n}; "
                                    "connect another tensor or remove the layer", fix=fix)
         shapes, dtypes = [], []
-        for k in range(hi):
+        order = sorted(ports)
+        for k in order:
             src, src_port = ports[k]
             up = self.states.get(src)
             src_name = self.graph.nodes[src].name
@@ -347,23 +351,24 @@ class ShapeChecker:
                 return NodeState(error=reason, fix=Fix(f"Make '{node.name}' its own layer", "unshare", node_id)
                                  if node.config.get(sharing.SHARES) in self.graph.nodes else None)
             node = _AsOwner(node, sharing.effective_config(self.graph, node))
-            state = self._infer(node, shapes, dtypes)
+            state = self._infer(node, shapes, dtypes, order)
             state.params, state.trainable_params = 0, 0 if state.error is None else None
         else:
-            state = self._infer(node, shapes, dtypes)
+            state = self._infer(node, shapes, dtypes, order)
         if state.error is None:
             self._warnings(node, shapes, state, is_output)
         return state
 
-    def _infer(self, node, shapes: list[Shape], dtypes: list[str]) -> NodeState:
+    def _infer(self, node, shapes: list[Shape], dtypes: list[str], ports: list[int] | None = None) -> NodeState:
+        ports = list(range(len(shapes))) if ports is None else ports
         config = node.config
         if node.class_name == "Block":
             from studio.engine.blocks import without_positions
             config = without_positions(config)
-        key = _key(node.class_name, config, (tuple(shapes), tuple(dtypes)))
+        key = _key(node.class_name, config, (tuple(shapes), tuple(dtypes), tuple(ports)))
         result = self._cache.get(key) if key is not None else None
         if result is None:
-            result = self._infer_uncached(node.class_name, node.config, shapes, dtypes)
+            result = self._infer_uncached(node.class_name, node.config, shapes, dtypes, ports)
             self.checked_count += 1
             if key is not None:
                 self._cache[key] = result
@@ -378,7 +383,10 @@ class ShapeChecker:
             state.fix = _make_fix(result.fix_kind, result.fix_data, node.id)
         return state
 
-    def _infer_uncached(self, class_name: str, config: dict, shapes: list[Shape], dtypes: list[str]) -> _Result:
+    def _infer_uncached(self, class_name: str, config: dict, shapes: list[Shape], dtypes: list[str],
+                        ports: list[int] | None = None) -> _Result:
+        """Check one node: ``shapes``/``dtypes`` are what its input ports carry, in the order
+        of ``ports`` (by default 0, 1, ...)."""
         from studio.engine import keras_bridge
         try:
             import keras
@@ -396,6 +404,8 @@ class ShapeChecker:
         if pre is not None:
             return pre
         tensors = [keras.KerasTensor(shape, dtype=dtype) for shape, dtype in zip(shapes, dtypes)]
+        if keras_bridge.has_call_fields(class_name, config):
+            return self._infer_call(class_name, config, shapes, dict(zip(ports or range(len(tensors)), tensors)))
         # Fast paths first: shape-only weights, then the layer's own output
         # spec (or a symbolic call); finally a real build, which is slower
         # but handles any layer.
@@ -421,6 +431,47 @@ class ShapeChecker:
             except Exception as exc:
                 log.debug("shape check of %s failed (fast paths: %r)", class_name, failures, exc_info=True)
                 return _explain(class_name, config, shapes, exc)
+        flat = keras.tree.flatten(out)
+        outputs = [tuple(t.shape) for t in flat]
+        for shape in outputs:
+            if any(d is not None and d <= 0 for d in shape):
+                return _explain(class_name, config, shapes, ValueError(
+                    f"the output shape {format_shape(shape)} has an empty dimension"))
+        return _Result(outputs=outputs, dtypes=[str(t.dtype) for t in flat], params=params,
+                       trainable_params=trainable)
+
+    def _infer_call(self, class_name: str, config: dict, shapes: list[Shape], values: dict) -> _Result:
+        """Check an operation, or a layer called with keyword arguments: the call itself,
+        on symbolic tensors (an operation has no weights to build)."""
+        from studio.engine import keras_bridge
+        import keras
+        try:
+            with keras_bridge.shape_only_weights() as weights:
+                layer = keras_bridge.make_layer(class_name, "probe", config)
+                if catalog.is_op(class_name):
+                    args, kwargs = catalog.call_arguments(
+                        class_name, config, values, lambda p, v: keras_bridge.op_constant(class_name, p, v))
+                    out = layer.compute_output_spec(*args, **kwargs)
+                else:
+                    out = keras_bridge.call_node(layer, class_name, config, values)
+            if catalog.is_op(class_name):
+                params = trainable = 0
+            else:
+                params = keras_bridge.count_shape_only_params(layer, weights)
+                trainable = keras_bridge.count_shape_only_trainable(layer, weights)
+        except Exception as exc:
+            if catalog.is_op(class_name):
+                log.debug("shape check of %s failed", class_name, exc_info=True)
+                return _explain(class_name, config, shapes, exc)
+            try:  # a layer that cannot be built with shape-only weights: a real build
+                from math import prod
+                layer = keras_bridge.make_layer(class_name, "probe", config)
+                out = keras_bridge.call_node(layer, class_name, config, values)
+                params = int(layer.count_params())
+                trainable = sum(int(prod(w.shape)) for w in layer.trainable_weights)
+            except Exception as exc2:
+                log.debug("shape check of %s failed (%r)", class_name, exc, exc_info=True)
+                return _explain(class_name, config, shapes, exc2)
         flat = keras.tree.flatten(out)
         outputs = [tuple(t.shape) for t in flat]
         for shape in outputs:

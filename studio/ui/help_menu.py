@@ -91,7 +91,11 @@ def layer_help_html(class_name: str) -> str:
     try:
         import sys
         if "keras" in sys.modules:  # never import TensorFlow on the GUI thread just for help
-            doc = inspect.getdoc(catalog.keras_class(class_name)) or ""
+            if spec.op is not None:   # an operation: the keras.ops function a person writes documents it
+                import keras
+                doc = inspect.getdoc(getattr(keras.ops, spec.op.function)) or ""
+            else:
+                doc = inspect.getdoc(catalog.keras_class(class_name)) or ""
     except Exception:  # Keras not loaded or no such class: the catalog's line still helps
         doc = ""
     body = html.escape(doc) if doc else "(The full Keras documentation appears once TensorFlow has loaded.)"

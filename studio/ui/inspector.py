@@ -75,7 +75,12 @@ def parse_value(p: catalog.ParamSpec, text: str) -> tuple[Any, str | None]:
         except ValueError:
             return None, f"'{t}' is not a whole number"
         return v, None
-    if p.kind in ("json", "layer"):
+    if p.kind == "index":
+        try:
+            return catalog.parse_index(t), None
+        except ValueError as exc:
+            return None, str(exc)
+    if p.kind in ("json", "layer", "operand"):
         try:
             return json.loads(t), None
         except json.JSONDecodeError as exc:
@@ -143,10 +148,12 @@ class _Field(QWidget):
                 w.setSpecialValueText("(several values)")
             w.valueChanged.connect(lambda v: self.committed.emit(p.name, int(v)))
             return w
-        w = QLineEdit("" if mixed else value_text(value))
+        w = QLineEdit("" if mixed else (catalog.index_text(value) if p.kind == "index" else value_text(value)))
         if mixed:
             w.setPlaceholderText("(several values)")
-        hints = {"tuple": "e.g. 3, 3", "int_or_tuple": "e.g. -1 or 1, 2", "json": "JSON value"}
+        hints = {"tuple": "e.g. 3, 3", "int_or_tuple": "e.g. -1 or 1, 2", "json": "JSON value",
+                 "operand": "a constant (e.g. 3.0 for x + 3.0), or None to take a tensor on this input",
+                 "index": "Python indexing, e.g. [:, 0] or [..., 1:] or [:, None]"}
         if p.kind in hints and not mixed:
             w.setToolTip(hints[p.kind])
         w.textEdited.connect(self._validate)

@@ -32,7 +32,7 @@ def test_code_running_layers_are_not_in_the_catalog():
         catalog.spec("Lambda")
 
 
-@pytest.mark.parametrize("name", sorted(catalog.SPECS))
+@pytest.mark.parametrize("name", sorted(catalog.layer_names()))
 def test_spec_is_complete(name):
     s = catalog.spec(name)
     assert s.category in catalog.CATEGORIES
@@ -75,7 +75,7 @@ def test_search_and_summary():
     assert catalog.key_params_text("Conv2D", {"filters": 32, "kernel_size": [3, 3], "activation": "relu"}) == "32 3×3 relu"
 
 
-@pytest.mark.parametrize("name", sorted(n for n in catalog.SPECS if n not in ("InputLayer", "Block")))  # blocks: test_blocks
+@pytest.mark.parametrize("name", sorted(n for n in catalog.layer_names() if n not in ("InputLayer", "Block")))  # blocks: test_blocks
 def test_default_layer_checks_and_counts_params_like_keras(name):
     """The fast (shape-only weights) check agrees with a real Keras build."""
     s = catalog.spec(name)
@@ -94,7 +94,7 @@ def test_default_layer_checks_and_counts_params_like_keras(name):
     assert result.dtypes == [str(t.dtype) for t in keras.tree.flatten(out)]
 
 
-@pytest.mark.parametrize("name", sorted(n for n in catalog.SPECS if n not in ("InputLayer", "Block")))  # blocks: test_blocks
+@pytest.mark.parametrize("name", sorted(n for n in catalog.layer_names() if n not in ("InputLayer", "Block")))  # blocks: test_blocks
 def test_fast_check_refuses_exactly_what_keras_refuses(name):
     """For every sample input, the fast check errs exactly when calling the layer errs."""
     s = catalog.spec(name)

@@ -32,7 +32,7 @@ def _graph(frozen_conv: bool) -> ModelGraph:
 
 
 def test_every_layer_but_input_has_a_trainable_switch():
-    for name in catalog.SPECS:
+    for name in catalog.layer_names():
         p = catalog.param(name, "trainable")
         if name == "InputLayer":
             assert p is None

@@ -7,40 +7,69 @@ import pytest
 from studio.engine.importer import ImportRefused, graph_from_keras_file, graph_from_model
 
 
-def test_mobilenet_v3_hard_sigmoid_constant_is_refused_by_name():
+def test_an_array_constant_is_refused_by_name(tmp_path):
+    """Operations keep plain constants (x + 3.0); an array constant is refused, never dropped."""
     import keras
+    import numpy as np
 
-    model = keras.applications.MobileNetV3Small(input_shape=(32, 32, 3), weights=None, minimalistic=False,
-                                                include_top=False, include_preprocessing=False)
-    with pytest.raises(ImportRefused, match=r"operation '\w+' .*applied to the output of '[\w]+'.*"
-                                            r"takes a constant \((3\.0|0\.1666)"):
-        graph_from_model(model)
-
-
-def test_python_arithmetic_with_a_constant_is_refused(tmp_path):
-    import keras
-
-    inputs = keras.Input((4,), name="x")
+    inputs = keras.Input((3,), name="x")
     h = keras.layers.Dense(3, name="d")(inputs)
-    model = keras.Model(inputs, h + 3.0, name="plus")
-    with pytest.raises(ImportRefused, match=r"'d'.*takes a constant \(3\.0\)"):
+    model = keras.Model(inputs, h * np.array([1.0, 2.0, 3.0], "float32"), name="scaled")
+    with pytest.raises(ImportRefused, match=r"operation 'multiply' \(keras\.src\.ops\.numpy\.Multiply\) "
+                                            r"\(applied to the output of 'd'\) takes the constant x2=.*__numpy__"):
         graph_from_model(model)
-    path = tmp_path / "plus.keras"
+    path = tmp_path / "scaled.keras"
     model.save(path)
-    with pytest.raises(ImportRefused, match=r"takes a constant \(3\.0\)"):
+    with pytest.raises(ImportRefused, match=r"takes the constant x2="):
         graph_from_keras_file(path)
 
 
-def test_operation_outside_the_merge_layers_is_refused_by_name():
+def test_operation_outside_the_catalog_is_refused_by_name(tmp_path):
     import keras
 
     inputs = keras.Input((4,), name="x")
-    model = keras.Model(inputs, keras.ops.not_equal(inputs, 0), name="mask")
-    with pytest.raises(ImportRefused, match=r"operation '\w+' \(keras\.src\.ops\.numpy\.NotEqual\)"):
+    model = keras.Model(inputs, keras.ops.sin(keras.layers.Dense(4, name="d")(inputs)), name="wave")
+    with pytest.raises(ImportRefused, match=r"operation 'sin' \(keras\.src\.ops\.numpy\.Sin\) \(applied to the "
+                                            r"output of 'd'\) is a Keras operation that Layer Studio does not keep "
+                                            r"\(it keeps .*NotEqual"):
         graph_from_model(model)
+    path = tmp_path / "wave.keras"
+    model.save(path)
+    with pytest.raises(ImportRefused, match=r"keras\.src\.ops\.numpy\.Sin"):
+        graph_from_keras_file(path)
 
 
-def test_adding_two_tensors_of_the_same_shape_imports_as_an_add_layer():
+def test_an_operation_from_another_module_is_refused():
+    """An operation is known by its module and class together: an 'Add' from elsewhere is not ops.Add."""
+    from studio.engine.importer import check_layer_entries
+
+    entry = {"module": "keras.src.ops.nn", "class_name": "Add", "config": {"name": "add"},
+             "inbound_nodes": [{"args": [], "kwargs": {}}]}
+    with pytest.raises(ImportRefused, match=r"keras\.src\.ops\.nn\.Add\) is a Keras operation"):
+        check_layer_entries([entry], "model")
+
+
+def test_a_tensor_inside_an_index_is_refused():
+    import keras
+
+    x = keras.Input((4, 3), name="x")
+    i = keras.Input((), name="i", dtype="int32")
+    model = keras.Model([x, i], keras.ops.take(x, i, axis=1), name="gather")
+    graph, _ = graph_from_model(model)      # a tensor as the indices of take is an input port
+    assert graph.node_by_name("take").class_name == "ops.Take"
+    entry = {"module": "keras.src.ops.numpy", "class_name": "GetItem", "config": {"name": "get_item"},
+             "inbound_nodes": [{"args": [_ref("x"), [0, _ref("i")]], "kwargs": {}}]}
+    from studio.engine.importer import check_layer_entries
+    with pytest.raises(ImportRefused, match="mixes tensors into a constant"):
+        check_layer_entries([entry], "model")
+
+
+def _ref(name):
+    return {"class_name": "__keras_tensor__", "config": {"shape": [None, 4], "dtype": "float32",
+                                                         "keras_history": [name, 0, 0]}}
+
+
+def test_adding_two_tensors_imports_as_the_add_operation_keras_wrote():
     import keras
     import numpy as np
 
@@ -50,19 +79,51 @@ def test_adding_two_tensors_of_the_same_shape_imports_as_an_add_layer():
     b = keras.Input((4,), name="b")
     model = keras.Model([a, b], a + b, name="sum")
     graph, _ = graph_from_model(model)
-    assert [n.class_name for n in graph.nodes.values()].count("Add") == 1
+    assert [n.class_name for n in graph.nodes.values()].count("ops.Add") == 1
     x, y = np.ones((2, 4), "float32"), np.arange(8, dtype="float32").reshape(2, 4)
     np.testing.assert_array_equal(compile_graph(graph).predict([x, y], verbose=0), model.predict([x, y], verbose=0))
 
 
-def test_broadcasting_arithmetic_is_refused():
+def test_broadcasting_arithmetic_imports_exactly():
     import keras
+    import numpy as np
+
+    from studio.engine.compiler import compile_graph
 
     a = keras.Input((4,), name="a")
     b = keras.Input((1,), name="b")
     model = keras.Model([a, b], a * b, name="scale")
-    with pytest.raises(ImportRefused, match="different shapes"):
-        graph_from_model(model)
+    graph, _ = graph_from_model(model)
+    x, y = np.ones((2, 4), "float32") * 3, np.arange(2, dtype="float32").reshape(2, 1)
+    np.testing.assert_array_equal(compile_graph(graph).predict([x, y], verbose=0), model.predict([x, y], verbose=0))
+
+
+def test_an_operation_called_with_keyword_arguments_is_refused():
+    from studio.engine.importer import check_layer_entries
+
+    entry = {"module": "keras.src.ops.numpy", "class_name": "Add", "config": {"name": "add"},
+             "inbound_nodes": [{"args": [_ref("x")], "kwargs": {"x2": 3.0}}]}
+    with pytest.raises(ImportRefused, match=r"'add'.*keyword arguments \(x2\)"):
+        check_layer_entries([entry], "model")
+
+
+def test_a_layer_called_with_a_constant_positional_argument_is_still_refused():
+    from studio.engine.importer import check_layer_entries
+
+    entry = {"module": "keras.layers", "class_name": "Dense", "config": {"name": "d", "units": 2},
+             "inbound_nodes": [{"args": [_ref("x"), 3.0], "kwargs": {}}]}
+    with pytest.raises(ImportRefused, match=r"'d' is called with a constant argument \(3\.0\)"):
+        check_layer_entries([entry], "model")
+
+
+def test_a_shared_operation_is_refused():
+    from studio.engine.importer import check_layer_entries
+
+    call = {"args": [_ref("x"), 3.0], "kwargs": {}}
+    entry = {"module": "keras.src.ops.numpy", "class_name": "Add", "config": {"name": "add"},
+             "inbound_nodes": [call, call]}
+    with pytest.raises(ImportRefused, match=r"operation 'add' is called at 2 places"):
+        check_layer_entries([entry], "model")
 
 
 def test_dict_outputs_are_refused_in_one_sentence():
@@ -76,12 +137,19 @@ def test_dict_outputs_are_refused_in_one_sentence():
     assert "\n" not in str(info.value)
 
 
-def test_multi_head_attention_with_an_attention_mask_is_refused_by_name():
-    import keras
+def test_a_layer_keyword_argument_mixing_tensors_and_constants_is_refused():
+    from studio.engine.importer import check_layer_entries
 
-    q = keras.Input((5, 8), name="q")
-    mask = keras.Input((5, 5), name="mask", dtype="bool")
-    out = keras.layers.MultiHeadAttention(2, 4, name="mha")(q, q, attention_mask=mask)
-    model = keras.Model([q, mask], out, name="masked")
-    with pytest.raises(ImportRefused, match=r"'mha'.*attention_mask"):
-        graph_from_model(model)
+    entry = {"module": "keras.layers", "class_name": "LSTM", "config": {"name": "lstm", "units": 2},
+             "inbound_nodes": [{"args": [_ref("x")], "kwargs": {"initial_state": [_ref("h"), 0.0]}}]}
+    with pytest.raises(ImportRefused, match=r"'lstm' is called with initial_state=.*mixes tensors and constants"):
+        check_layer_entries([entry], "model")
+
+
+def test_a_tensor_keyword_argument_of_a_merge_layer_is_refused():
+    from studio.engine.importer import check_layer_entries
+
+    entry = {"module": "keras.layers", "class_name": "Concatenate", "config": {"name": "cat"},
+             "inbound_nodes": [{"args": [[_ref("x"), _ref("y")]], "kwargs": {"mask": [_ref("m"), None]}}]}
+    with pytest.raises(ImportRefused, match=r"'cat' \(Concatenate\) takes any number of inputs"):
+        check_layer_entries([entry], "model")

@@ -48,7 +48,7 @@ def test_dtype_policies_are_keras_policies():
 
 def test_configs_keras_writes_pass():
     from studio.engine.keras_bridge import make_layer
-    for name in catalog.SPECS:
+    for name in catalog.layer_names():
         if name != "Block":  # a nested model's config is checked as a block (tests/engine/test_blocks.py)
             check_config_safe(make_layer(name, "x", catalog.spec(name).default_config()).get_config(), name)
     dense = keras.layers.Dense(3, activation="gelu", kernel_regularizer="l1", kernel_constraint="non_neg",

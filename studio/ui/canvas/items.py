@@ -143,6 +143,7 @@ class NodeItem(QGraphicsObject):
         self.n_inputs = 1
         self.n_outputs = 1
         self.port_names: list[str] = []
+        self.filled: set[int] = set()
         self.setFlags(QGraphicsItem.ItemIsSelectable | QGraphicsItem.ItemIsMovable
                       | QGraphicsItem.ItemSendsGeometryChanges)
         self.setAcceptHoverEvents(True)
@@ -192,15 +193,21 @@ class NodeItem(QGraphicsObject):
             shapes = ", ".join(format_shape(s) for s in (state.outputs or []))
             params = format_params(state.params) if state.params else ""
             self.status = f"{shapes}   {params}" if params else shapes
+        self.filled = set()
         if block_inputs:  # one port per Input inside, named after it
             self.n_inputs = len(block_inputs)
             self.port_names = block_inputs
         else:
-            if spec.max_inputs is None:
+            limit = catalog.port_limit(node.class_name, node.config)  # keyword ports (mask=...) included
+            if limit is None:
                 self.n_inputs = max(spec.min_inputs, connected_inputs + 1)
             else:
-                self.n_inputs = spec.max_inputs
-            self.port_names = [spec.port_name(k) for k in range(self.n_inputs)]
+                self.n_inputs = limit
+            self.port_names = [catalog.port_label(node.class_name, node.config, k) for k in range(self.n_inputs)]
+            filled = catalog.filled_ports(node.class_name, node.config)   # x + 3.0: the constant's port
+            self.filled = set(filled)
+            self.port_names = [f"{n} = {filled[k]!r:.24}" if k in filled else n
+                               for k, n in enumerate(self.port_names)]
         self.n_outputs = max(1, len(state.outputs) if state and state.outputs else 1)
         error = state is not None and state.error
         self._short_title = "Input" if spec.is_input else node.class_name
@@ -424,7 +431,9 @@ class NodeItem(QGraphicsObject):
         painter.setPen(QPen(QColor("#37474f"), 1.2))
         for k in range(self.n_inputs):
             hovered = self.hover_port == ("in", k)
-            painter.setBrush(QColor("#ffb300") if hovered else QColor("#eceff1"))
+            # a port a constant fills (x + 3.0) is drawn solid: nothing needs to be wired there
+            fill = "#ffb300" if hovered else ("#78909c" if k in self.filled else "#eceff1")
+            painter.setBrush(QColor(fill))
             painter.drawEllipse(self.input_port_pos(k, True), PORT_R, PORT_R)
         for k in range(self.n_outputs):
             hovered = self.hover_port == ("out", k)
