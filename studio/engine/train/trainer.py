@@ -233,9 +233,11 @@ class Trainer:
             raise FineTuneRefused(str(exc), exc.node_id) from None
         if not fine_tune_mod.unfrozen_with_weights(model, plan):
             names = ", ".join(f"'{n}'" for n in plan.unfrozen[:4])
-            raise FineTuneRefused(f"{fine_tune_mod.FIELD} is '{plan.target}', but the layers it would unfreeze "
-                                  f"({names}) have no weights: there is nothing to fine-tune; pick an earlier layer",
-                                  plan.node_id)
+            kept = (f"; the BatchNormalization {', '.join(repr(n) for n in plan.kept_frozen[:4])} stays frozen"
+                    if plan.kept_frozen else "")
+            raise FineTuneRefused(f"{fine_tune_mod.FIELD} is '{plan.target}', but nothing with weights would train "
+                                  f"in stage 2 ({names} {'has' if len(plan.unfrozen) == 1 else 'have'} no weights"
+                                  f"{kept}); pick an earlier layer", plan.node_id)
         self.stage_plan = plan
 
     def _stage_record(self, stage: int, first_epoch: int, epochs: int) -> dict:
@@ -252,15 +254,18 @@ class Trainer:
                           text=f"stage 2 of 2: {plan.describe(lr)}")
         return record
 
-    def _begin_stage(self, stage: int, epochs: int) -> None:
+    def _begin_stage(self, stage: int, epochs: int, notes: list[str] | None = None) -> None:
         record = self._stage_record(stage, self.epochs_done, epochs)
+        if notes:
+            record["notes"] = list(notes)
         self.stages.append(record)
         log.info(record["text"])
         self.stage_started.emit(dict(record))
 
-    def _start_stage_two(self) -> None:
+    def _start_stage_two(self) -> list[str]:
         """Unfreeze the top of the base, recompile with stage 2's learning rate (Keras needs a
-        compile after trainable changes; the optimizer starts afresh, as in the book)."""
+        compile after trainable changes; the optimizer starts afresh, as in the book); returns
+        what to tell the person about it."""
         import contextlib
         plan = self.stage_plan
         fine_tune_mod.apply(self.model, plan)
@@ -271,15 +276,13 @@ class Trainer:
         with scope():
             self.model.compile(optimizer=self.config.make_optimizer(self._stage_lr), loss=self.config.loss,
                                metrics=list(self.config.metrics))
-        note = plan.batchnorm_note()
-        if note:
-            self.notes.append(note)
-            log.info(note)
+        notes = [plan.batchnorm_note()] if plan.kept_frozen else []
         if self.config.feature_extraction:
-            note = ("fast feature extraction applies to stage 1 only: in stage 2 the unfrozen layers change, "
-                    "so every layer runs every epoch")
-            self.notes.append(note)
+            notes.append("fast feature extraction applies to stage 1 only: in stage 2 the unfrozen layers change, "
+                         "so every layer runs every epoch")
+        for note in notes:
             log.info(note)
+        return notes
 
     def run_training(self, epochs: int | None = None) -> dict:
         """Train (or continue) for ``epochs`` more epochs; returns the summary."""
@@ -322,10 +325,10 @@ class Trainer:
                     fit_model, fx, fx_test = cached
             duration = self._fit(fit_model, fx, y, fx_test, y_test, epochs, callback)
             if stage_two and not self.control.stop and callback.nan_at is None and fit_model is not None:
-                self._start_stage_two()
+                notes = self._start_stage_two()
                 more = int(self.config.fine_tune.epochs)
                 self._restart_schedule(more * steps_per_epoch)
-                self._begin_stage(2, more)
+                self._begin_stage(2, more, notes)
                 duration += self._fit(self.model, x, y, x_test, y_test, more, callback)
         except TrainingError as exc:
             self.status = "failed"
