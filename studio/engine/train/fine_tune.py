@@ -156,8 +156,46 @@ def plan(graph: ModelGraph, fine_tune: FineTune) -> StagePlan:
         raise FineTuneProblem(f"{FIELD} is '{target}', but nothing from there on is frozen in stage 1 "
                               "(or only BatchNormalization layers, which stay frozen): there is nothing to "
                               "unfreeze; freeze the base, or pick an earlier layer", node.id)
+    classes = _classes(graph, node.id if len(parts) == 2 else None)
+    if all(_weightless(classes.get(n, "")) for n in unfrozen):
+        raise FineTuneProblem(nothing_with_weights(target, unfrozen, kept), node.id)
     return StagePlan(target=target, node_id=node.id, graph=ModelGraph.from_dict(data, owned=True),
                      changed=changed, unfrozen=unfrozen, kept_frozen=kept)
+
+
+def nothing_with_weights(target: str, unfrozen: list[str], kept: list[str]) -> str:
+    names = ", ".join(f"'{n}'" for n in unfrozen[:4])
+    kept_text = f"; the BatchNormalization {', '.join(repr(n) for n in kept[:4])} stays frozen" if kept else ""
+    return (f"{FIELD} is '{target}', but nothing with weights would train in stage 2 ({names} "
+            f"{'has' if len(unfrozen) == 1 else 'have'} no weights{kept_text}); pick an earlier layer")
+
+
+# layer classes that never hold weights (a layer not listed is taken to have some;
+# the trainer checks the built model as well)
+_WEIGHTLESS_PREFIXES = ("MaxPooling", "AveragePooling", "GlobalMaxPooling", "GlobalAveragePooling", "Cropping",
+                        "ZeroPadding", "UpSampling", "SpatialDropout")
+_WEIGHTLESS = {"Activation", "ReLU", "LeakyReLU", "ELU", "Softmax", "Flatten", "Reshape", "Permute",
+               "RepeatVector", "Dropout", "GaussianDropout", "GaussianNoise", "AlphaDropout", "Rescaling", "Add",
+               "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate", "Dot",
+               "ActivityRegularization", "Identity", "Masking"}
+
+
+def _weightless(class_name: str) -> bool:
+    return class_name in _WEIGHTLESS or class_name.startswith(_WEIGHTLESS_PREFIXES)
+
+
+def _classes(graph: ModelGraph, block_id: str | None) -> dict[str, str]:
+    """Display name -> class name for the model's layers (inside blocks too)."""
+    out: dict[str, str] = {}
+
+    def walk(nodes, prefix):
+        for n in nodes:
+            out[f"{prefix}{n['name']}"] = n["class_name"]
+            if is_block(n["class_name"]) and isinstance(n.get("config"), dict) and "graph" in n["config"]:
+                walk(n["config"]["graph"]["nodes"], f"{prefix}{n['name']}{FINE_TUNE_SEPARATOR}")
+
+    walk(graph.to_dict()["nodes"], "")
+    return out
 
 
 def frozen_in(graph: ModelGraph) -> list[str]:

@@ -232,12 +232,8 @@ class Trainer:
         except fine_tune_mod.FineTuneProblem as exc:
             raise FineTuneRefused(str(exc), exc.node_id) from None
         if not fine_tune_mod.unfrozen_with_weights(model, plan):
-            names = ", ".join(f"'{n}'" for n in plan.unfrozen[:4])
-            kept = (f"; the BatchNormalization {', '.join(repr(n) for n in plan.kept_frozen[:4])} stays frozen"
-                    if plan.kept_frozen else "")
-            raise FineTuneRefused(f"{fine_tune_mod.FIELD} is '{plan.target}', but nothing with weights would train "
-                                  f"in stage 2 ({names} {'has' if len(plan.unfrozen) == 1 else 'have'} no weights"
-                                  f"{kept}); pick an earlier layer", plan.node_id)
+            raise FineTuneRefused(fine_tune_mod.nothing_with_weights(plan.target, plan.unfrozen, plan.kept_frozen),
+                                  plan.node_id)
         self.stage_plan = plan
 
     def _stage_record(self, stage: int, first_epoch: int, epochs: int) -> dict:
