@@ -251,3 +251,24 @@ def test_cli_follows_and_overrides_the_stages(tmp_path, capsys, monkeypatch):
     assert cli.main(["train", str(path), "--no-fine-tune", "--out", str(tmp_path / "one")]) == 0
     run = json.loads((tmp_path / "one" / "run.json").read_text())
     assert "stages" not in run and run["epochs"] == 1
+
+
+# -- generated code ---------------------------------------------------------------------------
+
+def test_generated_code_runs_the_second_stage_as_the_trainer_does():
+    from studio.engine.codegen import generate
+    p = templates.build("fine_tuning_digits")
+    code = generate(p.graph, p.training)
+    assert "fine_tune(model, x_train, y_train, initial_epoch=epochs)" in code
+    namespace = {}
+    exec(compile(code, "model.py", "exec"), namespace)
+    model = namespace["compile_model"](namespace["build_model"]())
+    x = np.zeros((16, 28, 28, 1), "float32")
+    y = np.zeros(16, "int64")
+    history = namespace["fine_tune"](model, x, y, initial_epoch=2)
+    assert history.epoch == [2, 3]
+    base = model.get_layer("conv_base")
+    expected = compile_graph(ft_mod.plan(p.graph, FineTune(**FT)).graph)
+    assert [lay.trainable for lay in base.layers] == [lay.trainable for lay in expected.get_layer("conv_base").layers]
+    assert base.get_layer("conv3").trainable and not base.get_layer("bn3").trainable
+    assert float(model.optimizer.learning_rate) == pytest.approx(1e-4)
