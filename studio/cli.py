@@ -279,6 +279,7 @@ def cmd_train(args) -> int:
     from studio.engine import datasets
     from studio.engine.runs import runs_dir_for
     from studio.engine.train import Trainer, TrainingError
+    from studio.engine.train.trainer import FineTuneRefused
 
     src = _input_file(args.project, ".studio project file")
     project = _load_project(args.project)
@@ -300,6 +301,7 @@ def cmd_train(args) -> int:
         project.training["batch_size"] = args.batch_size
     if args.feature_extraction is not None:
         project.training["feature_extraction"] = args.feature_extraction
+    fine_tune = _fine_tune_settings(args, project)
     if args.epochs:
         epochs = args.epochs
     else:
@@ -308,6 +310,9 @@ def cmd_train(args) -> int:
             raise UsageError(f"training.epochs in {args.project} is {epochs!r}; it must be a whole number of at "
                              "least 1 (or pass --epochs)")
     if args.cluster or args.worker_index is not None or "TF_CONFIG" in os.environ:
+        if fine_tune is not None:
+            raise UsageError("fine-tuning (a second stage) is not available on a cluster; train the stages on one "
+                             "machine, or pass --no-fine-tune")
         if project.training.get("feature_extraction") is True:
             print("note: fast feature extraction is not used on a cluster; every layer runs every epoch",
                   file=sys.stderr)
@@ -316,13 +321,17 @@ def cmd_train(args) -> int:
     runtime_gc.import_keras_settled()  # collector: see studio/engine/runtime_gc.py
     trainer = Trainer(project, dataset, runs_dir=runs_dir_for(Path(args.project).resolve(), Path.cwd() / "runs"),
                       run_folder=out)
-    progress = _Progress(epochs, len(dataset.x_train), project.training.get("batch_size", 128))
+    progress = _Progress(trainer.planned_epochs(epochs), len(dataset.x_train), project.training.get("batch_size", 128))
     trainer.batch_ended.connect(progress.batch)
     trainer.epoch_ended.connect(progress.epoch)
     trainer.caching_started.connect(progress.caching)
     trainer.features_cached.connect(progress.cached)
+    trainer.stage_started.connect(progress.stage)
     try:
         summary = trainer.run_training(epochs)
+    except FineTuneRefused as exc:   # said before anything trained: the setting is at fault
+        progress.close()
+        raise UsageError(message_of(exc)) from None
     except TrainingError as exc:
         progress.close()
         _warn_skipped(trainer)
@@ -342,9 +351,60 @@ def cmd_train(args) -> int:
     if "feature_extraction" in summary:
         from studio.engine.train.feature_cache import describe_speedup
         print(describe_speedup(summary["feature_extraction"]))
+    for stage in summary.get("stages", []):
+        print(f"stage {stage['stage']}: epochs {stage['first_epoch'] + 1}–{stage['first_epoch'] + stage['epochs']} "
+              f"at lr {stage['learning_rate']:g}, {len(stage['frozen'])} frozen layers")
     if "run" in summary:
         print(f"run folder: {summary['run']}")
     return 0
+
+
+_FINE_TUNE_FLAGS = {"unfreeze_from": "--fine-tune-from", "epochs": "--fine-tune-epochs",
+                    "learning_rate": "--fine-tune-lr"}
+
+
+def _fine_tune_settings(args, project):
+    """The project's fine-tuning stage with the command line's flags applied (``--no-fine-tune``
+    drops it), checked against the model before anything loads or trains; None for one stage."""
+    from studio.engine.train import SettingsError, TrainingConfig
+    from studio.engine.train.fine_tune import FineTuneProblem, plan
+    values = {"unfreeze_from": args.fine_tune_from, "epochs": args.fine_tune_epochs, "learning_rate": args.fine_tune_lr}
+    given = {k: v for k, v in values.items() if v is not None}
+    if args.no_fine_tune:
+        if given:
+            raise UsageError(f"--no-fine-tune cannot be combined with {', '.join(_FINE_TUNE_FLAGS[k] for k in given)}")
+        project.training.pop("fine_tune", None)
+        return None
+    current = project.training.get("fine_tune")
+    if given:
+        if not isinstance(current, dict) and "unfreeze_from" not in given:
+            flags = ", ".join(_FINE_TUNE_FLAGS[k] for k in given)
+            raise UsageError(f"{flags}: {args.project} has no fine-tuning stage; add --fine-tune-from NAME to say "
+                             "which layer to unfreeze from")
+        project.training["fine_tune"] = {**(current if isinstance(current, dict) else {}), **given}
+    try:
+        config = TrainingConfig.from_dict(project.training)
+    except SettingsError as exc:
+        key = exc.field.split(".")[-1]
+        flag = _FINE_TUNE_FLAGS.get(key) if exc.field.startswith("fine_tune") and key in given else None
+        raise UsageError(f"{flag}: {exc}" if flag else str(exc)) from None
+    if config.fine_tune is None:
+        return None
+    try:
+        plan(project.graph, config.fine_tune)
+    except FineTuneProblem as exc:
+        raise UsageError(str(exc)) from None
+    return config.fine_tune
+
+
+def _learning_rate(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a number") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive learning rate such as 1e-5 (got {text})")
+    return value
 
 
 def _warn_skipped(trainer) -> None:
@@ -410,6 +470,12 @@ class _Progress:
         metrics = "  ".join(f"{k}={v:.4f}" for k, v in logs.items() if k not in ("epoch", "seconds"))
         sys.stderr.write(("\r" if self.tty else "") + f"epoch {epoch + 1}/{self.epochs}  {metrics}  "
                          f"({logs.get('seconds', 0):.1f} s)\n")
+        sys.stderr.flush()
+
+    def stage(self, info: dict) -> None:
+        sys.stderr.write(("\n" if self.tty else "") + f"{info['text']}\n")
+        for note in info.get("notes", []):
+            sys.stderr.write(f"note: {_printable(note)}\n")
         sys.stderr.flush()
 
     def close(self) -> None:
@@ -534,13 +600,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_codegen)
     p = sub.add_parser("train", help="train the project's model headless, writing a run folder")
     p.add_argument("project")
-    p.add_argument("--epochs", type=_positive_int, help="epochs to train (default: the project's setting)")
+    p.add_argument("--epochs", type=_positive_int, help="epochs to train (with fine-tuning: the first stage's; default: the project's setting)")
     p.add_argument("--batch-size", type=_positive_int, help="batch size (default: the project's setting)")
     p.add_argument("--dataset", type=_non_empty,
                    help="mnist-sample, mnist, fashion_mnist, or a .npz/.csv file or image folder")
     p.add_argument("--feature-extraction", action=argparse.BooleanOptionalAction, default=None,
                    help="compute the frozen layers' outputs once and train only the layers after them "
                         "(default: the project's setting)")
+    p.add_argument("--fine-tune-from", type=_non_empty, metavar="NAME",
+                   help="after the epochs, unfreeze this layer and the ones after it ('block › layer' inside a "
+                        "block, or a layer's name) and fine-tune (default: the project's setting)")
+    p.add_argument("--fine-tune-epochs", type=_positive_int, metavar="N",
+                   help="epochs of the fine-tuning stage (default: the project's setting)")
+    p.add_argument("--fine-tune-lr", type=_learning_rate, metavar="L",
+                   help="learning rate of the fine-tuning stage, e.g. 1e-5 (default: the project's setting)")
+    p.add_argument("--no-fine-tune", action="store_true", help="train one stage, without the project's fine-tuning")
     p.add_argument("--out", help="the run folder to write (default: PROJECT.studio.runs/<time>-<name>)")
     p.add_argument("--force", action="store_true", help="write the run into an existing folder of other files")
     p.add_argument("--cluster", help="HOST:PORT,HOST:PORT,... — train on several machines (TF_CONFIG also works)")

@@ -526,8 +526,9 @@ def model_code(graph: ModelGraph, function_name: str = "build_model", frozen: bo
     return "\n\n".join(helpers + [code]) if top else code
 
 
-def training_code(training: dict[str, Any]) -> str:
-    """``compile_model`` and ``train`` for the training settings (every value checked)."""
+def training_code(training: dict[str, Any], graph: ModelGraph | None = None) -> str:
+    """``compile_model`` and ``train`` for the training settings (every value checked); with a
+    fine-tuning stage (which needs the graph) also ``fine_tune``, which ``train`` runs after its fit."""
     from studio.engine.keras_bridge import UnsafeConfigError, check_training_names
 
     if not isinstance(training, dict):
@@ -556,6 +557,7 @@ def training_code(training: dict[str, Any]) -> str:
                 f"    learning_rate = keras.optimizers.schedules.CosineDecay({lr}, decay_steps=steps)\n")
     else:
         rate = f"    learning_rate = {lr}\n"
+    stage_two = _fine_tune_code(training, graph, cls, extra, loss, metrics, batch, split)
     return (
         "def compile_model(model, steps=1000):\n"
         + rate +
@@ -570,10 +572,71 @@ def training_code(training: dict[str, Any]) -> str:
         f"    epochs = epochs or {epochs}\n"
         f"    steps = epochs * -(-int(len(x_train) * (1 - {split})) // {batch})\n"
         "    compile_model(model, steps)\n"
-        "    return model.fit(\n"
+        + ("    history = model.fit(\n" if stage_two else "    return model.fit(\n") +
         "        x_train, y_train,\n"
         f"        batch_size={batch},\n"
         "        epochs=epochs,\n"
+        f"        validation_split={split},\n"
+        "    )\n"
+        + ("    fine_tune(model, x_train, y_train, initial_epoch=epochs)\n    return history\n\n\n" + stage_two
+           if stage_two else "")
+    )
+
+
+def _fine_tune_code(training, graph, cls, extra, loss, metrics, batch, split) -> str:
+    """The book's second stage, exactly as the trainer runs it: stage 2's trainable switches,
+    a recompile at the stage's learning rate, and fit from the next epoch ('' without one)."""
+    if training.get("fine_tune") is None:
+        return ""
+    from studio.engine.train import fine_tune as ft_mod
+    from studio.engine.train.settings import FineTune, SettingsError
+    try:
+        ft = FineTune.from_dict(training["fine_tune"])
+    except SettingsError as exc:
+        raise CodegenError(str(exc)) from None
+    if graph is None:
+        raise CodegenError("the fine-tuning stage needs the model to be written as code")
+    try:
+        plan = ft_mod.plan(graph, ft)
+    except ft_mod.FineTuneProblem as exc:
+        raise CodegenError(str(exc)) from None
+    lr = _number(ft.learning_rate, "training.fine_tune.learning_rate")
+    epochs = _number(ft.epochs, "training.fine_tune.epochs", whole=True)
+    lines = []
+
+    def switches(target: str, class_name: str, config: dict) -> None:
+        on = config.get("trainable", True) is not False
+        lines.append(f"    {target}.trainable = {on}")
+        if class_name == "Block" and on:
+            for inner in config["graph"]["nodes"]:
+                if inner["class_name"] == "InputLayer" or set(inner["config"]) == {"shares"}:
+                    continue
+                switches(f"{target}.get_layer({inner['name']!r})", inner["class_name"], inner["config"])
+
+    for node_id in plan.changed:
+        node = plan.graph.nodes[node_id]
+        switches(f"model.get_layer({node.name!r})", node.class_name, node.config)
+    if training.get("lr_schedule") == "cosine":
+        rate = (f"    steps = {epochs} * -(-int(len(x_train) * (1 - {split})) // {batch})\n"
+                f"    learning_rate = keras.optimizers.schedules.CosineDecay({lr}, decay_steps=steps)\n")
+    else:
+        rate = f"    learning_rate = {lr}\n"
+    kept = (f" (BatchNormalization {', '.join(plan.kept_frozen)} stays frozen)" if plan.kept_frozen else "")
+    return (
+        "def fine_tune(model, x_train, y_train, initial_epoch):\n"
+        + f"    {docstring('Stage 2: train from ' + plan.target + ' onwards' + kept + ' at a lower learning rate.')}\n"
+        + "\n".join(lines) + "\n"
+        + rate +
+        "    model.compile(  # Keras needs a compile after trainable changes\n"
+        f"        optimizer=keras.optimizers.{cls}(learning_rate=learning_rate{extra}),\n"
+        f"        loss={loss},\n"
+        f"        metrics={metrics},\n"
+        "    )\n"
+        "    return model.fit(\n"
+        "        x_train, y_train,\n"
+        f"        batch_size={batch},\n"
+        f"        epochs=initial_epoch + {epochs},\n"
+        "        initial_epoch=initial_epoch,\n"
         f"        validation_split={split},\n"
         "    )\n"
     )
@@ -596,7 +659,7 @@ def generate(graph: ModelGraph, training: dict[str, Any] | None = None) -> str:
         model_code(graph),
     ]
     if training:
-        parts += ["\n\n", training_code(training)]
+        parts += ["\n\n", training_code(training, graph)]
     parts += ["\n\nif __name__ == \"__main__\":\n",
               "    model = build_model()\n",
               "    compile_model(model)\n" if training else "",

@@ -5,7 +5,8 @@
         history_epochs.csv/json per-epoch metrics
         history_batches.csv/json per-batch training loss
         weights_best.h5, weights_final.h5   (Layer Studio weights files)
-        run.json               status, device, durations, message, frozen layers, feature extraction
+        run.json               status, device, durations, message, frozen layers, feature extraction,
+                               with fine-tuning the stages (first epoch, epochs, learning rate, frozen layers)
         tensorboard/           event logs (tensorboard --logdir works on it)
 """
 
@@ -200,7 +201,10 @@ def _training_facts(trainer) -> dict:
         frozen = frozen_layer_names(trainer.project.graph)
     except Exception:  # noqa: BLE001 - a fact for the record; never stops a run
         frozen = []
-    return {"frozen": frozen, "feature_extraction": getattr(trainer, "feature_info", None)}
+    facts = {"frozen": frozen, "feature_extraction": getattr(trainer, "feature_info", None)}
+    if getattr(trainer, "stages", None):   # two-stage fine-tuning: each stage's frozen layers and epochs
+        facts["stages"] = trainer.stage_summary()
+    return facts
 
 
 def _csv(keys, rows) -> str:

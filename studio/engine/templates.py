@@ -131,12 +131,56 @@ def ticket_router() -> Project:
                    training=_training(loss="mean_squared_error", metrics=["mean_absolute_error"], epochs=1))
 
 
+PRETRAINED_DIR = ASSETS / "pretrained"
+DIGITS_BASE = PRETRAINED_DIR / "digits_conv_base.h5"   # written by tools/pretrain_digits_base.py
+
+
+def digits_conv_base(trainable: bool = False) -> dict:
+    """A small convolutional base for 28×28×1 digits, as a sequential block: three
+    conv stages, the last with BatchNormalization (Deep Learning with Python's advice
+    to keep those frozen while fine-tuning then shows in the run)."""
+    from studio.engine.blocks import block_config, with_trainable
+    inner = ModelGraph("conv_base")
+    _chain(inner, ("InputLayer", {"shape": [28, 28, 1]}, "base_input"),
+           ("Conv2D", {"filters": 16, "kernel_size": [3, 3], "padding": "same", "activation": "relu"}, "conv1"),
+           ("MaxPooling2D", {"pool_size": [2, 2]}, "pool1"),
+           ("Conv2D", {"filters": 32, "kernel_size": [3, 3], "padding": "same", "activation": "relu"}, "conv2"),
+           ("MaxPooling2D", {"pool_size": [2, 2]}, "pool2"),
+           ("Conv2D", {"filters": 64, "kernel_size": [3, 3], "padding": "same", "use_bias": False}, "conv3"),
+           ("BatchNormalization", {}, "bn3"),
+           ("Activation", {"activation": "relu"}, "relu3"))
+    layered_layout(inner)
+    return with_trainable(block_config(inner, "sequential"), trainable)
+
+
+def fine_tuning_digits() -> Project:
+    """The book's two-stage recipe on the bundled digits: a convolutional base pretrained
+    here on the digits 0–4 only (tools/pretrain_digits_base.py), frozen, under a new head
+    for all ten classes; stage 1 trains the head, stage 2 unfreezes the last conv stage
+    ('conv_base › conv3'; its BatchNormalization stays frozen) at a tenth of the rate."""
+    from studio.engine.project import load_weights
+    g = ModelGraph("fine_tuning_digits")
+    _chain(g, ("InputLayer", {"shape": [28, 28, 1]}, "digits"),
+           ("Rescaling", {"scale": 1 / 255, "offset": 0.0}, "scale"),
+           ("Block", digits_conv_base(trainable=False), "conv_base"),
+           ("GlobalAveragePooling2D", {}, "gap"),
+           ("Dense", {"units": 64, "activation": "relu"}, "hidden"),
+           ("Dropout", {"rate": 0.3}, "dropout"),
+           ("Dense", {"units": 10, "activation": "softmax"}, "classes"))
+    weights = load_weights(DIGITS_BASE) if DIGITS_BASE.exists() else {}
+    return Project(graph=g, dataset=copy.deepcopy(MNIST_SAMPLE), weights=weights,
+                   training=_training(optimizer="rmsprop", learning_rate=0.001, batch_size=64, epochs=2,
+                                      fine_tune={"unfreeze_from": "conv_base › conv3", "epochs": 2,
+                                                 "learning_rate": 0.0001}))
+
+
 TEMPLATES = {
     "mnist_dense": ("MNIST dense network", mnist_dense),
     "mnist_convnet": ("MNIST convnet (starter)", mnist_convnet),
     "residual_separable": ("Residual separable-conv blocks", residual_separable),
     "bilstm_text": ("Bidirectional-LSTM text classifier", bilstm_text),
     "ticket_router": ("Three inputs, two outputs", ticket_router),
+    "fine_tuning_digits": ("Fine-tuning a pretrained base (two stages)", fine_tuning_digits),
 }
 STARTER = "mnist_convnet"
 

@@ -322,6 +322,8 @@ class SetTraining(QUndoCommand):
         if not isinstance(other, SetTraining) or other.field != self.field or \
                 other.when - self.when > self.MERGE_SECONDS:
             return False
+        if self.field == "fine_tune" and None in (self.old.fine_tune, other.old.fine_tune, other.new.fine_tune):
+            return False   # turning the second stage on or off is a step of its own
         self.new, self.when = other.new, other.when
         return True
 

@@ -32,6 +32,7 @@ class TrainingWorker(QThread):
     epoch_ended = Signal(int, dict)
     caching_started = Signal(str)                 # what the frozen part's cache holds
     features_cached = Signal(dict)                # the cache's figures
+    stage_started = Signal(dict)                  # a fine-tuning run's stage begins
     done = Signal(dict)
     failed = Signal(str, str)                     # message, node id ('' if none)
 
@@ -43,6 +44,10 @@ class TrainingWorker(QThread):
         trainer.epoch_ended.connect(self._on_epoch)
         trainer.caching_started.connect(self.caching_started.emit)
         trainer.features_cached.connect(self._on_cached)
+        trainer.stage_started.connect(self._on_stage)
+
+    def _on_stage(self, info):
+        self.stage_started.emit(dict(info))
 
     def _on_cached(self, info):
         self.features_cached.emit(dict(info))
@@ -68,6 +73,7 @@ class TrainingWorker(QThread):
             self.trainer.epoch_ended.disconnect(self._on_epoch)
             self.trainer.caching_started.disconnect(self.caching_started.emit)
             self.trainer.features_cached.disconnect(self._on_cached)
+            self.trainer.stage_started.disconnect(self._on_stage)
 
 
 class Buffer:
@@ -188,6 +194,8 @@ class TrainingPanel(QWidget):
         self.fx_label.setStyleSheet("color: #546e7a;")
         form.addRow(self.fx_check)
         form.addRow(self.fx_label)
+        self.fine_tune = FineTuneGroup()
+        form.addRow(self.fine_tune)
         self.more = _AdvancedSettings()
         form.addRow(self.more.toggle)
         form.addRow(self.more)
@@ -286,6 +294,8 @@ class TrainingPanel(QWidget):
         self.optimizer_combo.currentTextChanged.connect(lambda t: self._edit("optimizer", t))
         self.lr_spin.valueChanged.connect(self._on_lr_changed)
         self.fx_check.toggled.connect(lambda on: self._edit("feature_extraction", bool(on)))
+        self.fine_tune.edited.connect(lambda value: self._edit("fine_tune", value))
+        self.fine_tune.refused.connect(lambda message: self.window.statusBar().showMessage(message, 6000))
         self.more.edited.connect(self._edit)
 
     def _set_state(self, state: str) -> None:
@@ -328,6 +338,7 @@ class TrainingPanel(QWidget):
                 self.lr_spin.setValue(t.learning_rate)
             self.more.load(t)
             self.fx_check.setChecked(t.feature_extraction)
+            self.fine_tune.load(t, self.document.graph)
         finally:
             self._showing = False
 
@@ -351,7 +362,13 @@ class TrainingPanel(QWidget):
 
     def _show_cut(self) -> None:
         """The checkbox says what it would cache, or why it cannot; it stays enabled while on,
-        so an option that no longer applies can be turned off."""
+        so an option that no longer applies can be turned off. The fine-tuning group follows
+        the model too (its layers, what stage 2 would unfreeze)."""
+        self._showing = True
+        try:
+            self.fine_tune.load(self.document.training, self.document.graph)
+        finally:
+            self._showing = False
         plan = self.cut_plan()
         on = self.document.training.feature_extraction
         tip = ("Compute the outputs of the frozen layers (trainable off, nothing random in training) once for "
@@ -395,7 +412,13 @@ class TrainingPanel(QWidget):
         """A run that is going on (or paused) takes the settings' learning rate, whether it
         was typed, undone or redone; the optimizer keeps its state."""
         t = self.trainer
-        if t is not None and t.model is not None and t.config.learning_rate != self.document.training.learning_rate:
+        if t is None or t.model is None:
+            return
+        if t.stage == 2:   # fine-tuning: the stage's own rate
+            ft = self.document.training.fine_tune
+            if ft is not None and t.learning_rate() != ft.learning_rate:
+                t.set_learning_rate(ft.learning_rate)
+        elif t.config.learning_rate != self.document.training.learning_rate:
             t.set_learning_rate(self.document.training.learning_rate)
 
     def _note_changes(self) -> None:
@@ -449,7 +472,9 @@ class TrainingPanel(QWidget):
             self._run_started = (d.revision, d.training)
             self._note_changes()
         epochs = d.training.epochs
+        self._stage_text = ""
         self.worker = TrainingWorker(self.trainer, epochs)
+        self.worker.stage_started.connect(self._on_stage)
         self.worker.batch_ended.connect(self._on_batch)
         self.worker.epoch_ended.connect(self._on_epoch)
         self.worker.caching_started.connect(self._on_caching)
@@ -464,7 +489,7 @@ class TrainingPanel(QWidget):
         self._last_epoch = self.trainer.epochs_done
         self._epochs_at_start = self.trainer.completed_epochs
         self._first_epoch = self.trainer.epochs_done
-        self._planned_epochs = epochs
+        self._planned_epochs = epochs = self.trainer.planned_epochs(epochs)   # both stages when fine-tuning
         self._clock.start()
         self.progress.setRange(0, epochs * self._steps_per_epoch)
         self.progress.setValue(0)
@@ -506,7 +531,8 @@ class TrainingPanel(QWidget):
 
     def _progress_text(self, rates: bool = True) -> str:
         done_steps = max(0, self._last_step + 1 - self._first_step)
-        text = (f"Epoch {self._last_epoch - self._first_epoch + 1} of {self._planned_epochs}, "
+        text = (f"{self._stage_text} — " if self._stage_text else "") + (
+                f"Epoch {self._last_epoch - self._first_epoch + 1} of {self._planned_epochs}, "
                 f"batch {self._last_batch + 1}/{self._steps_per_epoch} — {self._epochs_done()} epochs done — "
                 f"loss {self._last_loss:.4f}")
         if rates:
@@ -530,6 +556,14 @@ class TrainingPanel(QWidget):
     def _on_epoch(self, epoch: int, logs: dict) -> None:
         self.epochs.append(logs)
         self._epochs_dirty = True
+
+    def _on_stage(self, info: dict) -> None:
+        text = info.get("text", "")
+        self._stage_text = text[:1].upper() + text[1:]
+        self.progress_label.setText(self._stage_text + "…")
+        notes = info.get("notes") or []
+        if notes:
+            self.window.statusBar().showMessage("; ".join(notes), 15000)
 
     def _on_caching(self, what: str) -> None:
         self.progress_label.setText(f"Computing the frozen layers' outputs once: {what}…")
@@ -633,12 +667,16 @@ class TrainingPanel(QWidget):
             acc = last.get("val_accuracy")
             frozen = run.get("frozen") if isinstance(run.get("frozen"), list) else []
             cached = isinstance(run.get("feature_extraction"), dict)
+            stages = run.get("stages") if isinstance(run.get("stages"), list) else []
             item = QListWidgetItem(f"{Path(run['path']).name}  {run['status']}"
                                    + (f"  acc {acc:.3f}" if acc is not None else "")
                                    + (f"  {len(frozen)} frozen" if frozen else "")
+                                   + (f"  {len(stages)} stages" if len(stages) > 1 else "")
                                    + ("  (features cached)" if cached else ""))
-            if frozen:
-                item.setToolTip("Frozen layers: " + ", ".join(str(n) for n in frozen))
+            tips = ["Frozen layers: " + ", ".join(str(n) for n in frozen)] if frozen else []
+            tips += [str(st.get("text", "")) for st in stages if isinstance(st, dict)]
+            if tips:
+                item.setToolTip("\n".join(tips))
             item.setCheckState(Qt.Unchecked)
             self.runs_list.addItem(item)
         self.runs_list.blockSignals(False)
@@ -680,6 +718,137 @@ class _WrappedLabel(QLabel):
     def resizeEvent(self, event) -> None:
         super().resizeEvent(event)
         self._refit()
+
+
+class FineTuneGroup(QWidget):
+    """"Fine-tune afterwards": the book's second stage (unfreeze the top of the base, go on
+    with a lower learning rate), shown from the document's settings; every change the
+    person makes is emitted as the whole new ``fine_tune`` value (None: one stage)."""
+
+    edited = Signal(object)    # a FineTune, or None
+    refused = Signal(str)      # why the stage cannot be turned on (one sentence)
+
+    def __init__(self):
+        super().__init__()
+        from PySide6.QtWidgets import QGroupBox
+        from studio.engine.train.settings import FineTune
+        self._defaults = FineTune(unfreeze_from="x")
+        self._loading = False
+        self._current = None
+        self._graph = None
+        box = QGroupBox("Fine-tuning (a second stage)")
+        box.setFlat(True)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.addWidget(box)
+        form = QFormLayout(box)
+        form.setContentsMargins(4, 2, 0, 0)
+        self.check = QCheckBox("Fine-tune afterwards")
+        self.check.setToolTip("After the epochs above, unfreeze the layers from the chosen one onwards "
+                              "(BatchNormalization layers stay frozen) and train on with a lower learning rate, "
+                              "as Deep Learning with Python fine-tunes a pretrained base")
+        self.layer = QComboBox()
+        self.layer.setToolTip("Stage 2 trains this layer and every later one of its block")
+        self.epochs = QSpinBox(minimum=1, maximum=100000, value=self._defaults.epochs)
+        self.lr = QDoubleSpinBox(decimals=7, minimum=1e-7, maximum=10.0, singleStep=0.00001,
+                                 value=self._defaults.learning_rate)
+        self.label = _WrappedLabel()
+        self.label.setStyleSheet("color: #546e7a;")
+        form.addRow(self.check)
+        form.addRow("Unfreeze from", self.layer)
+        form.addRow("Epochs", self.epochs)
+        form.addRow("Learning rate", self.lr)
+        form.addRow(self.label)
+        self.check.toggled.connect(self._on_toggled)
+        self.layer.currentIndexChanged.connect(lambda _i: self._changed(unfreeze_from=self.layer.currentData()))
+        self.epochs.valueChanged.connect(lambda v: self._changed(epochs=int(v)))
+        self.lr.valueChanged.connect(lambda v: self._changed(learning_rate=float(v)))
+
+    def load(self, training, graph) -> None:
+        """Show the settings' stage (the caller ignores the edits this causes)."""
+        from studio.engine.train import fine_tune as ft_mod
+        ft = training.fine_tune
+        self._current = ft
+        self._graph = graph
+        self._loading = True
+        try:
+            try:
+                names = ft_mod.choices(graph)
+            except Exception:  # noqa: BLE001 - a graph mid-edit never breaks the tab
+                log.exception("listing the layers to fine-tune failed")
+                names = []
+            if ft is not None and ft.unfreeze_from not in names:
+                names = [ft.unfreeze_from] + names   # kept visible, flagged below
+            if [self.layer.itemData(k) for k in range(self.layer.count())] != names:
+                self.layer.clear()
+                for name in names:
+                    self.layer.addItem(name, name)
+            self.check.setChecked(ft is not None)
+            if ft is not None:
+                self.layer.setCurrentIndex(max(0, self.layer.findData(ft.unfreeze_from)))
+                self.epochs.setValue(ft.epochs)
+                if abs(self.lr.value() - ft.learning_rate) > 1e-12:
+                    self.lr.setValue(ft.learning_rate)
+            for w in (self.layer, self.epochs, self.lr):
+                w.setEnabled(ft is not None)
+            self._describe(ft, graph)
+        finally:
+            self._loading = False
+
+    def _describe(self, ft, graph) -> None:
+        from studio.engine.train import fine_tune as ft_mod
+        if ft is None:
+            self.label.setText("")
+            self.label.setVisible(False)
+            return
+        self.label.setVisible(True)
+        try:
+            plan = ft_mod.plan(graph, ft)
+        except ft_mod.FineTuneProblem as exc:
+            self.label.setStyleSheet("color: #8d6e00;")
+            self.label.setText(f"Unavailable: {exc}.")
+            return
+        except Exception:  # noqa: BLE001
+            log.exception("planning the fine-tuning stage failed")
+            self.label.setText("")
+            return
+        self.label.setStyleSheet("color: #546e7a;")
+        text = (f"Stage 2 unfreezes {', '.join(plan.unfrozen)} and trains {ft.epochs} more epoch"
+                f"{'s' if ft.epochs != 1 else ''} at lr {ft.learning_rate:g}")
+        if plan.kept_frozen:
+            text += f"; {', '.join(plan.kept_frozen)} (BatchNormalization) stay frozen"
+        self.label.setText(text + ".")
+
+    def _on_toggled(self, on: bool) -> None:
+        for w in (self.layer, self.epochs, self.lr):
+            w.setEnabled(on)
+        if self._loading:
+            return
+        if not on:
+            self.edited.emit(None)
+            return
+        from studio.engine.train import fine_tune as ft_mod
+        from studio.engine.train.settings import FineTune
+        name = ft_mod.suggestion(self._graph) if self._graph is not None else None
+        if name is None:
+            self.refused.emit("fine-tuning needs a layer to unfreeze from: the model has no layers yet")
+            self.load_current()
+            return
+        self.edited.emit(FineTune(unfreeze_from=name, epochs=int(self.epochs.value()),
+                                  learning_rate=float(self.lr.value())))
+
+    def load_current(self) -> None:
+        self._loading = True
+        try:
+            self.check.setChecked(self._current is not None)
+        finally:
+            self._loading = False
+
+    def _changed(self, **change) -> None:
+        if self._loading or self._current is None or change.get("unfreeze_from", "") is None:
+            return
+        from dataclasses import replace
+        self.edited.emit(replace(self._current, **change))
 
 
 class _AdvancedSettings(QWidget):

@@ -2,8 +2,8 @@
 the trainer and its Keras callback, and the checks that the data fits."""
 
 from studio.engine.train.fit_checks import check_fit, data_problems
-from studio.engine.train.settings import OPTIMIZERS, SettingsError, TrainingConfig
+from studio.engine.train.settings import OPTIMIZERS, FineTune, SettingsError, TrainingConfig
 from studio.engine.train.trainer import Trainer, TrainingError, describe_failure
 
-__all__ = ["OPTIMIZERS", "SettingsError", "Trainer", "TrainingConfig", "TrainingError", "check_fit",
+__all__ = ["OPTIMIZERS", "FineTune", "SettingsError", "Trainer", "TrainingConfig", "TrainingError", "check_fit",
            "data_problems", "describe_failure"]

@@ -53,6 +53,58 @@ def _choice(name: str, value: Any, choices) -> str:
     return value
 
 
+FINE_TUNE_SEPARATOR = " › "   # 'block › layer' names a layer inside a block
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+@dataclass(frozen=True)
+class FineTune:
+    """The book's second stage: after the first one, unfreeze the layers from
+    ``unfreeze_from`` onwards (inside its block, 'block › layer'; or in the model
+    itself, a layer's name) and continue with a lower learning rate.
+    BatchNormalization layers among them stay frozen."""
+
+    unfreeze_from: str = ""
+    epochs: int = 3
+    learning_rate: float = 1e-5
+
+    def __post_init__(self):
+        self.validate()
+
+    def validate(self) -> None:
+        name = self.unfreeze_from
+        if not isinstance(name, str) or not name.strip() or len(name) > 300 or _CONTROL.search(name):
+            raise SettingsError("fine_tune.unfreeze_from", "must name the layer to unfreeze from, as 'block › layer' "
+                                f"or a layer's name (got {name!r:.60})")
+        _whole("fine_tune.epochs", self.epochs, 1, 100_000)
+        _number("fine_tune.learning_rate", self.learning_rate, 0.0, 1e9, low_open=True)
+
+    @classmethod
+    def from_dict(cls, d: Any) -> "FineTune":
+        if isinstance(d, FineTune):
+            return d
+        if not isinstance(d, dict):
+            raise SettingsError("fine_tune", "must be an object with unfreeze_from, epochs and learning_rate, "
+                                f"or null for one stage (got {d!r:.60})")
+        extra = set(d) - {f.name for f in fields(cls)}
+        if extra:
+            raise SettingsError("fine_tune", f"has unknown fields {', '.join(sorted(map(str, extra)))}; "
+                                "it takes unfreeze_from, epochs and learning_rate")
+        values = dict(d)
+        if isinstance(values.get("learning_rate"), int) and not isinstance(values["learning_rate"], bool):
+            values["learning_rate"] = float(values["learning_rate"])
+        if "unfreeze_from" not in values:
+            raise SettingsError("fine_tune.unfreeze_from", "is missing: name the layer to unfreeze from")
+        return cls(**values)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"unfreeze_from": self.unfreeze_from, "epochs": self.epochs, "learning_rate": self.learning_rate}
+
+    def path(self) -> list[str]:
+        """The name's parts: ['block', 'layer'] or ['layer'] ('>' works as well as '›')."""
+        return [part.strip() for part in self.unfreeze_from.replace(">", "›").split("›")]
+
+
 @dataclass(frozen=True)
 class TrainingConfig:
     optimizer: str = "adam"
@@ -72,6 +124,7 @@ class TrainingConfig:
     mixed_precision: bool = False
     device: str = "auto"                # auto | cpu | gpu:N | mirrored (MirroredStrategy)
     feature_extraction: bool = False    # compute the frozen part's outputs once, train only the rest
+    fine_tune: FineTune | None = None   # a second stage: unfreeze the top of a base, lower learning rate
 
     def __post_init__(self):
         self.validate()
@@ -99,6 +152,8 @@ class TrainingConfig:
                 raise SettingsError(name, f"must be true or false (got {getattr(self, name)!r})")
         if not isinstance(self.device, str) or not _DEVICE.match(self.device):
             raise SettingsError("device", f"must be auto, cpu, gpu:N or mirrored (got {self.device!r})")
+        if self.fine_tune is not None and not isinstance(self.fine_tune, FineTune):
+            raise SettingsError("fine_tune", f"must be a fine-tuning stage or null (got {self.fine_tune!r:.60})")
 
     @classmethod
     def from_dict(cls, d: dict[str, Any] | None) -> "TrainingConfig":
@@ -116,23 +171,34 @@ class TrainingConfig:
                 values[key] = None
         if isinstance(values.get("learning_rate"), int) and not isinstance(values["learning_rate"], bool):
             values["learning_rate"] = float(values["learning_rate"])
+        if values.get("fine_tune") is not None:
+            values["fine_tune"] = FineTune.from_dict(values["fine_tune"])
         return cls(**values)
 
     def to_dict(self) -> dict[str, Any]:
         out = {f.name: getattr(self, f.name) for f in fields(self)}
         out["metrics"] = list(self.metrics)
+        if self.fine_tune is None:   # one stage: files stay as they were before fine-tuning existed
+            del out["fine_tune"]
+        else:
+            out["fine_tune"] = self.fine_tune.to_dict()
         return out
 
     def with_changes(self, **changes) -> "TrainingConfig":
         """A copy with some fields changed (validated)."""
         if "metrics" in changes:
             changes["metrics"] = tuple(changes["metrics"])
+        if changes.get("fine_tune") is not None:
+            changes["fine_tune"] = FineTune.from_dict(changes["fine_tune"])
         return replace(self, **changes)
 
-    def make_optimizer(self):
+    def stage_learning_rate(self, stage: int) -> float:
+        return self.fine_tune.learning_rate if stage == 2 and self.fine_tune is not None else self.learning_rate
+
+    def make_optimizer(self, learning_rate: float | None = None):
         import keras
         name = OPTIMIZERS[self.optimizer]
-        rate = float(self.learning_rate)
+        rate = float(self.learning_rate if learning_rate is None else learning_rate)
         if self.lr_schedule == "cosine":
             rate = CosineCycle(rate)
         kwargs = {"learning_rate": rate}

@@ -12,6 +12,13 @@ With ``feature_extraction`` on, the outputs of the model's frozen part are
 computed once (:mod:`studio.engine.train.feature_cache`) and ``fit`` trains
 only the rest of the model, made of the same layer objects, so the weights it
 learns are the full model's.
+
+With ``fine_tune`` set, a run has two stages (:mod:`studio.engine.train.fine_tune`):
+stage 1 as configured, then the layers from ``unfreeze_from`` onwards are made
+trainable (frozen BatchNormalization layers excepted), the model is recompiled
+with the lower learning rate and ``fit`` goes on from the next epoch, so the
+curves, checkpoints and run folder continue. Fast feature extraction applies to
+stage 1 only: in stage 2 the unfrozen layers change every batch.
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ from studio.engine.errors import StudioError
 from studio.engine.events import Event
 from studio.engine.runs import RunFolder
 from studio.engine.train import feature_cache
+from studio.engine.train import fine_tune as fine_tune_mod
 from studio.engine.train.fit_checks import check_fit
 from studio.engine.train.settings import TrainingConfig
 
@@ -40,6 +48,10 @@ class TrainingError(Exception):
     def __init__(self, message: str, node_id: str | None = None):
         super().__init__(message)
         self.node_id = node_id
+
+
+class FineTuneRefused(TrainingError):
+    """The fine-tuning stage cannot run as set (an unknown layer, nothing to unfreeze): said before training."""
 
 
 class _Control:
@@ -92,6 +104,12 @@ class Trainer:
         self.feature_info: dict | None = None
         self._parts = None   # (frozen part, head, cut tensors): models over the full model's layers, made once
         self._cache = None   # (head model, training features, validation features)
+        # two-stage fine-tuning: the stage the model is in, stage 2's plan, and each stage's record
+        self.stage = 1
+        self.stage_plan: fine_tune_mod.StagePlan | None = None
+        self.stages: list[dict] = []                       # for run.json: one entry per stage begun
+        self.stage_started = Event("stage_started")        # (stage info dict: stage, of, text, ...)
+        self._stage_lr: float | None = None                # the learning rate set for stage 2
 
     # -- control (any thread) ------------------------------------------------------
     def pause(self) -> None:
@@ -114,7 +132,10 @@ class Trainer:
         training thread, which applies it before its next batch: the optimizer's
         variables are only ever touched by the thread that trains with them.
         """
-        self.config = self.config.with_changes(learning_rate=float(value))
+        if self.stage == 2:
+            self._stage_lr = float(value)
+        else:
+            self.config = self.config.with_changes(learning_rate=float(value))
         with self.control.lock:
             if self.control.in_fit:
                 self.control.pending_lr = float(value)
@@ -155,13 +176,33 @@ class Trainer:
         return self.preprocess.apply(self.dataset)
 
     def check(self) -> list[tuple[str | None, str]]:
-        """Data/model mismatches found before any training, pinned to nodes."""
-        return check_fit(self.project.graph, self.dataset, self.preprocess, self.config)
+        """Data/model mismatches (and a fine-tuning stage that cannot run) found before any
+        training, pinned to nodes."""
+        problems = check_fit(self.project.graph, self.dataset, self.preprocess, self.config)
+        if self.config.fine_tune is not None and self.stage == 1:
+            try:
+                fine_tune_mod.plan(self.project.graph, self.config.fine_tune)
+            except fine_tune_mod.FineTuneProblem as exc:
+                problems.append((exc.node_id, str(exc)))
+        return problems
+
+    def learning_rate(self) -> float:
+        """The learning rate the current stage trains with."""
+        return self._stage_lr if self.stage == 2 and self._stage_lr is not None else float(self.config.learning_rate)
+
+    def fine_tune_due(self) -> bool:
+        """Whether the next run_training ends with the fine-tuning stage."""
+        return self.config.fine_tune is not None and self.stage == 1
+
+    def planned_epochs(self, epochs: int | None = None) -> int:
+        """Epochs run_training(epochs) will run: the stage-2 epochs included when it is due."""
+        epochs = int(epochs or self.config.epochs)
+        return epochs + (self.config.fine_tune.epochs if self.fine_tune_due() else 0)
 
     # -- the run -------------------------------------------------------------------
     def build(self):
         import keras
-        problems = self.check()
+        problems = check_fit(self.project.graph, self.dataset, self.preprocess, self.config)
         if problems:
             node_id, message = problems[0]
             raise TrainingError(message, node_id)
@@ -179,7 +220,65 @@ class Trainer:
         finally:
             if self.config.mixed_precision:
                 keras.mixed_precision.set_global_policy("float32")
+        if self.config.fine_tune is not None:
+            self._plan_stage_two(model)
         return model
+
+    # -- two-stage fine-tuning ------------------------------------------------------------
+    def _plan_stage_two(self, model) -> None:
+        """Stage 2's plan, checked against the built model before anything trains."""
+        try:
+            plan = fine_tune_mod.plan(self.project.graph, self.config.fine_tune)
+        except fine_tune_mod.FineTuneProblem as exc:
+            raise FineTuneRefused(str(exc), exc.node_id) from None
+        if not fine_tune_mod.unfrozen_with_weights(model, plan):
+            raise FineTuneRefused(fine_tune_mod.nothing_with_weights(plan.target, plan.unfrozen, plan.kept_frozen),
+                                  plan.node_id)
+        self.stage_plan = plan
+
+    def _stage_record(self, stage: int, first_epoch: int, epochs: int) -> dict:
+        lr = self.learning_rate()
+        record = {"stage": stage, "first_epoch": first_epoch, "planned_epochs": epochs, "learning_rate": lr,
+                  "feature_extraction": bool(self.config.feature_extraction and stage == 1)}
+        if stage == 1:
+            record["frozen"] = fine_tune_mod.frozen_in(self.project.graph)
+            record["text"] = (f"stage 1 of 2: training with {len(record['frozen'])} frozen layers at lr {lr:g}")
+        else:
+            plan = self.stage_plan
+            record.update(frozen=fine_tune_mod.frozen_in(plan.graph), unfreeze_from=plan.target,
+                          unfrozen=list(plan.unfrozen), kept_frozen=list(plan.kept_frozen),
+                          text=f"stage 2 of 2: {plan.describe(lr)}")
+        return record
+
+    def _begin_stage(self, stage: int, epochs: int, notes: list[str] | None = None) -> None:
+        record = self._stage_record(stage, self.epochs_done, epochs)
+        if notes:
+            record["notes"] = list(notes)
+        self.stages.append(record)
+        log.info(record["text"])
+        self.stage_started.emit(dict(record))
+
+    def _start_stage_two(self) -> list[str]:
+        """Unfreeze the top of the base, recompile with stage 2's learning rate (Keras needs a
+        compile after trainable changes; the optimizer starts afresh, as in the book); returns
+        what to tell the person about it."""
+        import contextlib
+        plan = self.stage_plan
+        fine_tune_mod.apply(self.model, plan)
+        self.stage = 2
+        self._stage_lr = float(self.config.fine_tune.learning_rate)
+        strategy = getattr(self.model, "_distribute_strategy", None)
+        scope = strategy.scope if strategy is not None else contextlib.nullcontext
+        with scope():
+            self.model.compile(optimizer=self.config.make_optimizer(self._stage_lr), loss=self.config.loss,
+                               metrics=list(self.config.metrics))
+        notes = [plan.batchnorm_note()] if plan.kept_frozen else []
+        if self.config.feature_extraction:
+            notes.append("fast feature extraction applies to stage 1 only: in stage 2 the unfrozen layers change, "
+                         "so every layer runs every epoch")
+        for note in notes:
+            log.info(note)
+        return notes
 
     def run_training(self, epochs: int | None = None) -> dict:
         """Train (or continue) for ``epochs`` more epochs; returns the summary."""
@@ -201,12 +300,9 @@ class Trainer:
                 self.notes.append(f"the batch size {self.config.batch_size:,} is larger than the {n_train:,} "
                                   f"training samples; each step uses all {n_train:,}")
                 self.config = self.config.with_changes(batch_size=n_train)
-            steps = epochs * -(-n_train // int(self.config.batch_size))
-            start = int(self.model.optimizer.iterations.numpy())
-            self._planned_end = start + steps
-            schedule = self._schedule()
-            if schedule is not None:
-                schedule.restart(self.config.learning_rate, start, steps)
+            steps_per_epoch = -(-n_train // int(self.config.batch_size))
+            self._restart_schedule(epochs * steps_per_epoch)
+            stage_two = self.fine_tune_due()
             if self.run is None and self.runs_dir is not None:
                 self.run = RunFolder.create(self.runs_dir, self.run_name or self.project.graph.name)
             if self.run is not None and not self._config_written:
@@ -214,38 +310,22 @@ class Trainer:
                 self._config_written = True
             if self.run is not None:
                 self.run.start(self)
-            fit_model = self.model
-            if self.config.feature_extraction:
+            callback = _StudioCallback(self)   # one for both stages: the best weights are the run's best
+            if self.config.fine_tune is not None and not self.stages:
+                self._begin_stage(1, epochs)
+            fit_model, fx, fx_test = self.model, x, x_test
+            if self.config.feature_extraction and self.stage == 1:
                 cached = self._cached_features(x, x_test)
                 fit_model = None   # stopped while caching: nothing to fit
                 if cached is not None:
-                    fit_model, x, x_test = cached
-            callback = _StudioCallback(self)
-            callbacks = [callback]
-            if self.config.early_stopping:
-                callbacks.append(keras.callbacks.EarlyStopping(patience=int(self.config.early_stopping),
-                                                               restore_best_weights=False))
-            if self.config.reduce_lr:
-                callbacks.append(keras.callbacks.ReduceLROnPlateau(patience=int(self.config.reduce_lr)))
-            fit_kwargs = dict(batch_size=int(self.config.batch_size), epochs=self.epochs_done + epochs,
-                              initial_epoch=self.epochs_done, verbose=0, callbacks=callbacks,
-                              shuffle=True)
-            if self.config.validation == "split":
-                fit_kwargs["validation_split"] = float(self.config.validation_split)
-            elif self.config.validation == "held_out":
-                fit_kwargs["validation_data"] = (x_test, y_test)
-            t0 = time.perf_counter()
-            with self.control.lock:
-                self.control.in_fit = True
-            try:
-                if fit_model is not None:
-                    with _device_scope(self.config.device):
-                        fit_model.fit(x, y, **fit_kwargs)
-            finally:
-                with self.control.lock:
-                    self.control.in_fit = False
-                self._apply_pending_learning_rate()  # set after the last batch began
-            duration = time.perf_counter() - t0
+                    fit_model, fx, fx_test = cached
+            duration = self._fit(fit_model, fx, y, fx_test, y_test, epochs, callback)
+            if stage_two and not self.control.stop and callback.nan_at is None and fit_model is not None:
+                notes = self._start_stage_two()
+                more = int(self.config.fine_tune.epochs)
+                self._restart_schedule(more * steps_per_epoch)
+                self._begin_stage(2, more, notes)
+                duration += self._fit(self.model, x, y, x_test, y_test, more, callback)
         except TrainingError as exc:
             self.status = "failed"
             self.failed.emit(str(exc))
@@ -265,6 +345,8 @@ class Trainer:
         summary = {"status": self.status, "epochs": self.epochs_done, "seconds": duration,
                    "samples_per_second": callback.samples / max(callback.train_seconds, 1e-9),
                    "last": self.history_epochs[-1] if self.history_epochs else {}}
+        if self.stages:
+            summary["stages"] = self.stage_summary()
         if self.feature_info is not None:
             self._measure_speedup()
             summary["feature_extraction"] = dict(self.feature_info)
@@ -278,6 +360,44 @@ class Trainer:
         self.finished.emit(summary)
         return summary
 
+    def _restart_schedule(self, steps: int) -> None:
+        """The steps this fit will take, from the optimizer's count (a new optimizer in stage 2
+        counts from 0); a cosine schedule decays over them."""
+        start = int(self.model.optimizer.iterations.numpy())
+        self._planned_end = start + steps
+        schedule = self._schedule()
+        if schedule is not None:
+            schedule.restart(self.learning_rate(), start, steps)
+
+    def _fit(self, fit_model, x, y, x_test, y_test, epochs: int, callback) -> float:
+        """One ``fit`` of ``epochs`` more epochs, continuing the epoch count; returns its seconds."""
+        import keras
+        callbacks = [callback]
+        if self.config.early_stopping:
+            callbacks.append(keras.callbacks.EarlyStopping(patience=int(self.config.early_stopping),
+                                                           restore_best_weights=False))
+        if self.config.reduce_lr:
+            callbacks.append(keras.callbacks.ReduceLROnPlateau(patience=int(self.config.reduce_lr)))
+        fit_kwargs = dict(batch_size=int(self.config.batch_size), epochs=self.epochs_done + epochs,
+                          initial_epoch=self.epochs_done, verbose=0, callbacks=callbacks,
+                          shuffle=True)
+        if self.config.validation == "split":
+            fit_kwargs["validation_split"] = float(self.config.validation_split)
+        elif self.config.validation == "held_out":
+            fit_kwargs["validation_data"] = (x_test, y_test)
+        t0 = time.perf_counter()
+        with self.control.lock:
+            self.control.in_fit = True
+        try:
+            if fit_model is not None:
+                with _device_scope(self.config.device):
+                    fit_model.fit(x, y, **fit_kwargs)
+        finally:
+            with self.control.lock:
+                self.control.in_fit = False
+            self._apply_pending_learning_rate()  # set after the last batch began
+        return time.perf_counter() - t0
+
     def _fail(self, run_status: str, message: str, cause: BaseException | None = None):
         """End a run that failed: the run folder says so (as far as the disk allows), then raise."""
         self.status = "failed"
@@ -287,6 +407,14 @@ class Trainer:
                 message = f"{message}; {problem}"
         self.failed.emit(message)
         raise TrainingError(message) from cause
+
+    def stage_summary(self) -> list[dict]:
+        """Each stage begun, with the epochs it ran (the next stage's first epoch ends it)."""
+        out = []
+        for k, record in enumerate(self.stages):
+            end = self.stages[k + 1]["first_epoch"] if k + 1 < len(self.stages) else self.epochs_done
+            out.append({**record, "epochs": end - record["first_epoch"]})
+        return out
 
     def weights(self) -> dict:
         return model_weights(self.model) if self.model is not None else {}
@@ -366,7 +494,9 @@ class Trainer:
         """The head's epoch time against an estimate of a plain epoch: the frozen part's pass
         over the same data (the caching pass at its steady pace, without the one-time
         tracing of the model) plus the head's epoch."""
-        seconds = sorted(e["seconds"] for e in self.history_epochs if isinstance(e.get("seconds"), float))
+        end = self.stages[1]["first_epoch"] if len(self.stages) > 1 else None   # stage 1's epochs only
+        seconds = sorted(e["seconds"] for e in self.history_epochs if isinstance(e.get("seconds"), float)
+                         and (end is None or e.get("epoch", 0) < end))
         if not seconds:
             return
         epoch = seconds[len(seconds) // 2]
