@@ -1,7 +1,8 @@
 """Make the README's screenshots from the real window under Xvfb.
 
     .venv/bin/python tools/screenshots.py          # needs xvfb and imagemagick (see README)
-    .venv/bin/python tools/screenshots.py blocks   # only the block screenshots
+    .venv/bin/python tools/screenshots.py blocks   # only the block (and fine-tuning) screenshots
+    .venv/bin/python tools/screenshots.py fine-tuning
 
 Re-runs itself under xvfb-run when no display is set, drives the window
 through the same methods a person's gestures call, and captures the whole
@@ -265,7 +266,30 @@ def main() -> int:
         window.flush_updates()
         QTimer.singleShot(300, lambda: window.view.centerOn(
             window.scene.node_items[inside.graph.node_by_name("block4_pool").id]))
-        QTimer.singleShot(900, lambda: (shot("block-opened.png"), window.blocks.go_to(0), finish()))
+        QTimer.singleShot(900, lambda: (shot("block-opened.png"), window.blocks.go_to(0), step_fine_tuning()))
+
+    def step_fine_tuning():
+        """The two-stage fine-tuning template on the sample digits, trained through both stages."""
+        from PySide6.QtCore import Qt
+        forget_changes()
+        window.files.new_project("fine_tuning_digits")
+        window.flush_updates()
+        window.dataset_panel.load_spec({"kind": "builtin", "name": "mnist-sample"})
+        panel = window.training_panel
+        window.bottom_tabs.setCurrentWidget(panel)
+        window.resizeDocks([window.docks[2]], [380], Qt.Vertical)
+        panel.start(new=True)
+        def show_stages():
+            from PySide6.QtWidgets import QScrollArea
+            panel._update_plots()
+            scroll = panel.fine_tune.parent()
+            while scroll is not None and not isinstance(scroll, QScrollArea):
+                scroll = scroll.parent()
+            if scroll is not None:  # the settings scrolled to the fine-tuning stage
+                scroll.ensureWidgetVisible(panel.fine_tune)
+            QTimer.singleShot(500, lambda: (shot("fine-tuning.png"), finish()))
+
+        when_trained(lambda: QTimer.singleShot(800, show_stages))
 
     def finish():
         forget_changes()
@@ -273,7 +297,8 @@ def main() -> int:
 
     def start():
         if loader.ready:
-            (step_blocks if "blocks" in sys.argv[1:] else step_main)()
+            (step_fine_tuning if "fine-tuning" in sys.argv[1:] else
+             step_blocks if "blocks" in sys.argv[1:] else step_main)()
         else:
             QTimer.singleShot(200, start)
 
