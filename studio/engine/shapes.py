@@ -99,6 +99,18 @@ def _key(class_name: str, config: dict, inputs: list) -> str | None:
         return None
 
 
+def _outcome(class_name: str, config: dict, shapes: list, out, params: int, trainable: int) -> "_Result":
+    """The check's result from what a symbolic call returned (an empty dimension is an error)."""
+    import keras
+    flat = keras.tree.flatten(out)
+    outputs = [tuple(t.shape) for t in flat]
+    for shape in outputs:
+        if any(d is not None and d <= 0 for d in shape):
+            return _explain(class_name, config, shapes, ValueError(
+                f"the output shape {format_shape(shape)} has an empty dimension"))
+    return _Result(outputs=outputs, dtypes=[str(t.dtype) for t in flat], params=params, trainable_params=trainable)
+
+
 class _AsOwner:
     """A use of a shared layer, seen with its owner's settings (for checking it)."""
 
@@ -431,20 +443,12 @@ class ShapeChecker:
             except Exception as exc:
                 log.debug("shape check of %s failed (fast paths: %r)", class_name, failures, exc_info=True)
                 return _explain(class_name, config, shapes, exc)
-        flat = keras.tree.flatten(out)
-        outputs = [tuple(t.shape) for t in flat]
-        for shape in outputs:
-            if any(d is not None and d <= 0 for d in shape):
-                return _explain(class_name, config, shapes, ValueError(
-                    f"the output shape {format_shape(shape)} has an empty dimension"))
-        return _Result(outputs=outputs, dtypes=[str(t.dtype) for t in flat], params=params,
-                       trainable_params=trainable)
+        return _outcome(class_name, config, shapes, out, params, trainable)
 
     def _infer_call(self, class_name: str, config: dict, shapes: list[Shape], values: dict) -> _Result:
         """Check an operation, or a layer called with keyword arguments: the call itself,
         on symbolic tensors (an operation has no weights to build)."""
         from studio.engine import keras_bridge
-        import keras
         try:
             with keras_bridge.shape_only_weights() as weights:
                 layer = keras_bridge.make_layer(class_name, "probe", config)
@@ -472,14 +476,7 @@ class ShapeChecker:
             except Exception as exc2:
                 log.debug("shape check of %s failed (%r)", class_name, exc, exc_info=True)
                 return _explain(class_name, config, shapes, exc2)
-        flat = keras.tree.flatten(out)
-        outputs = [tuple(t.shape) for t in flat]
-        for shape in outputs:
-            if any(d is not None and d <= 0 for d in shape):
-                return _explain(class_name, config, shapes, ValueError(
-                    f"the output shape {format_shape(shape)} has an empty dimension"))
-        return _Result(outputs=outputs, dtypes=[str(t.dtype) for t in flat], params=params,
-                       trainable_params=trainable)
+        return _outcome(class_name, config, shapes, out, params, trainable)
 
     def _warnings(self, node, shapes: list[Shape], state: NodeState, is_output: bool) -> None:
         activation = node.config.get("activation")
