@@ -240,10 +240,18 @@ def with_trainable(config: dict[str, Any], trainable: bool) -> dict[str, Any]:
     out["trainable"] = bool(trainable)
     for node in out["graph"]["nodes"]:
         if is_block(node["class_name"]):
-            node["config"] = with_trainable(node["config"], trainable)
-        elif node["class_name"] != "InputLayer":
+            if "shares" not in node["config"]:
+                node["config"] = with_trainable(node["config"], trainable)
+        elif _has_switch(node):
             node["config"]["trainable"] = bool(trainable)
     return out
+
+
+def _has_switch(node: dict) -> bool:
+    """Whether an inner node has a trainable switch of its own (not an Input, an operation or
+    a shared layer's use, which trains with its layer)."""
+    return (node["class_name"] != "InputLayer" and not catalog.is_op(node["class_name"])
+            and "shares" not in node["config"])
 
 
 def freeze_up_to(config: dict[str, Any], node_id: str) -> dict[str, Any]:
@@ -260,8 +268,9 @@ def freeze_up_to(config: dict[str, Any], node_id: str) -> dict[str, Any]:
     for inner_id in graph.topological_order():
         node = nodes[inner_id]
         if is_block(node["class_name"]):
-            node["config"] = with_trainable(node["config"], not frozen)
-        elif node["class_name"] != "InputLayer":
+            if "shares" not in node["config"]:
+                node["config"] = with_trainable(node["config"], not frozen)
+        elif _has_switch(node):
             node["config"]["trainable"] = not frozen
         if inner_id == node_id:
             frozen = False
@@ -275,7 +284,7 @@ def frozen_layers(config: dict[str, Any], prefix: str = "") -> list[str]:
         name = f"{prefix}{node['name']}"
         if is_block(node["class_name"]):
             out += frozen_layers(node["config"], f"{name} › ")
-        elif node["class_name"] != "InputLayer" and node["config"].get("trainable", True) is False:
+        elif _has_switch(node) and node["config"].get("trainable", True) is False:
             out.append(name)
     return out
 

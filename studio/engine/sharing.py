@@ -66,6 +66,8 @@ def add_use(graph, node_id: str, position: tuple[float, float] | None = None) ->
     owner = graph.nodes[target]
     if owner.spec.is_input:
         raise GraphError("an Input cannot be used twice; add another Input")
+    if owner.spec.is_op:
+        raise GraphError(f"'{owner.name}' is an operation: it has no weights to share; add another one")
     x, y = position if position is not None else (node.position[0] + 260, node.position[1])
     use = graph.add_node(owner.class_name, {SHARES: target}, name=graph.unique_name(f"{owner.name}_shared"),
                          position=(x, y))
