@@ -481,3 +481,24 @@ def test_fast_feature_extraction_looks_inside_blocks():
                                                  .node_by_name("block4_pool").id))
     plan = plan_cut(graph, counts_from_states(graph, _checked(graph).states))
     assert not plan.available and "'vgg16' is only partly frozen" in plan.reason
+
+
+def test_batch_normalization_inside_a_frozen_block_runs_in_inference_mode():
+    """As Keras does for a frozen model: training the model around it changes neither the
+    block's weights nor its moving statistics, and it computes the same in training mode."""
+    import keras
+    from keras import layers
+    base = keras.Sequential([keras.Input((6,)), layers.Dense(6, name="d"), layers.BatchNormalization(name="bn")],
+                            name="base")
+    base.trainable = False
+    i = keras.Input((6,))
+    model = keras.Model(i, layers.Dense(2, name="head")(base(i)))
+    graph, weights = graph_from_model(model)
+    rebuilt = compile_graph(graph, weights)
+    inner = rebuilt.get_layer("base")
+    before = [w.copy() for w in inner.get_weights()]
+    x = np.random.default_rng(3).normal(5.0, 3.0, (32, 6)).astype(np.float32)
+    assert np.allclose(np.asarray(inner(x, training=True)), np.asarray(inner(x, training=False)), atol=1e-6)
+    rebuilt.compile(optimizer="sgd", loss="mse")
+    rebuilt.fit(x, np.zeros((32, 2), np.float32), epochs=2, verbose=0)
+    assert all(np.array_equal(a, b) for a, b in zip(before, inner.get_weights()))
