@@ -10,11 +10,12 @@ import pytest
 from studio.engine.codegen import generate, normalize_config
 from studio.engine.importer import ImportRefused, graph_from_model
 
-# (constructor, input size, expected refusal text or None); the first entries run in CI
+# (constructor, input size, expected refusal text or None); CI runs one model per family in
+# test_applications.py (generated code included), so these run with -m slow
 FAMILIES = [
-    ("DenseNet121", 32, None),
-    ("ResNet50", 32, None),
-    ("MobileNetV2", 32, None),
+    pytest.param("DenseNet121", 32, None, marks=pytest.mark.slow),
+    pytest.param("ResNet50", 32, None, marks=pytest.mark.slow),
+    pytest.param("MobileNetV2", 32, None, marks=pytest.mark.slow),
     pytest.param("ResNet50V2", 32, None, marks=pytest.mark.slow),
     pytest.param("InceptionV3", 75, None, marks=pytest.mark.slow),
     pytest.param("Xception", 71, None, marks=pytest.mark.slow),

@@ -56,9 +56,13 @@ def test_configs_keras_writes_pass():
     check_config_safe(dense.get_config())
     wrapped = keras.layers.Bidirectional(keras.layers.LSTM(3), backward_layer=keras.layers.LSTM(3, go_backwards=True))
     check_config_safe(wrapped.get_config())
+    from studio.engine.blocks import check_block_config
     for template in (ROOT / "assets" / "templates").glob("*.studio"):
         for node in json.loads(template.read_text())["graph"]["nodes"]:
-            check_config_safe(node["config"], node["name"])
+            if node["class_name"] == "Block":  # checked as a block: each layer inside like these
+                check_block_config(node["config"], node["name"])
+            else:
+                check_config_safe(node["config"], node["name"])
 
 
 @pytest.mark.parametrize("config, phrase", [

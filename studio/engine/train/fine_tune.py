@@ -26,6 +26,7 @@ import copy
 from dataclasses import dataclass, field
 
 from studio.engine.blocks import frozen_layers, inner_graph, is_block, with_trainable
+from studio.engine.errors import BAD_INPUT, StudioError
 from studio.engine.graph import ModelGraph
 from studio.engine.sharing import owner_id
 from studio.engine.train.settings import FINE_TUNE_SEPARATOR, FineTune
@@ -34,8 +35,10 @@ FIELD = "training.fine_tune.unfreeze_from"
 BN = "BatchNormalization"
 
 
-class FineTuneProblem(ValueError):
+class FineTuneProblem(StudioError, ValueError):
     """The second stage cannot be planned; one sentence, pinned to a node when it can be."""
+
+    exit_code = BAD_INPUT
 
     def __init__(self, message: str, node_id: str | None = None):
         super().__init__(message)
