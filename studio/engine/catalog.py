@@ -756,7 +756,9 @@ def port_limit(class_name: str, config: dict[str, Any]) -> int | None:
     s = spec(class_name)
     if s.max_inputs is None:
         return None
-    kw = keyword_ports(config) if s.op is None else {}
+    if s.op is not None or CALL_PORTS not in config:  # the usual case: the class's own inputs
+        return s.max_inputs
+    kw = keyword_ports(config)
     return max([s.max_inputs] + [k + 1 for k in kw])
 
 
@@ -794,6 +796,8 @@ def check_ports(class_name: str, config: dict[str, Any], connected, required: bo
     inputs" on its own)."""
     s = spec(class_name)
     connected = set(connected)
+    if s.op is None and len(connected) == 1 and 0 in connected and CALL_PORTS not in config:
+        return PortCheck([], [], 1)  # the usual case: a layer fed on its first input (checked in bulk)
     if s.op is not None:
         filled = filled_ports(class_name, config)
         params = s.op.port_params
