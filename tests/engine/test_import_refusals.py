@@ -15,7 +15,7 @@ def test_an_array_constant_is_refused_by_name(tmp_path):
     inputs = keras.Input((3,), name="x")
     h = keras.layers.Dense(3, name="d")(inputs)
     model = keras.Model(inputs, h * np.array([1.0, 2.0, 3.0], "float32"), name="scaled")
-    with pytest.raises(ImportRefused, match=r"operation 'multiply' \(keras\.src\.ops\.numpy\.Multiply\) "
+    with pytest.raises(ImportRefused, match=r"operation 'multiply(_\d+)?' \(keras\.src\.ops\.numpy\.Multiply\) "
                                             r"\(applied to the output of 'd'\) takes the constant x2=.*__numpy__"):
         graph_from_model(model)
     path = tmp_path / "scaled.keras"
