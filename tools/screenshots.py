@@ -268,6 +268,27 @@ def main() -> int:
             window.scene.node_items[inside.graph.node_by_name("block4_pool").id]))
         QTimer.singleShot(900, lambda: (shot("block-opened.png"), window.blocks.go_to(0), step_fine_tuning()))
 
+    def step_shared():
+        """A siamese model: one encoder block used at two places, drawn linked."""
+        import keras
+        from keras import layers
+
+        from studio.engine.importer import graph_from_model
+        from studio.engine.project import Project
+        i = keras.Input((28, 28, 1), name="digit")
+        x = layers.Conv2D(16, 3, activation="relu", name="conv")(i)
+        x = layers.GlobalAveragePooling2D(name="pool")(x)
+        encoder = keras.Model(i, layers.Dense(32, activation="relu", name="embed")(x), name="encoder")
+        left, right = keras.Input((28, 28, 1), name="left"), keras.Input((28, 28, 1), name="right")
+        distance = layers.Subtract(name="difference")([encoder(left), encoder(right)])
+        same = layers.Dense(1, activation="sigmoid", name="same_digit")(distance)
+        graph, weights = graph_from_model(keras.Model([left, right], same, name="siamese"))
+        forget_changes()
+        window.set_project(Project(graph=graph, weights=weights))
+        window.flush_updates()
+        window.scene.select_nodes([graph.node_by_name("encoder_call2").id])
+        QTimer.singleShot(800, lambda: (shot("shared-layers.png"), finish()))
+
     def step_fine_tuning():
         """The two-stage fine-tuning template on the sample digits, trained through both stages."""
         from PySide6.QtCore import Qt
@@ -287,7 +308,7 @@ def main() -> int:
                 scroll = scroll.parent()
             if scroll is not None:  # the settings scrolled to the fine-tuning stage
                 scroll.ensureWidgetVisible(panel.fine_tune)
-            QTimer.singleShot(500, lambda: (shot("fine-tuning.png"), finish()))
+            QTimer.singleShot(500, lambda: (shot("fine-tuning.png"), step_shared()))
 
         when_trained(lambda: QTimer.singleShot(800, show_stages))
 
@@ -297,7 +318,8 @@ def main() -> int:
 
     def start():
         if loader.ready:
-            (step_fine_tuning if "fine-tuning" in sys.argv[1:] else
+            (step_shared if "shared" in sys.argv[1:] else
+             step_fine_tuning if "fine-tuning" in sys.argv[1:] else
              step_blocks if "blocks" in sys.argv[1:] else step_main)()
         else:
             QTimer.singleShot(200, start)

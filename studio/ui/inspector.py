@@ -381,7 +381,7 @@ class Inspector(QScrollArea):
         label.setTextInteractionFlags(Qt.TextSelectableByMouse)
         layout.addWidget(label)
         node = self.graph.nodes.get(node_id)
-        if node is not None and node.class_name == "Block":
+        if node is not None and node.class_name == "Block" and "shares" not in node.config:
             from studio.engine import blocks
             count, frozen = blocks.layer_count(node.config), len(blocks.frozen_layers(node.config))
             about = QLabel(f"{node.config.get('kind', 'functional').capitalize()} block of {count} layers"

@@ -147,6 +147,8 @@ def test_use_a_layer_again_with_shared_weights_then_make_it_independent(qtbot, w
     use = next(n for n in g.nodes.values() if n.config.get("shares") == dense.id)
     item = window.scene.node_items[use.id]
     assert item.shared_with == dense.name and item.title.startswith("Dense")
+    assert window.scene.share_links.pairs == [(dense.id, use.id)]  # drawn linked to its layer
+    assert not window.scene.share_links.boundingRect().isEmpty()
     assert window.scene.selected_node_ids() == [use.id]
     assert window.inspector.fields == {}  # no settings of its own
     window.undo_stack.push(commands.set_param_command(g, [dense.id], "units", 17))
@@ -154,5 +156,6 @@ def test_use_a_layer_again_with_shared_weights_then_make_it_independent(qtbot, w
     assert "17" in window.scene.node_items[use.id].title  # editing the layer edits its uses
     window.blocks.make_independent(use.id)
     assert g.nodes[use.id].config.get("units") == 17 and "shares" not in g.nodes[use.id].config
+    assert window.scene.share_links.pairs == []
     window.undo_stack.undo()
     assert g.nodes[use.id].config == {"shares": dense.id}

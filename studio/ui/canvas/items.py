@@ -641,3 +641,43 @@ class DraftLayer(QGraphicsItem):
         for color, path in bars.items():
             painter.setBrush(QColor(color))
             painter.drawPath(path)
+
+
+class ShareLinks(QGraphicsItem):
+    """Dashed lines from a shared layer to each of its uses: one layer, one set of weights."""
+
+    def __init__(self, nodes: dict):
+        super().__init__()
+        self.nodes = nodes
+        self.pairs: list[tuple[str, str]] = []   # (owner id, use id)
+        self.setZValue(-2)
+        self.setAcceptedMouseButtons(Qt.NoButton)
+        self._bounds = QRectF()
+
+    def set_pairs(self, pairs: list[tuple[str, str]]) -> None:
+        self.pairs = pairs
+        self.refresh()
+
+    def _ends(self):
+        for owner, use in self.pairs:
+            a, b = self.nodes.get(owner), self.nodes.get(use)
+            if a is not None and b is not None:
+                yield a.sceneBoundingRect().center(), b.sceneBoundingRect().center()
+
+    def refresh(self) -> None:
+        self.prepareGeometryChange()
+        bounds = QRectF()
+        for a, b in self._ends():
+            bounds = bounds.united(QRectF(a, b).normalized().adjusted(-4, -4, 4, 4))
+        self._bounds = bounds
+        self.update()
+
+    def boundingRect(self) -> QRectF:
+        return self._bounds
+
+    def paint(self, painter: QPainter, option, widget=None) -> None:
+        pen = QPen(QColor("#8e24aa"), 2, Qt.DashLine)
+        pen.setCosmetic(True)
+        painter.setPen(pen)
+        for a, b in self._ends():
+            painter.drawLine(a, b)

@@ -15,7 +15,7 @@ from PySide6.QtWidgets import QGraphicsPathItem, QGraphicsScene, QGraphicsSimple
 from studio.engine.shapes import format_shape
 from studio.ui import commands
 from studio.ui.guard import guarded
-from studio.ui.canvas.items import DraftLayer, EdgeItem, EdgeLayer, NodeItem, bezier, detail_for
+from studio.ui.canvas.items import DraftLayer, EdgeItem, EdgeLayer, NodeItem, ShareLinks, bezier, detail_for
 
 
 def items_detail(scene) -> str:
@@ -53,6 +53,8 @@ class GraphScene(QGraphicsScene):
         self.addItem(self.edge_layer)
         self.draft_layer = DraftLayer(self.node_items)
         self.addItem(self.draft_layer)
+        self.share_links = ShareLinks(self.node_items)  # a shared layer drawn linked to its uses
+        self.addItem(self.share_links)
         self.selectionChanged.connect(self._on_selection_changed)
         self._wire_item = QGraphicsPathItem()  # reused: never deleted while a gesture is live
         self._wire_item.setPen(QPen(QColor("#1e88e5"), 2, Qt.DashLine))
@@ -101,6 +103,7 @@ class GraphScene(QGraphicsScene):
             self._on_edge_added(edge)
         self._binding = False
         self._on_outputs_changed()
+        self._relink()
 
     def clear_items(self) -> None:
         for item in list(self.edge_items.values()) + list(self.node_items.values()):
@@ -134,11 +137,14 @@ class GraphScene(QGraphicsScene):
         self.addItem(item)
         if self._owner(node) is not None:
             self._refresh_item(node.id)
+            self._relink()
 
     def _on_node_removed(self, node) -> None:
         item = self.node_items.pop(node.id, None)
         if item is not None:
             self.removeItem(item)
+        if any(node.id in pair for pair in self.share_links.pairs):
+            self._relink()
 
     def _on_node_changed(self, node, what) -> None:
         item = self.node_items.get(node.id)
@@ -152,6 +158,8 @@ class GraphScene(QGraphicsScene):
             from studio.engine.sharing import uses_index
             for use in uses_index(self.graph).get(node.id, ()):  # its uses show its settings
                 self._refresh_item(use)
+            if what == "config":
+                self._relink()
 
     def _refresh_item(self, node_id: str) -> None:
         item = self.node_items.get(node_id)
@@ -201,6 +209,17 @@ class GraphScene(QGraphicsScene):
         for edge, e_item in self.edge_items.items():
             if edge.src == item.node_id or edge.dst == item.node_id:
                 e_item.update_path()
+        if any(item.node_id in pair for pair in self.share_links.pairs):
+            self.share_links.refresh()
+
+    def _relink(self) -> None:
+        """Which nodes share a layer (after nodes come, go or change their settings)."""
+        from studio.engine.sharing import uses_index
+        if self.graph is None:
+            return
+        pairs = [(owner, use) for owner, uses in uses_index(self.graph).items() for use in uses]
+        if pairs != self.share_links.pairs:
+            self.share_links.set_pairs(pairs)
 
     # -- selection helpers ---------------------------------------------------------
     def selected_node_ids(self) -> list[str]:
