@@ -159,3 +159,15 @@ def test_use_a_layer_again_with_shared_weights_then_make_it_independent(qtbot, w
     assert window.scene.share_links.pairs == []
     window.undo_stack.undo()
     assert g.nodes[use.id].config == {"shares": dense.id}
+
+
+def test_opening_a_use_of_a_shared_block_opens_the_block_it_uses(qtbot, window):
+    window.set_project(_model_with_block())
+    window.flush_updates()
+    g = window.document.graph
+    base = g.node_by_name("base")
+    window.blocks.use_again(base.id)
+    use = next(n for n in g.nodes.values() if n.config.get("shares") == base.id)
+    window.blocks.open_block(use.id)
+    assert window.blocks.current.block_id == base.id
+    assert [b.text() for b in window.blocks.breadcrumb.buttons] == ["book", "base"]

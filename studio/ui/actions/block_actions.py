@@ -81,6 +81,9 @@ class BlockActions:
     def open_block(self, node_id: str) -> None:
         outer = self.current
         node = outer.graph.nodes.get(node_id)
+        if node is not None and "shares" in node.config:  # a use of a shared block: open the block it uses
+            node_id = node.config["shares"]
+            node = outer.graph.nodes.get(node_id)
         if node is None or not blocks.is_block(node.class_name):
             return
         key = self.path_ids() + (node_id,)
