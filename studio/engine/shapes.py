@@ -99,6 +99,17 @@ def _key(class_name: str, config: dict, inputs: list) -> str | None:
         return None
 
 
+def _real_build(class_name: str, config: dict, call) -> tuple:
+    """(output, parameters, trainable parameters) of the layer built for real and ``call``ed:
+    the slow path, for a layer that shape-only weights cannot build."""
+    from math import prod
+
+    from studio.engine import keras_bridge
+    layer = keras_bridge.make_layer(class_name, "probe", config)
+    out = call(layer)
+    return out, int(layer.count_params()), sum(int(prod(w.shape)) for w in layer.trainable_weights)
+
+
 def _outcome(class_name: str, config: dict, shapes: list, out, params: int, trainable: int) -> "_Result":
     """The check's result from what a symbolic call returned (an empty dimension is an error)."""
     import keras
@@ -435,11 +446,8 @@ class ShapeChecker:
                 failures.append(exc)
         if out is None:
             try:
-                from math import prod as np_prod
-                layer = keras_bridge.make_layer(class_name, "probe", config)
-                out = keras_bridge.call_layer(layer, class_name, tensors)
-                params = int(layer.count_params())
-                trainable = sum(int(np_prod(w.shape)) for w in layer.trainable_weights)
+                out, params, trainable = _real_build(
+                    class_name, config, lambda layer: keras_bridge.call_layer(layer, class_name, tensors))
             except Exception as exc:
                 log.debug("shape check of %s failed (fast paths: %r)", class_name, failures, exc_info=True)
                 return _explain(class_name, config, shapes, exc)
@@ -468,11 +476,8 @@ class ShapeChecker:
                 log.debug("shape check of %s failed", class_name, exc_info=True)
                 return _explain(class_name, config, shapes, exc)
             try:  # a layer that cannot be built with shape-only weights: a real build
-                from math import prod
-                layer = keras_bridge.make_layer(class_name, "probe", config)
-                out = keras_bridge.call_node(layer, class_name, config, values)
-                params = int(layer.count_params())
-                trainable = sum(int(prod(w.shape)) for w in layer.trainable_weights)
+                out, params, trainable = _real_build(
+                    class_name, config, lambda layer: keras_bridge.call_node(layer, class_name, config, values))
             except Exception as exc2:
                 log.debug("shape check of %s failed (%r)", class_name, exc, exc_info=True)
                 return _explain(class_name, config, shapes, exc2)

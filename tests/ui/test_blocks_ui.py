@@ -31,11 +31,16 @@ def _model_with_block():
     return Project(graph=graph, weights=weights)
 
 
-def test_a_block_is_drawn_collapsed_and_opens_in_place_with_a_breadcrumb(qtbot, window):
+def _open_book(window):
+    """The window on the model with an augmentation block and a frozen base; its graph and base."""
     window.set_project(_model_with_block())
     window.flush_updates()
     g = window.document.graph
-    base = g.node_by_name("base")
+    return g, g.node_by_name("base")
+
+
+def test_a_block_is_drawn_collapsed_and_opens_in_place_with_a_breadcrumb(qtbot, window):
+    g, base = _open_book(window)
     item = window.scene.node_items[base.id]
     assert item.title == "Block  3 layers" and item.frozen and len(item.port_names) == 1
     assert window.document.checker.states[base.id].trainable_params == 0
@@ -71,10 +76,7 @@ def test_a_block_is_drawn_collapsed_and_opens_in_place_with_a_breadcrumb(qtbot, 
 
 
 def test_freeze_up_to_here_inside_a_block_is_the_books_fine_tuning_step(qtbot, window):
-    window.set_project(_model_with_block())
-    window.flush_updates()
-    g = window.document.graph
-    base = g.node_by_name("base")
+    g, base = _open_book(window)
     window.blocks.open_block(base.id)
     inside = window.blocks.current
     c1 = inside.graph.node_by_name("c1")
@@ -162,10 +164,7 @@ def test_use_a_layer_again_with_shared_weights_then_make_it_independent(qtbot, w
 
 
 def test_opening_a_use_of_a_shared_block_opens_the_block_it_uses(qtbot, window):
-    window.set_project(_model_with_block())
-    window.flush_updates()
-    g = window.document.graph
-    base = g.node_by_name("base")
+    g, base = _open_book(window)
     window.blocks.use_again(base.id)
     use = next(n for n in g.nodes.values() if n.config.get("shares") == base.id)
     window.blocks.open_block(use.id)
