@@ -198,6 +198,32 @@ def _project_cases(d: Path) -> list[Case]:
     case("edge-to-nowhere", _mutated(base, lambda doc: doc["graph"]["edges"].append(["n4", 0, "n99", 0])), 2,
          "does not exist")
     case("edge-malformed", _mutated(base, lambda doc: doc["graph"]["edges"].append(["n4", -1])), 2, "edge 4")
+
+    def as_block(inside: dict) -> dict:  # node 3 becomes a block holding ``inside``
+        return _mutated(base, lambda doc: doc["graph"]["nodes"][2].update(class_name="Block", config=inside))
+
+    inner = {"nodes": [{"id": "i1", "class_name": "InputLayer", "name": "bi", "config": {"shape": [4]},
+                        "position": [0, 0]},
+                       {"id": "i2", "class_name": "Dense", "name": "bd", "config": {"units": 4},
+                        "position": [0, 1]}], "edges": [["i1", 0, "i2", 0]], "outputs": ["i2"]}
+    case("block-lambda-inside", as_block({"kind": "functional", "graph": {**inner, "nodes": inner["nodes"] + [
+        {"id": "i3", "class_name": "Lambda", "name": "evil", "config": {}, "position": [0, 2]}]}}), 2, "Lambda")
+    case("block-eval-activation", as_block({"kind": "sequential", "graph": {**inner, "nodes": [inner["nodes"][0], {
+        **inner["nodes"][1], "config": {"units": 4, "activation": {"module": "builtins", "class_name": "eval"}}}]}}),
+         2, "builtins")
+    case("block-bad-kind", as_block({"kind": "subclassed", "graph": inner}), 2, "kind should be")
+    deep = {"kind": "functional", "graph": inner}
+    for _ in range(12):
+        deep = {"kind": "functional", "graph": {"nodes": [inner["nodes"][0], {"id": "b", "class_name": "Block",
+                "name": "b", "config": deep, "position": [0, 1]}], "edges": [["i1", 0, "b", 0]], "outputs": ["b"]}}
+    case("block-nested-too-deep", as_block(deep), 2, "nested too deeply")
+    case("shares-missing-layer", _mutated(
+        base, lambda doc: doc["graph"]["nodes"][2].update(config={"shares": "n99"})), 1, "no longer in the model")
+    case("op-unknown-setting", _mutated(base, lambda doc: doc["graph"]["nodes"][2].update(
+        class_name="ops.Add", config={"x2": 3.0, "code": "print(1)"})), 1, "errors found")
+    case("fine-tune-bad-epochs", _mutated(base, lambda doc: doc.setdefault("training", {}).update(
+        fine_tune={"unfreeze_from": "d1", "epochs": -3})), 2, "fine_tune")
+
     case("weights-traversal", _mutated(base, lambda doc: doc.update(weights="../../etc/passwd")), 2,
          "file name beside the project")
     case("activation-set-epsilon", node_config(activation={"module": "keras.config", "class_name": "set_epsilon"}),

@@ -128,6 +128,16 @@ def _elide(text: str, font: QFont, width: float) -> str:
     return _metrics(font).elidedText(text, Qt.ElideRight, width)
 
 
+def _tag(painter: QPainter, rect: QRectF, text: str, color: QColor, filled: bool) -> None:
+    """A small rounded tag on a node (frozen, part, shared): filled, or outlined on white."""
+    painter.setPen(QPen(color, 1.0))
+    painter.setBrush(color if filled else QColor("#ffffff"))
+    painter.drawRoundedRect(rect, 6, 6)
+    painter.setPen(QColor("#ffffff") if filled else color)
+    painter.setFont(_SMALL_FONT)
+    painter.drawText(rect, Qt.AlignCenter, text)
+
+
 class NodeItem(QGraphicsObject):
     """One layer on the canvas. Reads everything it shows from the graph node
     and the shape checker's state; holds no model state of its own."""
@@ -394,22 +404,11 @@ class NodeItem(QGraphicsObject):
             painter.setPen(QColor("#212121"))
             painter.setFont(font)
             painter.drawText(QRectF(12, 0, self._title_width(), NODE_H), Qt.AlignLeft | Qt.AlignVCenter, text)
-        if detail == "full" and getattr(self, "shared_with", None) and not (self.frozen or self.part_frozen):
-            r = self.frozen_tag_rect()
-            painter.setPen(QPen(QColor("#6a1b9a"), 1.0))
-            painter.setBrush(QColor("#f3e5f5"))
-            painter.drawRoundedRect(r, 6, 6)
-            painter.setPen(QColor("#6a1b9a"))
-            painter.setFont(_SMALL_FONT)
-            painter.drawText(r, Qt.AlignCenter, "shared")
         if detail == "full" and (self.frozen or self.part_frozen):
-            r = self.frozen_tag_rect()
-            painter.setPen(QPen(QColor("#546e7a"), 1.0))
-            painter.setBrush(QColor("#546e7a") if self.frozen else QColor("#ffffff"))
-            painter.drawRoundedRect(r, 6, 6)
-            painter.setPen(QColor("#ffffff") if self.frozen else QColor("#546e7a"))
-            painter.setFont(_SMALL_FONT)
-            painter.drawText(r, Qt.AlignCenter, "frozen" if self.frozen else "part")
+            _tag(painter, self.frozen_tag_rect(), "frozen" if self.frozen else "part", QColor("#546e7a"),
+                 filled=self.frozen)
+        elif detail == "full" and getattr(self, "shared_with", None):
+            _tag(painter, self.frozen_tag_rect(), "shared", QColor("#6a1b9a"), filled=False)
         if detail == "full" and not spec.is_input and (self.is_output or self.hovered):
             r = self.output_toggle_rect()
             painter.setPen(QPen(QColor("#2e7d32"), 1.0))
