@@ -14,6 +14,7 @@ import copy
 import itertools
 import re
 from collections import deque
+from collections.abc import Set
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
@@ -53,6 +54,33 @@ class Edge:
     dst_port: int
 
 
+class EdgeSet(Set):
+    """A graph's edges as a read-only set, read from its index of the edges into each node:
+    a large graph keeps each edge once, and adding one needs no hashing."""
+
+    __slots__ = ("_graph",)
+
+    def __init__(self, graph: "ModelGraph"):
+        self._graph = graph
+
+    def __contains__(self, edge: object) -> bool:
+        return isinstance(edge, Edge) and edge in self._graph._in.get(edge.dst, ())
+
+    def __iter__(self):
+        for into in list(self._graph._in.values()):
+            yield from list(into)
+
+    def __len__(self) -> int:
+        return self._graph._edge_count
+
+    @classmethod
+    def _from_iterable(cls, iterable) -> set:  # what -, | and & give: a plain set
+        return set(iterable)
+
+    def __repr__(self) -> str:
+        return f"EdgeSet({sorted(self)!r})"
+
+
 @dataclass(frozen=True)
 class Problem:
     """Something wrong with the graph's structure, pinned to a node when it can be."""
@@ -60,6 +88,10 @@ class Problem:
     node_id: str | None
     message: str
     fix: str | None = None
+
+
+def _by_port(edge: Edge) -> int:
+    return edge.dst_port
 
 
 _NAME_RE = re.compile(r"^(?=.*[A-Za-z0-9_])[A-Za-z0-9_.\-]{1,200}$")  # not only dots and dashes
@@ -77,9 +109,10 @@ class ModelGraph:
     def __init__(self, name: str = "model"):
         self.name = name
         self.nodes: dict[str, Node] = {}
-        self.edges: set[Edge] = set()
+        self.edges = EdgeSet(self)   # every edge, read from the index below (kept once, not twice)
+        self._edge_count = 0
         # indexes kept with every edit, so that loading and checking stay linear
-        self._in: dict[str, dict[int, Edge]] = {}     # node id -> input port -> edge
+        self._in: dict[str, list[Edge]] = {}          # node id -> edges into it (a short list: one per port)
         self._out: dict[str, list[Edge]] = {}         # node id -> edges leaving it (a short list: most have one)
         self._by_name: dict[str, str] = {}            # layer name -> node id
         self._version = 0        # bumped by every structural edit (nodes, edges, outputs, order)
@@ -115,14 +148,14 @@ class ModelGraph:
         return self.nodes[node_id] if node_id is not None else None
 
     def in_edges(self, node_id: str) -> list[Edge]:
-        return sorted(self._in.get(node_id, {}).values(), key=lambda e: e.dst_port)
+        return sorted(self._in.get(node_id, ()), key=_by_port)
 
     def out_edges(self, node_id: str) -> list[Edge]:
         return sorted(self._out.get(node_id, ()), key=lambda e: (e.src_port, e.dst, e.dst_port))
 
     def inputs_of(self, node_id: str) -> dict[int, tuple[str, int]]:
         """Input port index -> (source node id, source output port)."""
-        return {port: (e.src, e.src_port) for port, e in self._in.get(node_id, {}).items()}
+        return {e.dst_port: (e.src, e.src_port) for e in self._in.get(node_id, ())}
 
     def successors(self, node_id: str) -> set[str]:
         return {e.dst for e in self._out.get(node_id, ())}
@@ -139,7 +172,7 @@ class ModelGraph:
     def _compute_roles(self) -> dict:
         inputs = [n for n in self.nodes.values() if n.spec.is_input]
         reachable = self.downstream(n.id for n in inputs)
-        ends = [i for i, n in self.nodes.items() if i in reachable and not self._out.get(i) and not n.spec.is_input]
+        ends = [i for i, n in self.nodes.items() if not self._out.get(i) and i in reachable and not n.spec.is_input]
         if self.output_ids:
             outputs = [i for i in self.output_ids if i in self.nodes]
         else:
@@ -178,7 +211,7 @@ class ModelGraph:
         seen = set(node_ids)
         queue = deque(seen)
         while queue:
-            for e in self._in.get(queue.popleft(), {}).values():
+            for e in self._in.get(queue.popleft(), ()):
                 if e.src not in seen:
                     seen.add(e.src)
                     queue.append(e.src)
@@ -203,6 +236,8 @@ class ModelGraph:
         return list(self._topo[1])
 
     def _compute_topological_order(self) -> list[str]:
+        if self._in_order():
+            return list(self.nodes)
         import heapq
         order_index = {i: k for k, i in enumerate(self.nodes)}
         indegree = {i: len(self._in.get(i, ())) for i in self.nodes}
@@ -223,9 +258,24 @@ class ModelGraph:
             node_id, seen = next(iter(left)), set()
             while node_id not in seen:
                 seen.add(node_id)
-                node_id = next(e.src for e in self._in.get(node_id, {}).values() if e.src in left)
+                node_id = next(e.src for e in self._in.get(node_id, ()) if e.src in left)
             raise GraphError(f"the graph has a cycle through '{self.nodes[node_id].name}'", node_id)
         return result
+
+    def _in_order(self) -> bool:
+        """Whether every node comes after its inputs in the order the nodes were added (a file
+        we saved, a chain built front to back): then that order is the topological one, as
+        the general walk below, which takes the earliest node that is ready, would find."""
+        seen: set[str] = set()
+        into = self._in
+        for node_id in self.nodes:
+            edges = into.get(node_id)
+            if edges is not None:
+                for e in edges:
+                    if e.src not in seen:
+                        return False
+            seen.add(node_id)
+        return True
 
     # -- naming --------------------------------------------------------------
     def unique_name(self, base: str) -> str:
@@ -269,7 +319,7 @@ class ModelGraph:
     def remove_node(self, node_id: str) -> tuple[Node, list[Edge]]:
         """Remove a node and its edges; returns both so an undo can restore them."""
         node = self.node(node_id)
-        removed = list(self._in.get(node_id, {}).values()) + list(self._out.get(node_id, ()))
+        removed = list(self._in.get(node_id, ())) + list(self._out.get(node_id, ()))
         for e in sorted(set(removed)):
             self.disconnect(e)
         if node_id in self.output_ids:
@@ -342,11 +392,16 @@ class ModelGraph:
                     check_cycle: bool = True) -> str | None:
         """Why this edge would be refused, or None if it may be added. ``check_cycle=False``
         leaves out the walk downstream (a bulk load checks the whole graph once instead)."""
-        if src not in self.nodes or dst not in self.nodes:
+        dst_node = self.nodes.get(dst)
+        if dst_node is None or src not in self.nodes:
             return "both ends of a connection must be nodes of this model"
+        return self._edge_problem(src, src_port, dst_node, dst_port, check_cycle)
+
+    def _edge_problem(self, src: str, src_port: int, dst_node: Node, dst_port: int,
+                      check_cycle: bool) -> str | None:
+        dst = dst_node.id
         if src == dst:
             return "a layer cannot feed itself"
-        dst_node = self.nodes[dst]
         dst_spec = dst_node.spec
         if dst_spec.is_input:
             return f"'{dst_node.name}' is a model input and takes no incoming connection"
@@ -355,32 +410,43 @@ class ModelGraph:
         limit = catalog.port_limit(dst_node.class_name, dst_node.config)
         if limit is not None and dst_port >= limit:
             return f"{dst_spec.class_name} takes {limit} input{'s' if limit != 1 else ''}; it has no port {dst_port + 1}"
-        if dst_port in self._in.get(dst, {}):
+        into = self._in.get(dst)
+        if into is not None and any(e.dst_port == dst_port for e in into):
             return (f"input '{catalog.port_label(dst_node.class_name, dst_node.config, dst_port)}' of "
                     f"'{dst_node.name}' is already connected; remove that connection first")
         if check_cycle and self._out.get(dst) and src in self.downstream([dst]):
-            return (f"connecting '{self.nodes[src].name}' to '{self.nodes[dst].name}' "
+            return (f"connecting '{self.nodes[src].name}' to '{dst_node.name}' "
                     "would make a cycle")
         return None
 
-    def connect(self, src: str, dst: str, dst_port: int | None = None, src_port: int = 0,
-                _check_cycle: bool = True) -> Edge:
+    def connect(self, src: str, dst: str, dst_port: int | None = None, src_port: int = 0) -> Edge:
         if dst_port is None:
             dst_port = self.free_port(dst)
-        reason = self.can_connect(src, src_port, dst, dst_port, _check_cycle)
+        reason = self.can_connect(src, src_port, dst, dst_port)
         if reason is not None:
             raise GraphError(reason, dst if dst in self.nodes else None)
-        edge = Edge(src, src_port, dst, dst_port)
-        self.edges.add(edge)
-        self._in.setdefault(dst, {})[dst_port] = edge
-        self._out.setdefault(src, []).append(edge)  # connect refuses a repeat
+        return self._add_edge(Edge(src, src_port, dst, dst_port))
+
+    def _add_edge(self, edge: Edge) -> Edge:
+        """Record an edge that has been checked."""
+        self._edge_count += 1
+        into = self._in.get(edge.dst)
+        if into is None:
+            self._in[edge.dst] = [edge]
+        else:
+            into.append(edge)
+        out = self._out.get(edge.src)  # connect refuses a repeat
+        if out is None:
+            self._out[edge.src] = [edge]
+        else:
+            out.append(edge)
         self._changed()
         self.edge_added.emit(edge)
         return edge
 
     def free_port(self, node_id: str) -> int:
         """The first input port that is neither connected nor given a constant (``x + 3.0``)."""
-        used = self._in.get(node_id, {})
+        used = {e.dst_port for e in self._in.get(node_id, ())}
         node = self.nodes.get(node_id)
         filled = catalog.filled_ports(node.class_name, node.config) if node is not None else {}
         k = 0
@@ -391,8 +457,8 @@ class ModelGraph:
     def disconnect(self, edge: Edge) -> None:
         if edge not in self.edges:
             raise GraphError("that connection does not exist")
-        self.edges.remove(edge)
-        del self._in[edge.dst][edge.dst_port]
+        self._edge_count -= 1
+        self._in[edge.dst].remove(edge)
         self._out[edge.src].remove(edge)
         self._changed()
         self.edge_removed.emit(edge)
@@ -485,33 +551,51 @@ class ModelGraph:
             # in the nodes' order (each node's inputs by port): a stable order for diffs,
             # and a large file is read back walking its nodes from first to last
             "edges": [[e.src, e.src_port, e.dst, e.dst_port]
-                      for node_id in self.nodes for _, e in sorted(self._in.get(node_id, {}).items())],
+                      for node_id in self.nodes for e in sorted(self._in.get(node_id, ()), key=_by_port)],
             "outputs": list(self.output_ids),
         }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], owned: bool = False, checks=None) -> "ModelGraph":
         """Build a graph from :meth:`to_dict` output.
-        ``owned``: the data is the caller's to give away (freshly parsed), so configs are not copied.
-        ``checks``: an object whose ``node(k, data)``, ``edge(k, data)`` and ``outputs(data)`` check
-        each entry just before it is used (a file being loaded); otherwise the caller has checked."""
+        ``owned``: the data is the caller's to give away (freshly parsed): configs are not copied,
+        and each entry is let go once it is used.
+        ``checks``: an object whose ``node(k, data)``, ``edge(k, data)`` and ``outputs(data, ids)``
+        check each entry just before it is used (a file being loaded), and whose ``repeated_id(k, id)``
+        and ``missing_end(k, id)`` raise the message for an id used twice or naming no node;
+        otherwise the caller has checked."""
         g = cls(data.get("name", "model"))
-        for k, n in enumerate(data["nodes"]):
+        nodes, edges = data["nodes"], data["edges"]
+        by_id = g.nodes
+        for k, n in enumerate(nodes):
             if checks is not None:
                 checks.node(k, n)
+                if n["id"] in by_id:
+                    checks.repeated_id(k, n["id"])
             g.add_node(n["class_name"], n["config"], n["name"], tuple(n["position"]), node_id=n["id"],
                        _owned=owned and isinstance(n["config"], dict))
-        # each edge's own check, then one look for a cycle over the whole graph: checking
+            if owned:  # what was read is let go as it is used: the graph's objects take its memory
+                nodes[k] = None
+        # each edge's own checks, then one look for a cycle over the whole graph: checking
         # every edge against what is downstream of it is quadratic when a file lists a
-        # long chain back to front
-        same = {i: i for i in g.nodes}  # the edges share the nodes' id strings (less memory to walk)
-        for k, edge in enumerate(data["edges"]):
+        # long chain back to front. The edges hold the nodes' own id strings (less memory).
+        for k, edge in enumerate(edges):
             if checks is not None:
                 checks.edge(k, edge)
             src, src_port, dst, dst_port = edge
-            g.connect(same.get(src, src), same.get(dst, dst), dst_port, src_port, _check_cycle=False)
+            src_node, dst_node = by_id.get(src), by_id.get(dst)
+            if src_node is None or dst_node is None:
+                if checks is not None:
+                    checks.missing_end(k, src if src_node is None else dst)
+                raise GraphError("both ends of a connection must be nodes of this model")
+            reason = g._edge_problem(src_node.id, src_port, dst_node, dst_port, check_cycle=False)
+            if reason is not None:
+                raise GraphError(reason, dst_node.id)
+            g._add_edge(Edge(src_node.id, src_port, dst_node.id, dst_port))
+            if owned:
+                edges[k] = None
         if checks is not None:
-            checks.outputs(data.get("outputs", []))
+            checks.outputs(data.get("outputs", []), by_id)
         if data.get("outputs"):
             g.set_outputs(list(data["outputs"]))
         g.topological_order()  # raises GraphError on a cycle (and is kept for the checker)

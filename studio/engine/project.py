@@ -391,13 +391,14 @@ def _check_header(doc: Any, source: str) -> dict[str, Any]:
 
 class _EntryChecks:
     """Checks of the graph's entries one by one (for ModelGraph.from_dict, which builds as it
-    reads: each node's JSON is checked and turned into a node while it is fresh in memory)."""
+    reads: each node's JSON is checked and turned into a node while it is fresh in memory).
+    Whether an id is repeated or names no node is looked up in the graph being built; the
+    methods for those make the message."""
 
     def __init__(self, source: str):
         from studio.engine.blocks import BlockError, check_block_config
         from studio.engine.keras_bridge import UnsafeConfigError, check_config_safe
         self.source = source
-        self.ids: set[str] = set()
         self._block, self._safe = check_block_config, check_config_safe
         self._errors = (UnsafeConfigError, BlockError)
 
@@ -409,10 +410,6 @@ class _EntryChecks:
                                           and type(node.get("name")) is str and type(node.get("config")) is dict
                                           and type(node.get("position")) is list):
             _node_fields_problem(node, f"{source}: node {k + 1}")
-        node_id = node["id"]
-        if node_id in self.ids:
-            raise _fail(f"{source}: node {k + 1}", f"repeats the id '{node_id}'")
-        self.ids.add(node_id)
         if node["class_name"] not in catalog.SPECS:
             raise _fail(f"{source}: node {k + 1}", str(catalog.UnknownLayerError(node["class_name"])))
         config = node["config"]
@@ -433,19 +430,21 @@ class _EntryChecks:
         if len(pos) != 2 or not all(type(v) in (int, float) and math.isfinite(v) for v in pos):
             raise _fail(f"{source}: node {k + 1} position", "should be two finite numbers [x, y]")
 
-    def edge(self, k: int, edge: Any) -> None:
-        where = f"{self.source}: edge {k + 1}"
-        if not (isinstance(edge, list) and len(edge) == 4 and isinstance(edge[0], str) and isinstance(edge[2], str)
-                and all(isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 10_000 for v in (edge[1], edge[3]))):
-            raise _fail(where, "should be [source id, source port, target id, target port]")
-        for end in (edge[0], edge[2]):
-            if end not in self.ids:
-                raise _fail(where, f"refers to a node id '{end}' that does not exist")
+    def repeated_id(self, k: int, node_id: str) -> None:
+        raise _fail(f"{self.source}: node {k + 1}", f"repeats the id '{node_id}'")
 
-    def outputs(self, outputs: Any) -> None:
+    def edge(self, k: int, edge: Any) -> None:
+        if not (type(edge) is list and len(edge) == 4 and type(edge[0]) is str and type(edge[2]) is str
+                and all(type(v) is int and 0 <= v < 10_000 for v in (edge[1], edge[3]))):
+            raise _fail(f"{self.source}: edge {k + 1}", "should be [source id, source port, target id, target port]")
+
+    def missing_end(self, k: int, end: str) -> None:
+        raise _fail(f"{self.source}: edge {k + 1}", f"refers to a node id '{end}' that does not exist")
+
+    def outputs(self, outputs: Any, ids) -> None:
         _expect(outputs, (list,), f"{self.source}: graph.outputs", "a list of node ids")
         for o in outputs:
-            if not isinstance(o, str) or o not in self.ids:
+            if not isinstance(o, str) or o not in ids:
                 raise _fail(f"{self.source}: graph.outputs", f"refers to a node id {o!r} that does not exist")
 
 
@@ -477,12 +476,18 @@ def _check_rest(doc: dict[str, Any], source: str) -> None:
 def validate_document(doc: Any, source: str = "project") -> dict[str, Any]:
     """Check a parsed project document field by field; returns it unchanged."""
     graph = _check_header(doc, source)
-    checks = _EntryChecks(source)
+    checks, ids = _EntryChecks(source), set()
     for k, node in enumerate(graph["nodes"]):
         checks.node(k, node)
+        if node["id"] in ids:
+            checks.repeated_id(k, node["id"])
+        ids.add(node["id"])
     for k, edge in enumerate(graph["edges"]):
         checks.edge(k, edge)
-    checks.outputs(graph.get("outputs", []))
+        for end in (edge[0], edge[2]):
+            if end not in ids:
+                checks.missing_end(k, end)
+    checks.outputs(graph.get("outputs", []), ids)
     _check_rest(doc, source)
     return doc
 

@@ -242,7 +242,8 @@ class ShapeChecker:
         self._dirty.update(k for k in set(stray) | set(self._stray) if stray.get(k) != self._stray.get(k))
         ends = set(graph.open_ends()) if not outputs and graph.input_nodes() else set()
         self._dirty.update(ends ^ self._ends)
-        self._dirty &= set(graph.nodes)
+        if not self._dirty <= graph.nodes.keys():  # (without a copy of every id when nothing is gone)
+            self._dirty &= graph.nodes.keys()
         self._outputs, self._stray, self._ends = outputs, stray, ends
         changed: set[str] = set()
         dirty = self._dirty
