@@ -144,17 +144,21 @@ def sequential_order(graph) -> list[str]:
     """A sequential block's layers in call order; raises BlockError if the inside is not one chain."""
     inputs = graph.input_nodes()
     if len(inputs) != 1:
-        raise BlockError(f"a sequential block has one Input; '{graph.name}' has {len(inputs)}")
+        raise BlockError(f"a sequential block has one Input; this one has {len(inputs)}")
+    again = next((n for n in graph.nodes.values() if "shares" in n.config), None)
+    if again is not None:  # Keras's Sequential calls each of its layers once
+        raise BlockError(f"a sequential block cannot call a layer twice ('{again.name}' uses a layer "
+                         "again); a functional block can")
     order = [inputs[0].id]
     while True:
         nxt = graph.successors(order[-1])
         if not nxt:
             break
         if len(nxt) != 1 or len(graph.inputs_of(next(iter(nxt)))) != 1:
-            raise BlockError(f"the inside of sequential block '{graph.name}' is not a single chain of layers")
+            raise BlockError("the inside of a sequential block must be a single chain of layers")
         order.append(next(iter(nxt)))
     if len(order) != len(graph.nodes):
-        raise BlockError(f"the inside of sequential block '{graph.name}' has layers outside its chain")
+        raise BlockError("the inside of a sequential block has layers outside its chain")
     return order
 
 

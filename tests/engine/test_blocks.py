@@ -414,13 +414,14 @@ def _structure(graph, frozen_around: bool = False) -> list:
     (Keras writes a frozen nested Sequential as trainable with its layers frozen: the same
     weights train)."""
     # a use of a shared layer has no name in a .keras file (Keras keeps one layer): uses are
-    # named after their layer and the order of their calls
-    names, calls = {n.id: n.name for n in graph.nodes.values()}, {}
+    # named after their layer and what they are called on (the order of the calls is not
+    # kept: Keras may list a later call first, the same model)
+    names = {n.id: n.name for n in graph.nodes.values()}
     for node_id in graph.topological_order():
         owner = graph.nodes[node_id].config.get("shares")
         if owner is not None:
-            calls[owner] = calls.get(owner, 0) + 1
-            names[node_id] = f"{graph.nodes[owner].name}@{calls[owner]}"
+            args = ",".join(f"{names[src]}:{k}" for _, (src, k) in sorted(graph.inputs_of(node_id).items()))
+            names[node_id] = f"{graph.nodes[owner].name}({args})"
     out = []
     for node in graph.nodes.values():
         inputs = {port: names[src] for port, (src, _k) in graph.inputs_of(node.id).items()}

@@ -143,3 +143,29 @@ def test_the_summary_counts_a_shared_layers_weights_once_and_its_work_at_every_u
     rows = {r.name: r for r in summarize_layers(graph, checker.states)}
     assert rows["encoder"].trainable == 6 * 4 + 4 and rows["encoder_call2"].trainable == 0
     assert rows["encoder_call2"].macs == rows["encoder"].macs > 0
+
+
+def test_a_chain_that_calls_a_layer_twice_becomes_a_functional_block_and_a_sequential_one_is_refused():
+    """Found by the random nested graphs: Keras's Sequential calls each layer once, so a block
+    whose chain uses a layer again is functional; a file that says sequential is refused by name."""
+    from studio.engine import blocks
+    g = ModelGraph("again")
+    x = g.add_node("InputLayer", {"shape": [4]}, name="x")
+    d = g.add_node("Dense", {"units": 4, "activation": "relu"}, name="d")
+    g.connect(x.id, d.id)
+    use_id = sharing.add_use(g, d.id)
+    g.connect(d.id, use_id)
+    block_id = blocks.make_block(g, [d.id, use_id], name="twice")
+    assert g.nodes[block_id].config["kind"] == "functional"
+    checker = ShapeChecker(g)
+    checker.refresh()
+    assert not checker.errors() and checker.states[block_id].params == 4 * 4 + 4
+    model = compile_graph(g)
+    sample = np.ones((2, 4), np.float32)
+    layer = model.get_layer("twice").get_layer("d")
+    np.testing.assert_allclose(model.predict(sample, verbose=0), layer(layer(sample)).numpy(), atol=1e-6)
+
+    g.set_config(block_id, {**g.nodes[block_id].config, "kind": "sequential"})
+    checker.refresh()
+    error = checker.states[block_id].error
+    assert "sequential block cannot call a layer twice" in error and "uses a layer again" in error
