@@ -20,6 +20,7 @@ import numpy as np
 
 from studio.engine.compiler import CompileError, compile_graph
 from studio.engine.errors import BAD_INPUT, StudioError
+from studio.engine.outputs import OutputRefused, check_output, check_suffix, project_dependencies
 
 FORMATS = ("keras", "savedmodel", "tflite", "onnx", "python", "svg")
 TOLERANCE = 1e-4
@@ -29,10 +30,7 @@ class ExportError(StudioError):
     """An export that could not be written or did not verify; the message says which."""
 
 
-class DestinationRefused(ExportError):
-    """The destination is the project itself, or something other than an earlier export."""
-
-    exit_code = BAD_INPUT
+DestinationRefused = OutputRefused  # the destination may not be written (studio.engine.outputs says why)
 
 
 def is_output_of(fmt: str, path: Path) -> bool:
@@ -66,20 +64,18 @@ def is_output_of(fmt: str, path: Path) -> bool:
     return False
 
 
-def check_destination(project, fmt: str, dest: Path, overwrite: bool = False) -> None:
-    """Refuse to write over the project itself, or over anything that is not an earlier export of ``fmt``."""
+def check_destination(project, fmt: str, dest: Path, overwrite: bool = False, depends=()) -> None:
+    """Refuse a destination that is not a file name of the format (``model.txt`` for keras), the project
+    itself, a file it depends on (weights, data), a folder holding any of them, an existing folder that
+    is not an earlier export of ``fmt``, or (unless ``overwrite``) a file that is not one."""
     dest = Path(dest)
-    sources = [project.path] if getattr(project, "path", None) else []
-    for src in sources:
-        try:
-            if dest.exists() and os.path.samefile(dest, src):
-                raise DestinationRefused(f"'{dest}' is the project itself; choose another file name for the export")
-        except OSError:
-            pass
-    if (dest.exists() or dest.is_symlink()) and not overwrite and not is_output_of(fmt, dest):
-        what = "folder" if dest.is_dir() else "file"
-        raise DestinationRefused(f"'{dest}' is an existing {what} that is not a {fmt} export; choose another name "
-                          "(or pass --force to replace it)")
+    project_path = getattr(project, "path", None)
+    sources = [Path(project_path)] if project_path else []
+    deps = project_dependencies(Path(project_path) if project_path else None, getattr(project, "dataset", None))
+    check_output(dest, sources, [*deps, *depends], same_kind=lambda p: is_output_of(fmt, p), kind=f"a {fmt} export",
+                 force=overwrite, folder=fmt in ("savedmodel", "python"), input_name="project",
+                 option="the export destination")
+    check_suffix(fmt, dest, option="the export destination")
 
 
 @dataclass

@@ -386,6 +386,8 @@ def _keras_cases(d: Path) -> list[Case]:
     own = _keras_model(d / "own.keras")
     cases.append(Case("keras/over-its-input", "keras", ["import", str(own), "-o", str(own)], 2,
                       "is the input file itself", checks=[f"unchanged:{own}:{_sha(own)}"]))
+    cases.append(Case("keras/output-empty", "keras", ["import", str(good), "-o", ""], 2, "-o is empty",
+                      checks=[f"absent:{good.with_suffix('.studio')}"]))
     other = d / "notes.studio"
     other.write_text("my notes, not a project")
     cases.append(Case("keras/over-another-file", "keras", ["import", str(good), "-o", str(other)], 2,
@@ -636,6 +638,54 @@ def _cli_cases(d: Path) -> list[Case]:
         Case("cli/check-empty-path", "cli", ["check", ""], 2, "path is empty"),
         Case("cli/open-a-non-document", "cli", ["README.md"], 2, "unknown command 'README.md'"),
     ]
+    # an output path never replaces the input, a folder holding it, or a file the project needs (even forced)
+    work = d / "mywork"
+    work.mkdir(exist_ok=True)
+    wp = _write_json(work / "p.studio", _graph_doc())
+    (work / "notes.txt").write_text("my notes")
+    kept = [f"unchanged:{wp}:{_sha(wp)}", f"unchanged:{work / 'notes.txt'}:{_sha(work / 'notes.txt')}"]
+    for fmt in ("python", "savedmodel"):
+        cases.append(Case(f"cli/export-{fmt}-over-the-project-folder-forced", "cli",
+                          ["export", str(wp), "--format", fmt, "-o", str(work), "--force"], 2,
+                          "is a folder that holds the project", checks=kept))
+    cases.append(Case("cli/export-python-over-a-parent-folder-forced", "cli",
+                      ["export", str(wp), "--format", "python", "-o", str(d), "--force"], 2,
+                      "is a folder that holds the project", checks=kept))
+    cases.append(Case("cli/export-python-over-a-folder-forced", "cli",
+                      ["export", P, "--format", "python", "-o", str(precious), "--force"], 2,
+                      "holds other files, which writing there would delete (even with --force)",
+                      checks=[f"unchanged:{precious / 'thesis.tex'}:{_sha(precious / 'thesis.tex')}"]))
+    cases.append(Case("cli/train-out-the-project-folder-forced", "cli",
+                      ["train", str(wp), "--out", str(work), "--force", "--epochs", "1"], 2,
+                      "is a folder that holds the project file", checks=kept))
+    weighted = d / "weighted"
+    weighted.mkdir(exist_ok=True)
+    wdoc = _graph_doc()
+    wdoc["weights"], wdoc["weights_sha256"] = "w.studio.weights-0123456789abcdef.h5", "0" * 64
+    wproj = _write_json(weighted / "w.studio", wdoc)
+    wfile = weighted / "w.studio.weights-0123456789abcdef.h5"
+    wfile.write_bytes(b"the imported weights")
+    wkept = [f"unchanged:{wfile}:{_sha(wfile)}", f"unchanged:{wproj}:{_sha(wproj)}"]
+    for fmt in ("tflite", "keras", "svg"):
+        cases.append(Case(f"cli/export-{fmt}-over-the-weights-forced", "cli",
+                          ["export", str(wproj), "--format", fmt, "-o", str(wfile), "--force"], 2,
+                          "a file the project depends on", checks=wkept))
+    cases.append(Case("cli/codegen-over-the-weights-forced", "cli",
+                      ["codegen", str(wproj), "-o", str(wfile), "--force"], 2, "a file the project depends on",
+                      checks=wkept))
+    data = _npz(d / "data.npz")
+    ddoc = _graph_doc()
+    ddoc["dataset"] = {"kind": "file", "path": "data.npz"}
+    dproj = _write_json(d / "with-data.studio", ddoc)
+    cases.append(Case("cli/export-over-the-dataset-forced", "cli",
+                      ["export", str(dproj), "--format", "svg", "-o", str(data), "--force"], 2,
+                      "a file the project depends on", checks=[f"unchanged:{data}:{_sha(data)}"]))
+    # each format's file name is checked before any work
+    for fmt, name, suffix in (("keras", "model.txt", ".keras"), ("tflite", "model.h5", ".tflite"),
+                              ("onnx", "model.keras", ".onnx"), ("svg", "diagram.png", ".svg")):
+        out = d / "suffix" / name
+        cases.append(Case(f"cli/export-{fmt}-wrong-suffix", "cli", ["export", P, "--format", fmt, "-o", str(out)],
+                          2, f"does not end in {suffix}", checks=[f"absent:{out}", f"absent:{d / 'suffix'}"]))
     if hasattr(os, "geteuid") and os.geteuid() != 0:
         ro = d / "readonly"
         ro.mkdir(exist_ok=True)
