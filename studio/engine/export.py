@@ -177,6 +177,12 @@ def export(project, fmt: str, dest: str | Path, sample: np.ndarray | None = None
         raise ExportError(f"unknown format '{fmt}'; choose one of {', '.join(FORMATS)}")
     dest = Path(dest)
     check_destination(project, fmt, dest, overwrite)
+    from studio.engine.quiet import library_output
+    with library_output():   # TFLite's deprecation notice, tensor-spec dumps, retracing warnings
+        return _export(project, fmt, dest, sample, quantize, model)
+
+
+def _export(project, fmt: str, dest: Path, sample, quantize: bool, model) -> ExportResult:
     if model is None:
         try:
             model = compile_graph(project.graph, project.current_weights() or None)
