@@ -386,6 +386,60 @@ def _keras_cases(d: Path) -> list[Case]:
     own = _keras_model(d / "own.keras")
     cases.append(Case("keras/over-its-input", "keras", ["import", str(own), "-o", str(own)], 2,
                       "is the input file itself", checks=[f"unchanged:{own}:{_sha(own)}"]))
+    # the format is told from the content, and only what Keras will load is checked and loaded
+    def h5_model(path: Path, model_config, weights: bool = False) -> Path:
+        import h5py
+        with h5py.File(path, "w") as f:
+            if model_config is not None:
+                f.attrs["model_config"] = json.dumps(model_config)
+                f.attrs["keras_version"] = "3.15.1"
+                f.attrs["backend"] = "tensorflow"
+            if weights:
+                f.create_dataset("model_weights/dense/dense/kernel", data=np.zeros((8, 3), "float32"))
+        return path
+
+    big_config = _mutated(config, billions)
+    for layer in big_config["config"]["layers"]:   # 20,000 x 20,000: 1.6 GB, under the absolute limit
+        if layer["class_name"] == "InputLayer":
+            layer["config"]["batch_shape"] = [None, 20_000]
+        if layer["class_name"] == "Dense":
+            layer["config"]["units"] = 20_000
+            layer["build_config"] = {"input_shape": [None, 20_000]}
+    polyglot = h5_model(d / "polyglot.h5", big_config)
+    with open(polyglot, "ab") as f:
+        f.write(good.read_bytes())
+    case("hdf5-and-zip-at-once", polyglot, 2, "is both an HDF5 file and a zip archive")
+    case("h5-declares-1.6gb-in-6kb", h5_model(d / "declares-big.h5", big_config), 2,
+         "declares 400,020,000 parameters")
+    case("h5-weights-only", h5_model(d / "weights-only.h5", None, weights=True), 2, "holds no model")
+    lambda_h5 = h5_model(d / "lambda.h5", _mutated(config, make_lambda))
+    case("h5-lambda-layer", lambda_h5, 2, "is of type 'Lambda'", checks=[f"absent:{marker}"])
+    import keras
+    legacy = d / "legacy.h5"
+    keras.saving.load_model(good, compile=False).save(legacy)   # Keras's own legacy HDF5 model file
+    case("h5-valid", legacy, 0, "imported 2 layers", checks=["quiet"])
+    legacy_as_keras = d / "legacy-as.keras"
+    legacy_as_keras.write_bytes((d / "legacy.h5").read_bytes())
+    case("h5-named-keras", legacy_as_keras, 2, "is an HDF5 (.h5) model file but its name ends in '.keras'")
+    zip_as_h5 = d / "zip-as.h5"
+    zip_as_h5.write_bytes(good.read_bytes())
+    case("zip-named-h5", zip_as_h5, 2, "is a .keras archive (a zip) but its name ends in '.h5'")
+    (d / "text.h5").write_text("not hdf5")
+    case("h5-not-hdf5", d / "text.h5", 2, "not a valid .h5 model file")
+    # every zip header says "encrypted": refused in one sentence, never an internal error
+    data = bytearray(good.read_bytes())
+    for sig, flag_at in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):
+        at = data.find(sig)
+        while at >= 0:
+            data[at + flag_at] |= 0x01
+            at = data.find(sig, at + 4)
+    (d / "encrypted.keras").write_bytes(bytes(data))
+    case("encrypted", d / "encrypted.keras", 2, "is encrypted")
+    # a member that climbs out of the archive: nothing written outside, and no library warning shown
+    slip_marker = d / "ZIPSLIP"
+    slip = _rewrite_keras(good, d / "zip-slip.keras",
+                          files={"assets/" + "../" * 24 + str(slip_marker).lstrip("/"): b"escaped"})
+    case("zip-slip", slip, 0, "imported 2 layers", checks=[f"absent:{slip_marker}", "quiet"])
     cases.append(Case("keras/output-empty", "keras", ["import", str(good), "-o", ""], 2, "-o is empty",
                       checks=[f"absent:{good.with_suffix('.studio')}"]))
     other = d / "notes.studio"
@@ -680,6 +734,19 @@ def _cli_cases(d: Path) -> list[Case]:
     cases.append(Case("cli/export-over-the-dataset-forced", "cli",
                       ["export", str(dproj), "--format", "svg", "-o", str(data), "--force"], 2,
                       "a file the project depends on", checks=[f"unchanged:{data}:{_sha(data)}"]))
+    # a model or data file where a project is expected is named for what it is, by its content
+    keras_file = _keras_model(d / "model.keras")
+    (d / "model.onnx").write_bytes(b"\x08\x07\x12\x07keras2onnx")
+    for name, path, phrase in (("keras", keras_file, "is a Keras model file (.keras), not a Layer Studio project; "
+                                                     "turn it into one with 'layer-studio import'"),
+                               ("npz", data, "is a NumPy data file (.npz)"),
+                               ("onnx", d / "model.onnx", "is an ONNX model")):
+        cases.append(Case(f"cli/check-a-{name}-file", "cli", ["check", str(path)], 2, phrase))
+        cases.append(Case(f"cli/train-a-{name}-file", "cli", ["train", str(path), "--epochs", "1"], 2, phrase))
+    # what TensorFlow prints while exporting stays off the terminal (--debug shows it)
+    cases.append(Case("cli/export-tflite-quiet", "cli", ["export", P, "--format", "tflite", "-o",
+                                                         str(d / "quiet.tflite")], 0, "verified",
+                      checks=["quiet"], cost=5.0))
     # each format's file name is checked before any work
     for fmt, name, suffix in (("keras", "model.txt", ".keras"), ("tflite", "model.h5", ".tflite"),
                               ("onnx", "model.keras", ".onnx"), ("svg", "diagram.png", ".svg")):
