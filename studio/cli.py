@@ -129,11 +129,12 @@ def is_generated_code(path: Path) -> bool:
 
 
 def _output_file(path: str, inputs: list[Path], same_kind, kind: str, force: bool, option: str = "-o",
-                 depends=()) -> Path:
+                 depends=(), replaces=()) -> Path:
     """Check an output file (studio.engine.outputs): never an input, a file it depends on, a folder
     holding either, or a folder; not another kind of file unless forced."""
     from studio.engine.outputs import check_output
-    return check_output(path, inputs, depends, same_kind=same_kind, kind=kind, force=force, option=option)
+    return check_output(path, inputs, depends, same_kind=same_kind, kind=kind, force=force, option=option,
+                        replaces=replaces)
 
 
 # -- commands ------------------------------------------------------------------------
@@ -208,9 +209,12 @@ def cmd_import(args) -> int:
     from studio.engine.project import Project, ProjectError
 
     src = _input_file(args.model, ".keras model file")
+    from studio.engine.outputs import project_dependencies
     given = args.output is not None
-    out = _output_file(args.output if given else str(src.with_suffix(".studio")), [src], is_project_file,
-                       "a Layer Studio project", args.force, "-o" if given else "the output")
+    target = args.output if given else str(src.with_suffix(".studio"))
+    out = _output_file(target, [src], is_project_file, "a Layer Studio project", args.force,
+                       "-o" if given else "the output",
+                       replaces=project_dependencies(Path(target)) if target.strip() else ())
     graph, weights = graph_from_keras_file(src)
     project = Project(graph=graph, weights=weights)
     try:
@@ -524,12 +528,14 @@ def cmd_export(args) -> int:
         except datasets.DatasetError as exc:
             print(f"note: the dataset is not used to verify the export ({_printable(exc)})", file=sys.stderr)
             sample = None
-    if args.format == "png":
-        from studio.ui.diagram_png import export_png
-        result = export_png(project, args.output)
-    else:
-        result = export(project, args.format, args.output, sample=sample, quantize=args.quantize,
-                        overwrite=args.force)
+    from studio.engine.quiet import library_output
+    with library_output():   # what TensorFlow and Qt print while they start and export (--debug shows it)
+        if args.format == "png":
+            from studio.ui.diagram_png import export_png
+            result = export_png(project, args.output, overwrite=args.force)
+        else:
+            result = export(project, args.format, args.output, sample=sample, quantize=args.quantize,
+                            overwrite=args.force)
     print(result.summary())
     return 0
 

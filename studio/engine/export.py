@@ -30,7 +30,11 @@ class ExportError(StudioError):
     """An export that could not be written or did not verify; the message says which."""
 
 
-DestinationRefused = OutputRefused  # the destination may not be written (studio.engine.outputs says why)
+class DestinationRefused(ExportError, OutputRefused):
+    """The destination may not be written (studio.engine.outputs says why): the project itself, a file it
+    depends on, a folder of other things, or a file name of another format."""
+
+    exit_code = BAD_INPUT
 
 
 def is_output_of(fmt: str, path: Path) -> bool:
@@ -72,10 +76,13 @@ def check_destination(project, fmt: str, dest: Path, overwrite: bool = False, de
     project_path = getattr(project, "path", None)
     sources = [Path(project_path)] if project_path else []
     deps = project_dependencies(Path(project_path) if project_path else None, getattr(project, "dataset", None))
-    check_output(dest, sources, [*deps, *depends], same_kind=lambda p: is_output_of(fmt, p), kind=f"a {fmt} export",
-                 force=overwrite, folder=fmt in ("savedmodel", "python"), input_name="project",
-                 option="the export destination")
-    check_suffix(fmt, dest, option="the export destination")
+    try:
+        check_output(dest, sources, [*deps, *depends], same_kind=lambda p: is_output_of(fmt, p),
+                     kind=f"a {fmt} export", force=overwrite, folder=fmt in ("savedmodel", "python"),
+                     input_name="project", option="the export destination")
+        check_suffix(fmt, dest, option="the export destination")
+    except OutputRefused as exc:
+        raise DestinationRefused(str(exc)) from None
 
 
 @dataclass

@@ -86,11 +86,13 @@ def project_dependencies(project_path: Path | None, dataset: dict | None = None)
 def check_output(dest: str | Path, inputs: Iterable[Path] = (), depends: Iterable[Path] = (), *,
                  same_kind: Callable[[Path], bool] = lambda p: False, kind: str = "an earlier output",
                  force: bool = False, option: str = "-o", folder: bool = False,
-                 input_name: str = "input file") -> Path:
+                 input_name: str = "input file", replaces: Iterable[Path] = ()) -> Path:
     """Refuse ``dest`` if writing it could lose the input, a file it depends on, or other work.
 
     ``folder`` says the output is a folder (a SavedModel, a Python export, a run
-    folder); ``same_kind`` tells an earlier output of this kind, which may be replaced.
+    folder); ``same_kind`` tells an earlier output of this kind, which may be replaced;
+    ``replaces`` names the other files writing ``dest`` replaces or removes (a saved
+    project's old weights files), none of which may be an input.
     """
     text = str(dest)
     if not text.strip():
@@ -100,6 +102,12 @@ def check_output(dest: str | Path, inputs: Iterable[Path] = (), depends: Iterabl
     if dest.is_dir() and not folder:
         raise OutputRefused(f"{option} '{shown}' is a folder; give a file name")
     check_not_needed(dest, inputs, depends, option=option, input_name=input_name)
+    replaced = [Path(r) for r in replaces]
+    for src in inputs:
+        for r in replaced:
+            if _same(Path(src), r):
+                raise OutputRefused(f"{option} '{shown}' would replace the {input_name} '{_show(src)}', which is "
+                                    f"named as its weights file — choose another name")
     if dest.is_dir():
         if not same_kind(dest) and _has_entries(dest):
             raise OutputRefused(f"{option} '{shown}' is an existing folder that is not {kind} and holds other "

@@ -70,3 +70,17 @@ def test_suffix_per_format(fmt, name, ok):
     else:
         with pytest.raises(OutputRefused, match=r"does not end in \."):
             check_suffix(fmt, name)
+
+
+def test_export_refusals_are_export_errors_with_exit_code_2(tmp_path):
+    """The window catches ExportError; the command line says exit code 2 (bad input)."""
+    from types import SimpleNamespace
+
+    from studio.engine.errors import exit_code_for
+    from studio.engine.export import ExportError, check_destination
+    work, project, weights, _ = _setup(tmp_path)
+    fake = SimpleNamespace(path=project, dataset=None)
+    for dest in (work, weights, tmp_path / "m.txt"):
+        with pytest.raises(ExportError) as info:
+            check_destination(fake, "keras" if dest != work else "python", dest, overwrite=True)
+        assert exit_code_for(info.value) == 2

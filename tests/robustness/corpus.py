@@ -418,6 +418,10 @@ def _keras_cases(d: Path) -> list[Case]:
     legacy = d / "legacy.h5"
     keras.saving.load_model(good, compile=False).save(legacy)   # Keras's own legacy HDF5 model file
     case("h5-valid", legacy, 0, "imported 2 layers", checks=["quiet"])
+    named_as_weights = d / "named.studio.weights-0123456789abcdef.h5"   # saving named.studio would remove it
+    named_as_weights.write_bytes(legacy.read_bytes())
+    case("h5-named-as-the-outputs-weights", named_as_weights, 2, "would replace the input file",
+         out=d / "named.studio", checks=[f"unchanged:{named_as_weights}:{_sha(named_as_weights)}"])
     legacy_as_keras = d / "legacy-as.keras"
     legacy_as_keras.write_bytes((d / "legacy.h5").read_bytes())
     case("h5-named-keras", legacy_as_keras, 2, "is an HDF5 (.h5) model file but its name ends in '.keras'")
