@@ -20,6 +20,7 @@ import numpy as np
 
 from studio.engine.compiler import CompileError, compile_graph
 from studio.engine.errors import BAD_INPUT, StudioError
+from studio.engine.outputs import OutputRefused, check_output, check_suffix, project_dependencies
 
 FORMATS = ("keras", "savedmodel", "tflite", "onnx", "python", "svg")
 TOLERANCE = 1e-4
@@ -29,8 +30,9 @@ class ExportError(StudioError):
     """An export that could not be written or did not verify; the message says which."""
 
 
-class DestinationRefused(ExportError):
-    """The destination is the project itself, or something other than an earlier export."""
+class DestinationRefused(ExportError, OutputRefused):
+    """The destination may not be written (studio.engine.outputs says why): the project itself, a file it
+    depends on, a folder of other things, or a file name of another format."""
 
     exit_code = BAD_INPUT
 
@@ -66,20 +68,21 @@ def is_output_of(fmt: str, path: Path) -> bool:
     return False
 
 
-def check_destination(project, fmt: str, dest: Path, overwrite: bool = False) -> None:
-    """Refuse to write over the project itself, or over anything that is not an earlier export of ``fmt``."""
+def check_destination(project, fmt: str, dest: Path, overwrite: bool = False, depends=()) -> None:
+    """Refuse a destination that is not a file name of the format (``model.txt`` for keras), the project
+    itself, a file it depends on (weights, data), a folder holding any of them, an existing folder that
+    is not an earlier export of ``fmt``, or (unless ``overwrite``) a file that is not one."""
     dest = Path(dest)
-    sources = [project.path] if getattr(project, "path", None) else []
-    for src in sources:
-        try:
-            if dest.exists() and os.path.samefile(dest, src):
-                raise DestinationRefused(f"'{dest}' is the project itself; choose another file name for the export")
-        except OSError:
-            pass
-    if (dest.exists() or dest.is_symlink()) and not overwrite and not is_output_of(fmt, dest):
-        what = "folder" if dest.is_dir() else "file"
-        raise DestinationRefused(f"'{dest}' is an existing {what} that is not a {fmt} export; choose another name "
-                          "(or pass --force to replace it)")
+    project_path = getattr(project, "path", None)
+    sources = [Path(project_path)] if project_path else []
+    deps = project_dependencies(Path(project_path) if project_path else None, getattr(project, "dataset", None))
+    try:
+        check_output(dest, sources, [*deps, *depends], same_kind=lambda p: is_output_of(fmt, p),
+                     kind=f"a {fmt} export", force=overwrite, folder=fmt in ("savedmodel", "python"),
+                     input_name="project", option="the export destination")
+        check_suffix(fmt, dest, option="the export destination")
+    except OutputRefused as exc:
+        raise DestinationRefused(str(exc)) from None
 
 
 @dataclass
@@ -181,6 +184,12 @@ def export(project, fmt: str, dest: str | Path, sample: np.ndarray | None = None
         raise ExportError(f"unknown format '{fmt}'; choose one of {', '.join(FORMATS)}")
     dest = Path(dest)
     check_destination(project, fmt, dest, overwrite)
+    from studio.engine.quiet import library_output
+    with library_output():   # TFLite's deprecation notice, tensor-spec dumps, retracing warnings
+        return _export(project, fmt, dest, sample, quantize, model)
+
+
+def _export(project, fmt: str, dest: Path, sample, quantize: bool, model) -> ExportResult:
     if model is None:
         try:
             model = compile_graph(project.graph, project.current_weights() or None)

@@ -536,6 +536,9 @@ def check_archive(zf: zipfile.ZipFile, path: Path) -> None:
         raise ImportRefused(f"{path}: holds {len(infos):,} files, more than a .keras file has")
     total = 0
     for info in infos:
+        if info.flag_bits & 0x1:
+            raise ImportRefused(f"{path}: its member '{info.filename[:80]}' is encrypted, which a .keras file never "
+                                "is; refused without reading it")
         total += info.file_size
         if info.filename == "config.json" and info.file_size > MAX_CONFIG_BYTES:
             raise ImportRefused(f"{path}: config.json inflates to {_size_text(info.file_size)}, more than the "
@@ -634,6 +637,69 @@ def read_keras_config(path: str | Path) -> dict:
     return config
 
 
+H5_SUFFIXES = (".h5", ".hdf5")
+
+
+def model_format(path: Path) -> str:
+    """'keras' (a zip archive) or 'h5' (an HDF5 file), told from the content, and only when the name
+    makes Keras read the file the same way (it picks its reader by the name): what is checked is
+    then exactly what Keras loads. A file that is both, or whose name disagrees, is refused."""
+    from studio.engine.filekind import has_hdf5_signature, is_zip
+    path = Path(path)
+    _regular_file(path)
+    h5, zipped = has_hdf5_signature(path), is_zip(path)
+    suffix = path.suffix.lower()
+    if h5 and zipped:
+        raise ImportRefused(f"{path}: is both an HDF5 file and a zip archive, so what Keras would read depends "
+                            "only on its name; refused")
+    if zipped:
+        if suffix != ".keras":
+            raise ImportRefused(f"{path}: is a .keras archive (a zip) but its name ends in '{suffix[:20]}'; "
+                                "rename it to end in .keras")
+        return "keras"
+    if h5:
+        if suffix not in H5_SUFFIXES:
+            raise ImportRefused(f"{path}: is an HDF5 (.h5) model file but its name ends in '{suffix[:20]}'; "
+                                "rename it to end in .h5")
+        return "h5"
+    if suffix in H5_SUFFIXES:
+        raise ImportRefused(f"{path}: not a valid .h5 model file (it is not an HDF5 file)")
+    return "keras"   # read_keras_config says what is wrong with it
+
+
+def read_h5_config(path: str | Path) -> dict:
+    """The model config of a legacy HDF5 (.h5) model, read without loading Keras objects.
+
+    The whole file's links and declared array sizes are checked first (as for the
+    weights inside a .keras file), then its ``model_config`` attribute is parsed.
+    """
+    import h5py
+    path = Path(path)
+    size = _regular_file(path)
+    with open(path, "rb") as fh:
+        check_weights_h5(fh, size, str(path))
+    try:
+        with h5py.File(path, "r") as f:
+            if "model_config" not in f.attrs:
+                raise ImportRefused(f"{path}: holds no model (no model_config), so it is a weights file; import "
+                                    "the .keras or .h5 file of the whole model")
+            attr = f.attrs.get_id("model_config")
+            if attr.get_storage_size() > MAX_CONFIG_BYTES:
+                raise ImportRefused(f"{path}: its model_config is larger than {_size_text(MAX_CONFIG_BYTES)}")
+            raw = f.attrs["model_config"]
+        if isinstance(raw, bytes):
+            raw = raw.decode("utf-8")
+        if not isinstance(raw, str):
+            raise ImportRefused(f"{path}: its model_config is not text")
+        return json.loads(raw)
+    except ImportRefused:
+        raise
+    except RecursionError:
+        raise ImportRefused(f"{path}: model_config is nested too deeply") from None
+    except Exception as exc:  # noqa: BLE001 - h5py's and json's errors, said in one sentence
+        raise ImportRefused(f"{path}: not a valid .h5 model file ({' '.join(str(exc).split())[:200]})") from None
+
+
 def check_model_config(config: Any, where: str) -> list[dict]:
     """The layer entries of a model config, after checking its structure; refuses anything malformed."""
     if not isinstance(config, dict):
@@ -693,11 +759,13 @@ def declared_parameters(config: dict) -> int | None:
 
 
 def graph_from_keras_file(path: str | Path) -> tuple[ModelGraph, Weights]:
-    """Import a ``.keras`` file, refusing it by layer name before any code could run."""
-    import keras
+    """Import a ``.keras`` (or legacy ``.h5``) file, refusing it by layer name before any code could run."""
+    from studio.engine.quiet import library_output
+    with library_output():   # TensorFlow's start-up log lines
+        import keras
 
     path = Path(path)
-    config = read_keras_config(path)
+    config = read_h5_config(path) if model_format(path) == "h5" else read_keras_config(path)
     entries = check_model_config(config, str(path))
     check_layer_entries(entries, str(path))
     params = declared_parameters(config)
@@ -705,8 +773,14 @@ def graph_from_keras_file(path: str | Path) -> tuple[ModelGraph, Weights]:
         raise ImportRefused(f"{path}: the model declares {params:,} parameters ({_size_text(params * 4)} as "
                             f"float32), more than the limit of {_size_text(MAX_ARCHIVE_BYTES)}; refused before "
                             "building it")
+    stored = _regular_file(path)
+    if params is not None and params * 4 > SMALL_BYTES and params * 4 > MAX_EXPANSION * max(stored, 1):
+        raise ImportRefused(f"{path}: the model declares {params:,} parameters ({_size_text(params * 4)} as "
+                            f"float32) in a file of only {_size_text(stored)}, far more than it could hold; "
+                            "refused before building it")
     try:
-        model = keras.saving.load_model(path, compile=False, safe_mode=True)
+        with library_output():   # zipfile's and Keras's warnings are not the person's concern
+            model = keras.saving.load_model(path, compile=False, safe_mode=True)
     except MemoryError:
         raise ImportRefused(f"{path}: not enough memory to load the model") from None
     except Exception as exc:

@@ -529,6 +529,7 @@ def load_project(path: str | Path, with_weights: bool = True) -> Project:
         what = "a folder" if stat.S_ISDIR(st.st_mode) else "not a regular file"
         raise ProjectError(f"'{path}' is {what}; open a .studio project file")
     size = st.st_size
+    _refuse_other_kinds(path)
     if size > MAX_FILE_BYTES:
         raise ProjectError(f"'{path}' is {size // 1_000_000} MB, too large to be a project file")
     from studio.engine.runtime_gc import paused_collection
@@ -541,6 +542,21 @@ def load_project(path: str | Path, with_weights: bool = True) -> Project:
         project = load_project_bytes(raw.pop(), str(path), path.parent if with_weights else None)
     project.path = path
     return project
+
+
+def _refuse_other_kinds(path: Path) -> None:
+    """A model or data file given where a project is expected is named for what it is, by its content."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(16)
+    except OSError:
+        return
+    if head.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] in (b"{", b""):
+        return  # a JSON object (or an empty file): the project checks say the rest
+    from studio.engine.filekind import describe
+    what = describe(path, head)
+    if what:
+        raise ProjectError(f"'{path}' is {what}")
 
 
 def load_project_bytes(raw: bytes, source: str = "project", base_dir: Path | None = None) -> Project:

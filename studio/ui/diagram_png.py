@@ -7,7 +7,9 @@ import time
 from pathlib import Path
 
 
-def export_png(project, dest: str | Path, scale: float = 2.0):
+def export_png(project, dest: str | Path, scale: float = 2.0, overwrite: bool = False):
+    from studio.engine.export import check_destination
+    check_destination(project, "png", Path(dest), overwrite)   # the same rules as every other output
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     from PySide6.QtCore import QByteArray, QRectF
     from PySide6.QtGui import QColor, QGuiApplication, QImage, QPainter

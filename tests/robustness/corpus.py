@@ -386,6 +386,66 @@ def _keras_cases(d: Path) -> list[Case]:
     own = _keras_model(d / "own.keras")
     cases.append(Case("keras/over-its-input", "keras", ["import", str(own), "-o", str(own)], 2,
                       "is the input file itself", checks=[f"unchanged:{own}:{_sha(own)}"]))
+    # the format is told from the content, and only what Keras will load is checked and loaded
+    def h5_model(path: Path, model_config, weights: bool = False) -> Path:
+        import h5py
+        with h5py.File(path, "w") as f:
+            if model_config is not None:
+                f.attrs["model_config"] = json.dumps(model_config)
+                f.attrs["keras_version"] = "3.15.1"
+                f.attrs["backend"] = "tensorflow"
+            if weights:
+                f.create_dataset("model_weights/dense/dense/kernel", data=np.zeros((8, 3), "float32"))
+        return path
+
+    big_config = _mutated(config, billions)
+    for layer in big_config["config"]["layers"]:   # 20,000 x 20,000: 1.6 GB, under the absolute limit
+        if layer["class_name"] == "InputLayer":
+            layer["config"]["batch_shape"] = [None, 20_000]
+        if layer["class_name"] == "Dense":
+            layer["config"]["units"] = 20_000
+            layer["build_config"] = {"input_shape": [None, 20_000]}
+    polyglot = h5_model(d / "polyglot.h5", big_config)
+    with open(polyglot, "ab") as f:
+        f.write(good.read_bytes())
+    case("hdf5-and-zip-at-once", polyglot, 2, "is both an HDF5 file and a zip archive")
+    case("h5-declares-1.6gb-in-6kb", h5_model(d / "declares-big.h5", big_config), 2,
+         "declares 400,020,000 parameters")
+    case("h5-weights-only", h5_model(d / "weights-only.h5", None, weights=True), 2, "holds no model")
+    lambda_h5 = h5_model(d / "lambda.h5", _mutated(config, make_lambda))
+    case("h5-lambda-layer", lambda_h5, 2, "is of type 'Lambda'", checks=[f"absent:{marker}"])
+    import keras
+    legacy = d / "legacy.h5"
+    keras.saving.load_model(good, compile=False).save(legacy)   # Keras's own legacy HDF5 model file
+    case("h5-valid", legacy, 0, "imported 2 layers", checks=["quiet"])
+    named_as_weights = d / "named.studio.weights-0123456789abcdef.h5"   # saving named.studio would remove it
+    named_as_weights.write_bytes(legacy.read_bytes())
+    case("h5-named-as-the-outputs-weights", named_as_weights, 2, "would replace the input file",
+         out=d / "named.studio", checks=[f"unchanged:{named_as_weights}:{_sha(named_as_weights)}"])
+    legacy_as_keras = d / "legacy-as.keras"
+    legacy_as_keras.write_bytes((d / "legacy.h5").read_bytes())
+    case("h5-named-keras", legacy_as_keras, 2, "is an HDF5 (.h5) model file but its name ends in '.keras'")
+    zip_as_h5 = d / "zip-as.h5"
+    zip_as_h5.write_bytes(good.read_bytes())
+    case("zip-named-h5", zip_as_h5, 2, "is a .keras archive (a zip) but its name ends in '.h5'")
+    (d / "text.h5").write_text("not hdf5")
+    case("h5-not-hdf5", d / "text.h5", 2, "not a valid .h5 model file")
+    # every zip header says "encrypted": refused in one sentence, never an internal error
+    data = bytearray(good.read_bytes())
+    for sig, flag_at in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):
+        at = data.find(sig)
+        while at >= 0:
+            data[at + flag_at] |= 0x01
+            at = data.find(sig, at + 4)
+    (d / "encrypted.keras").write_bytes(bytes(data))
+    case("encrypted", d / "encrypted.keras", 2, "is encrypted")
+    # a member that climbs out of the archive: nothing written outside, and no library warning shown
+    slip_marker = d / "ZIPSLIP"
+    slip = _rewrite_keras(good, d / "zip-slip.keras",
+                          files={"assets/" + "../" * 24 + str(slip_marker).lstrip("/"): b"escaped"})
+    case("zip-slip", slip, 0, "imported 2 layers", checks=[f"absent:{slip_marker}", "quiet"])
+    cases.append(Case("keras/output-empty", "keras", ["import", str(good), "-o", ""], 2, "-o is empty",
+                      checks=[f"absent:{good.with_suffix('.studio')}"]))
     other = d / "notes.studio"
     other.write_text("my notes, not a project")
     cases.append(Case("keras/over-another-file", "keras", ["import", str(good), "-o", str(other)], 2,
@@ -636,6 +696,67 @@ def _cli_cases(d: Path) -> list[Case]:
         Case("cli/check-empty-path", "cli", ["check", ""], 2, "path is empty"),
         Case("cli/open-a-non-document", "cli", ["README.md"], 2, "unknown command 'README.md'"),
     ]
+    # an output path never replaces the input, a folder holding it, or a file the project needs (even forced)
+    work = d / "mywork"
+    work.mkdir(exist_ok=True)
+    wp = _write_json(work / "p.studio", _graph_doc())
+    (work / "notes.txt").write_text("my notes")
+    kept = [f"unchanged:{wp}:{_sha(wp)}", f"unchanged:{work / 'notes.txt'}:{_sha(work / 'notes.txt')}"]
+    for fmt in ("python", "savedmodel"):
+        cases.append(Case(f"cli/export-{fmt}-over-the-project-folder-forced", "cli",
+                          ["export", str(wp), "--format", fmt, "-o", str(work), "--force"], 2,
+                          "is a folder that holds the project", checks=kept))
+    cases.append(Case("cli/export-python-over-a-parent-folder-forced", "cli",
+                      ["export", str(wp), "--format", "python", "-o", str(d), "--force"], 2,
+                      "is a folder that holds the project", checks=kept))
+    cases.append(Case("cli/export-python-over-a-folder-forced", "cli",
+                      ["export", P, "--format", "python", "-o", str(precious), "--force"], 2,
+                      "holds other files, which writing there would delete (even with --force)",
+                      checks=[f"unchanged:{precious / 'thesis.tex'}:{_sha(precious / 'thesis.tex')}"]))
+    cases.append(Case("cli/train-out-the-project-folder-forced", "cli",
+                      ["train", str(wp), "--out", str(work), "--force", "--epochs", "1"], 2,
+                      "is a folder that holds the project file", checks=kept))
+    weighted = d / "weighted"
+    weighted.mkdir(exist_ok=True)
+    wdoc = _graph_doc()
+    wdoc["weights"], wdoc["weights_sha256"] = "w.studio.weights-0123456789abcdef.h5", "0" * 64
+    wproj = _write_json(weighted / "w.studio", wdoc)
+    wfile = weighted / "w.studio.weights-0123456789abcdef.h5"
+    wfile.write_bytes(b"the imported weights")
+    wkept = [f"unchanged:{wfile}:{_sha(wfile)}", f"unchanged:{wproj}:{_sha(wproj)}"]
+    for fmt in ("tflite", "keras", "svg"):
+        cases.append(Case(f"cli/export-{fmt}-over-the-weights-forced", "cli",
+                          ["export", str(wproj), "--format", fmt, "-o", str(wfile), "--force"], 2,
+                          "a file the project depends on", checks=wkept))
+    cases.append(Case("cli/codegen-over-the-weights-forced", "cli",
+                      ["codegen", str(wproj), "-o", str(wfile), "--force"], 2, "a file the project depends on",
+                      checks=wkept))
+    data = _npz(d / "data.npz")
+    ddoc = _graph_doc()
+    ddoc["dataset"] = {"kind": "file", "path": "data.npz"}
+    dproj = _write_json(d / "with-data.studio", ddoc)
+    cases.append(Case("cli/export-over-the-dataset-forced", "cli",
+                      ["export", str(dproj), "--format", "svg", "-o", str(data), "--force"], 2,
+                      "a file the project depends on", checks=[f"unchanged:{data}:{_sha(data)}"]))
+    # a model or data file where a project is expected is named for what it is, by its content
+    keras_file = _keras_model(d / "model.keras")
+    (d / "model.onnx").write_bytes(b"\x08\x07\x12\x07keras2onnx")
+    for name, path, phrase in (("keras", keras_file, "is a Keras model file (.keras), not a Layer Studio project; "
+                                                     "turn it into one with 'layer-studio import'"),
+                               ("npz", data, "is a NumPy data file (.npz)"),
+                               ("onnx", d / "model.onnx", "is an ONNX model")):
+        cases.append(Case(f"cli/check-a-{name}-file", "cli", ["check", str(path)], 2, phrase))
+        cases.append(Case(f"cli/train-a-{name}-file", "cli", ["train", str(path), "--epochs", "1"], 2, phrase))
+    # what TensorFlow prints while exporting stays off the terminal (--debug shows it)
+    cases.append(Case("cli/export-tflite-quiet", "cli", ["export", P, "--format", "tflite", "-o",
+                                                         str(d / "quiet.tflite")], 0, "verified",
+                      checks=["quiet"], cost=5.0))
+    # each format's file name is checked before any work
+    for fmt, name, suffix in (("keras", "model.txt", ".keras"), ("tflite", "model.h5", ".tflite"),
+                              ("onnx", "model.keras", ".onnx"), ("svg", "diagram.png", ".svg")):
+        out = d / "suffix" / name
+        cases.append(Case(f"cli/export-{fmt}-wrong-suffix", "cli", ["export", P, "--format", fmt, "-o", str(out)],
+                          2, f"does not end in {suffix}", checks=[f"absent:{out}", f"absent:{d / 'suffix'}"]))
     if hasattr(os, "geteuid") and os.geteuid() != 0:
         ro = d / "readonly"
         ro.mkdir(exist_ok=True)

@@ -78,6 +78,8 @@ def post_check(check: str) -> str | None:
         return None if now == digest else f"{path} was changed"
     if kind == "code_inert":
         return code_is_inert(Path(arg))
+    if kind == "quiet":   # judged on the output, in verdict()
+        return None
     if kind == "keras_settings":
         import keras
         if keras.config.epsilon() != 1e-7 or keras.config.floatx() != "float32":
@@ -166,6 +168,12 @@ def verdict(case: dict, result: dict | None) -> list[str]:
         problems.append(f"{len(errors)} error lines instead of one")
     for check, why in (result.get("checks") or {}).items():
         problems.append(f"{check}: {why}")
+    if "quiet" in (case.get("checks") or []):   # no library warnings or dumps: our own lines only
+        stray = [line for line in (result.get("stderr") or "").splitlines()
+                 if line.strip() and not line.startswith(("error:", "warning:", "note:"))]
+        stray += [line for line in (result.get("stdout") or "").splitlines() if line.strip()][1:]
+        if stray:
+            problems.append(f"quiet: library output reached the terminal: {stray[0][:120]!r}")
     return problems
 
 
