@@ -147,16 +147,22 @@ def _output_file(path: str, inputs: list[Path], same_kind, kind: str, force: boo
 
 # -- commands ------------------------------------------------------------------------
 
-def _load_project(path: str, with_weights: bool = True):
+def _load_project(path: str, with_weights: bool = True, warn: bool = True):
+    """The project; what was found while reading it (an unknown setting, a missing weights
+    file) is said on stderr, unless the caller lists it itself (check)."""
     from studio.engine.project import load_project
-    return load_project(_input_file(path, ".studio project file"), with_weights=with_weights)
+    project = load_project(_input_file(path, ".studio project file"), with_weights=with_weights)
+    if warn:
+        for warning in project.warnings:
+            print(f"warning: {_printable(warning)}", file=sys.stderr)
+    return project
 
 
 def cmd_check(args) -> int:
     from studio.engine.keras_bridge import UnsafeConfigError, check_training_names
     from studio.engine.shapes import ShapeChecker, format_shape
 
-    project = _load_project(args.project)
+    project = _load_project(args.project, warn=False)
     graph = project.graph
     checker = ShapeChecker(graph)
     checker.refresh()

@@ -526,6 +526,12 @@ def project_from_document(doc: dict[str, Any], source: str = "project", base_dir
     from studio.engine.train.settings import TrainingConfig
     training = TrainingConfig.from_dict(doc.get("training") or {}).to_dict()
     project = Project(graph=graph, dataset=copy.deepcopy(doc.get("dataset")), training=training)
+    unknown = TrainingConfig.unknown_fields(doc.get("training"))
+    if unknown:  # a newer Layer Studio's setting, or a typo: read on, but say so (saving drops it)
+        shown = ", ".join(f"'{_printable_key(k)}'" for k in unknown[:5]) + (" ..." if len(unknown) > 5 else "")
+        project.warnings.append(f"training has unknown field{'s' if len(unknown) > 1 else ''} {shown}, ignored "
+                                f"(and dropped when saved); the known fields are "
+                                f"{', '.join(TrainingConfig.known_fields())}")
     if doc.get("weights") and base_dir is not None:
         weights_file = base_dir / doc["weights"]
         expected = doc.get("weights_sha256")
@@ -590,6 +596,10 @@ def parse_json_bytes(raw: bytes, source: str = "project") -> Any:
 
 def load_project_bytes(raw: bytes, source: str = "project", base_dir: Path | None = None) -> Project:
     return project_from_document(parse_json_bytes(raw, source), source, base_dir)
+
+
+def _printable_key(key: str) -> str:
+    return "".join(c if c.isprintable() else "?" for c in key[:40])
 
 
 def _reject_constant(name: str):
