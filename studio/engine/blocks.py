@@ -31,6 +31,7 @@ BLOCK = "Block"
 KINDS = ("sequential", "functional")
 MAX_DEPTH = 8
 MAX_INNER_NODES = 20_000
+MAX_COORDINATE = 2 ** 53  # as the project loader: whole numbers JSON keeps exactly (and no inf or nan)
 
 
 class BlockError(StudioError, ValueError):
@@ -85,8 +86,9 @@ def check_block_config(config: Any, where: str, depth: int = 0, _count: list[int
             raise BlockError(f"{here}: {catalog.UnknownLayerError(cname)}")
         pos = node.get("position", [0, 0])
         if not (isinstance(pos, list) and len(pos) == 2
-                and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in pos)):
-            raise BlockError(f"{here} position should be two numbers [x, y]")
+                and all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                        and -MAX_COORDINATE <= v <= MAX_COORDINATE for v in pos)):
+            raise BlockError(f"{here} position should be two finite numbers [x, y] within ±{MAX_COORDINATE:,}")
         if is_block(cname):
             check_block_config(node["config"], f"{where} › {node['name']}", depth + 1, count)
         else:

@@ -615,6 +615,26 @@ def param(class_name: str, name: str) -> ParamSpec | None:
     return None
 
 
+_NUMERIC_KINDS = {"int": "a whole number", "float": "a number", "tuple": "a whole number or a list of them",
+                  "int_or_tuple": "a whole number or a list of them"}
+
+
+def _holds_bool(value: Any) -> bool:
+    return isinstance(value, bool) or (isinstance(value, (list, tuple)) and any(_holds_bool(v) for v in value))
+
+
+def param_type_problem(class_name: str, config: dict[str, Any]) -> str | None:
+    """The first setting whose value is true or false where the layer takes a number (Python
+    counts True as 1, so Keras would silently build one unit), as ``'units' should be ...``."""
+    if class_name not in SPECS or class_name == "Block":
+        return None
+    for p in params(class_name):
+        what = _NUMERIC_KINDS.get(p.kind)
+        if what is not None and p.name in config and _holds_bool(config[p.name]):
+            return f"setting '{p.name}' should be {what}, not {str(config[p.name]).lower()}"
+    return None
+
+
 def wrappable(wrapper: str) -> list[str]:
     allowed = WRAPPABLE.get(wrapper)
     if allowed is not None:

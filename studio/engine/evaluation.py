@@ -18,7 +18,6 @@ first there.
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -95,26 +94,39 @@ def load_run(path: str | Path, which: str = "best") -> RunWeights:
     weights = load_weights(files[chosen])
     project, preprocess = _run_config(path)
     if project is None:
-        notes.append("the run has no readable config.json; it is evaluated with the project's current model")
+        notes.append("the run has no config.json; it is evaluated with the project's current model")
     return RunWeights(path, chosen, weights, project, preprocess, notes)
 
 
 def _run_config(path: Path):
-    """(Project with the run's graph, settings and dataset; its preprocessing) or (None, None)."""
-    from studio.engine.project import FORMAT, SCHEMA_VERSION, ProjectError, project_from_document
+    """(Project with the run's graph, settings and dataset; its preprocessing) or (None, None)
+    when the run has no config.json. The file is read as a project file is: its size bounded
+    before reading, its JSON and every field checked the same way."""
+    from studio.engine.project import FORMAT, SCHEMA_VERSION, ProjectError, parse_json_bytes, project_from_document
     config = path / "config.json"
+    source = f"the run's config.json ('{_show(config)}')"
     try:
-        if not config.is_file() or config.stat().st_size > MAX_RUN_CONFIG_BYTES:
+        if not config.exists():
             return None, None
-        doc = json.loads(config.read_bytes())
-    except (OSError, ValueError):
-        return None, None
-    if not isinstance(doc, dict) or not isinstance(doc.get("graph"), dict):
-        return None, None
+        if not config.is_file():
+            raise EvaluationError(f"{source} is not a regular file")
+        size = config.stat().st_size
+        if size > MAX_RUN_CONFIG_BYTES:
+            raise EvaluationError(f"{source} is {size // 1_000_000} MB, too large to be a run's settings")
+        raw = config.read_bytes()
+    except OSError as exc:
+        raise EvaluationError(f"cannot read {source}: {exc.strerror or exc}") from None
     try:
+        doc = parse_json_bytes(raw, source)
+        del raw
+        if not isinstance(doc, dict):
+            raise ProjectError(f"{source}: should be a JSON object")
+        for key in ("graph", "training"):
+            if key not in doc:
+                raise ProjectError(f"{source}: {key} is missing")
         project = project_from_document({"format": FORMAT, "schema_version": SCHEMA_VERSION, "graph": doc["graph"],
-                                         "dataset": doc.get("dataset"), "training": doc.get("training")},
-                                        source=f"the run's config.json ('{_show(config)}')")
+                                         "dataset": doc.get("dataset"), "training": doc["training"]},
+                                        source=source)
     except ProjectError as exc:
         raise EvaluationError(str(exc)) from None
     pre = doc.get("preprocess")

@@ -316,7 +316,25 @@ def _fail(where: str, what: str) -> ProjectError:
     return ProjectError(f"{where}: {what}")
 
 
-_PLAIN_JSON = (bool, str, int)  # exact types json.loads makes; floats need a finiteness check
+_PLAIN_JSON = (bool, str)  # exact types json.loads makes that need no further look
+# JSON keeps whole numbers exactly within +/-2**53 (a double's mantissa); a file's numbers are
+# held to that range where it is read, so nothing later (a float, a size, a count) can overflow
+MAX_WHOLE = 2 ** 53
+
+
+def _number_problem(value: Any, where: str) -> "ProjectError":
+    """The message for a number a project may not hold (too large, or not finite)."""
+    if isinstance(value, float):
+        return _fail(where, "is not a finite number")
+    digits = str(abs(value))
+    shown = ("-" if value < 0 else "") + (digits if len(digits) <= 20 else f"{digits[:12]}… ({len(digits)} digits)")
+    return _fail(where, f"{shown} is too {'large' if value > 0 else 'small'} (whole numbers in a project lie "
+                        f"within ±{MAX_WHOLE:,})")
+
+
+def _plain_number(v: Any) -> bool:
+    t = type(v)
+    return (t is int and -MAX_WHOLE <= v <= MAX_WHOLE) or (t is float and math.isfinite(v))
 
 
 def _check_json_value(value: Any, where: str, depth: int = 0) -> None:
@@ -324,22 +342,22 @@ def _check_json_value(value: Any, where: str, depth: int = 0) -> None:
         raise _fail(where, "is nested too deeply")
     if value is None or isinstance(value, (bool, str)):
         return
-    if isinstance(value, int):
-        return
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            raise _fail(where, "is not a finite number")
+    if isinstance(value, (int, float)):
+        if not _plain_number(value):
+            raise _number_problem(value, where)
         return
     # the path to a value is spelled out only on the way down into containers and
     # plain values are looked at in place: a large project has one per setting
     if isinstance(value, list):
         for k, v in enumerate(value):
-            if not (v is None or type(v) in _PLAIN_JSON):
+            t = type(v)
+            if not (v is None or t in _PLAIN_JSON or (t is int and -MAX_WHOLE <= v <= MAX_WHOLE)):
                 _check_json_value(v, f"{where}[{k}]", depth + 1)
         return
     if isinstance(value, dict):
         for k, v in value.items():
-            if not (v is None or type(v) in _PLAIN_JSON):
+            t = type(v)
+            if not (v is None or t in _PLAIN_JSON or (t is int and -MAX_WHOLE <= v <= MAX_WHOLE)):
                 _check_json_value(v, f"{where}.{k}", depth + 1)
         return
     raise _fail(where, f"has an unexpected value of type {type(value).__name__}")
@@ -413,12 +431,12 @@ class _EntryChecks:
         if node["class_name"] not in catalog.SPECS:
             raise _fail(f"{source}: node {k + 1}", str(catalog.UnknownLayerError(node["class_name"])))
         config = node["config"]
-        _check_json_value(config, f"{source}: node {k + 1} config")
-        try:
+        _check_json_value(config, f"{source}: node {k + 1} ('{node['name']}') config")
+        try:  # these name the node; the file is named once, here
             if node["class_name"] == "Block":
                 self._block(config, f"node {k + 1} (block '{node['name']}')")
             else:
-                self._safe(config, f"{source}: node {k + 1} ('{node['name']}') config")
+                self._safe(config, f"node {k + 1} ('{node['name']}') config")
         except self._errors as exc:
             raise ProjectError(f"{source}: {exc}") from None
         if catalog.CALL_KWARGS in config or catalog.CALL_PORTS in config:
@@ -427,8 +445,13 @@ class _EntryChecks:
             except ValueError as exc:
                 raise _fail(f"{source}: node {k + 1} ('{node['name']}') config", str(exc)) from None
         pos = node["position"]
-        if len(pos) != 2 or not all(type(v) in (int, float) and math.isfinite(v) for v in pos):
-            raise _fail(f"{source}: node {k + 1} position", "should be two finite numbers [x, y]")
+        if len(pos) != 2 or not (_plain_number(pos[0]) and _plain_number(pos[1])):
+            where = f"{source}: node {k + 1} ('{node['name']}') position"
+            if len(pos) == 2:
+                for v in pos:
+                    if type(v) in (int, float) and not _plain_number(v):
+                        raise _number_problem(v, where)
+            raise _fail(where, "should be two finite numbers [x, y]")
 
     def repeated_id(self, k: int, node_id: str) -> None:
         raise _fail(f"{self.source}: node {k + 1}", f"repeats the id '{node_id}'")
@@ -503,6 +526,12 @@ def project_from_document(doc: dict[str, Any], source: str = "project", base_dir
     from studio.engine.train.settings import TrainingConfig
     training = TrainingConfig.from_dict(doc.get("training") or {}).to_dict()
     project = Project(graph=graph, dataset=copy.deepcopy(doc.get("dataset")), training=training)
+    unknown = TrainingConfig.unknown_fields(doc.get("training"))
+    if unknown:  # a newer Layer Studio's setting, or a typo: read on, but say so (saving drops it)
+        shown = ", ".join(f"'{_printable_key(k)}'" for k in unknown[:5]) + (" ..." if len(unknown) > 5 else "")
+        project.warnings.append(f"training has unknown field{'s' if len(unknown) > 1 else ''} {shown}, ignored "
+                                f"(and dropped when saved); the known fields are "
+                                f"{', '.join(TrainingConfig.known_fields())}")
     if doc.get("weights") and base_dir is not None:
         weights_file = base_dir / doc["weights"]
         expected = doc.get("weights_sha256")
@@ -559,7 +588,9 @@ def _refuse_other_kinds(path: Path) -> None:
         raise ProjectError(f"'{path}' is {what}")
 
 
-def load_project_bytes(raw: bytes, source: str = "project", base_dir: Path | None = None) -> Project:
+def parse_json_bytes(raw: bytes, source: str = "project") -> Any:
+    """A document's bytes as JSON (UTF-8, no NaN or Infinity, nesting bounded); ProjectError
+    names ``source`` and the fault. For project files and run folders' config.json alike."""
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -568,7 +599,7 @@ def load_project_bytes(raw: bytes, source: str = "project", base_dir: Path | Non
     if not text or text.isspace():
         raise ProjectError(f"{source}: the file is empty")
     try:
-        doc = json.loads(text, parse_constant=_reject_constant)
+        return json.loads(text, parse_constant=_reject_constant)
     except json.JSONDecodeError as exc:
         cut = exc.pos >= len(text.rstrip()) - 1 or not text.rstrip().endswith("}")
         hint = " (the file looks cut off)" if cut else ""
@@ -577,8 +608,14 @@ def load_project_bytes(raw: bytes, source: str = "project", base_dir: Path | Non
         raise ProjectError(f"{source}: the JSON is nested too deeply") from None
     except ValueError as exc:
         raise ProjectError(f"{source}: {exc}") from None
-    del text
-    return project_from_document(doc, source, base_dir)
+
+
+def load_project_bytes(raw: bytes, source: str = "project", base_dir: Path | None = None) -> Project:
+    return project_from_document(parse_json_bytes(raw, source), source, base_dir)
+
+
+def _printable_key(key: str) -> str:
+    return "".join(c if c.isprintable() else "?" for c in key[:40])
 
 
 def _reject_constant(name: str):

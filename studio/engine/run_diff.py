@@ -233,12 +233,13 @@ def read_run_config(run_path: str | Path) -> dict:
         raise RunDiffError(f"run '{run}' has no config.json, so its model is not known")
     if size > MAX_CONFIG_BYTES:
         raise RunDiffError(f"run '{run}': config.json is larger than {MAX_CONFIG_BYTES // 2 ** 20} MB")
-    try:
-        data = json.loads(path.read_bytes())
+    from studio.engine.project import ProjectError, parse_json_bytes
+    try:  # parsed as project files are: nesting bounded, no NaN
+        data = parse_json_bytes(path.read_bytes(), f"run '{run}': config.json")
     except OSError as exc:
         raise RunDiffError(f"run '{run}': config.json could not be read ({exc.strerror})") from None
-    except ValueError:
-        raise RunDiffError(f"run '{run}': config.json is not valid JSON") from None
+    except ProjectError as exc:
+        raise RunDiffError(str(exc)) from None
     if not isinstance(data, dict) or not isinstance(data.get("graph"), dict):
         raise RunDiffError(f"run '{run}': config.json holds no model graph")
     return data

@@ -420,6 +420,9 @@ class ShapeChecker:
             keras_bridge.layer_config(class_name, "x", config)
         except Exception as exc:
             return _Result(error=f"'{{name}}': {_first_sentence(exc)}")
+        wrong = catalog.param_type_problem(class_name, config)
+        if wrong is not None:
+            return _Result(error=f"'{{name}}': {wrong}")
         if class_name == "InputLayer":
             cfg = keras_bridge.input_layer_config(dict(config))
             dtype = str(cfg.get("dtype") or "float32")

@@ -184,7 +184,7 @@ def test_export_of_a_project_with_a_config_error_is_one_line(tmp_path):
     bad = tmp_path / "bad.studio"
     bad.write_text(json.dumps(doc))
     result = _run("export", str(bad), "--format", "keras", "-o", str(tmp_path / "out.keras"))
-    _one_line_error(result, 1, "cannot be built")
+    _one_line_error(result, 1, "so nothing was exported; the first: 'conv2d'")
     assert not (tmp_path / "out.keras").exists()
 
 
@@ -194,3 +194,19 @@ def test_debug_shows_the_traceback(tmp_path):
     assert "Traceback" not in _run("check", str(bad)).stderr
     result = _run("--debug", "check", str(bad))
     assert result.returncode == 2 and "Traceback" in result.stderr
+
+
+@pytest.mark.parametrize("config", [{"shares": "n2"}, {"filters": -4, "kernel_size": 3}])
+def test_codegen_of_a_project_with_errors_writes_nothing(tmp_path, config):
+    doc = json.loads(_project(tmp_path).read_text())
+    node = doc["graph"]["nodes"][1]
+    node["config"] = config
+    bad = tmp_path / "bad.studio"
+    bad.write_text(json.dumps(doc))
+    out = tmp_path / "model.py"
+    result = _run("codegen", str(bad), "-o", str(out))
+    _one_line_error(result, 1, f"so no code was written; the first: '{node['name']}'")
+    assert not out.exists()
+    result = _run("codegen", str(bad))
+    _one_line_error(result, 1, "so no code was written")
+    assert result.stdout == ""

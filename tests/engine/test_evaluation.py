@@ -351,3 +351,22 @@ def test_report_text(small):
     assert f"{result.samples:,} held-out examples" in text
     row = [line for line in text.splitlines() if line.startswith("3 ")][-1]   # the matrix row of class 3
     assert [int(v) for v in row.split()[1:]] == result.confusion[3].tolist()
+
+
+@pytest.mark.parametrize("text, phrase", [
+    ("[" * 200_000 + "]" * 200_000, "the JSON is nested too deeply"),
+    ('{"graph": {"nodes": [], "edges": []}}', "training is missing"),
+    ('{"training": {}}', "graph is missing"),
+    ('{"graph": {"nodes": [], "edges": []}, "training": {"batch_size": ' + "9" * 30 + "}}", "is too large"),
+])
+def test_a_run_config_is_checked_as_a_project_file_is(tmp_path, text, phrase):
+    (tmp_path / "config.json").write_text(text)
+    with pytest.raises(EvaluationError) as info:
+        evaluation._run_config(tmp_path)
+    message = str(info.value)
+    assert phrase in message and message.count("the run's config.json") == 1, message
+    assert exit_code_for(info.value) == BAD_INPUT
+
+
+def test_a_run_without_config_is_evaluated_with_the_projects_model(tmp_path):
+    assert evaluation._run_config(tmp_path) == (None, None)

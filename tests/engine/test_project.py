@@ -317,3 +317,70 @@ def test_imported_model_names_are_made_usable():
     from studio.engine.importer import model_name
     assert model_name('m"""\nimport os') == "m____import_os"
     assert model_name(None) == "model" and model_name("-x") == "m-x"
+
+
+# -- numbers are bounded where the file is read ----------------------------------------
+
+_BIG = 10 ** 400
+
+
+@pytest.mark.parametrize("place", [
+    lambda d, v: d["graph"]["nodes"][0].update(position=[v, 0]),
+    lambda d, v: d["graph"]["nodes"][1]["config"].update(filters=v),
+    lambda d, v: d["graph"]["nodes"][1]["config"].update(kernel_size=[3, v]),
+    lambda d, v: d["training"].update(fine_tune={"unfreeze_from": "x", "epochs": 1, "learning_rate": v}),
+    lambda d, v: d["training"].update(evil={"deep": [[v]]}),
+    lambda d, v: d.update(dataset={"kind": "builtin", "name": "mnist-sample", "limit": v}),
+])
+@pytest.mark.parametrize("value, word", [(_BIG, "too large"), (-_BIG, "too small"), (2 ** 53 + 1, "too large")])
+def test_whole_numbers_beyond_what_json_keeps_are_refused_naming_the_field(tmp_path, place, value, word):
+    doc = _doc(tmp_path)
+    place(doc, value)
+    with pytest.raises(ProjectError, match=f"is {word} \\(whole numbers in a project lie within"):
+        load_project_bytes(json.dumps(doc).encode(), "x.studio")
+
+
+def test_the_largest_exact_whole_number_is_read_and_the_message_names_the_node_once(tmp_path):
+    doc = _doc(tmp_path)
+    doc["graph"]["nodes"][0]["position"] = [2 ** 53, -2 ** 53]
+    load_project_bytes(json.dumps(doc).encode(), "x.studio")
+    doc["graph"]["nodes"][1]["config"]["filters"] = _BIG
+    name = doc["graph"]["nodes"][1]["name"]
+    with pytest.raises(ProjectError) as info:
+        load_project_bytes(json.dumps(doc).encode(), "x.studio")
+    assert str(info.value).startswith(f"x.studio: node 2 ('{name}') config.filters: 100000000000… (401 digits)")
+
+
+def test_a_block_position_is_bounded_by_the_block_check_too():
+    from studio.engine.blocks import BlockError, check_block_config
+    inner = {"kind": "functional", "graph": {"nodes": [
+        {"id": "i", "class_name": "InputLayer", "name": "i", "config": {"shape": [4]}, "position": [_BIG, 0]}],
+        "edges": [], "outputs": ["i"]}}
+    with pytest.raises(BlockError, match="position should be two finite numbers"):
+        check_block_config(inner, "node 1")
+
+
+def test_a_config_check_message_names_the_file_once(tmp_path):
+    doc = _doc(tmp_path)
+    doc["graph"]["nodes"][1]["config"]["activation"] = {"module": "keras.config", "class_name": "set_epsilon"}
+    with pytest.raises(ProjectError) as info:
+        load_project_bytes(json.dumps(doc).encode(), "x.studio")
+    assert str(info.value).count("x.studio") == 1
+
+
+def test_unknown_training_fields_are_read_with_a_warning_naming_them(tmp_path):
+    doc = _doc(tmp_path)
+    doc["training"]["evil"] = "x"
+    project = load_project_bytes(json.dumps(doc).encode(), "x.studio")
+    assert any("unknown field 'evil'" in w and "batch_size" in w for w in project.warnings)
+    assert "evil" not in project.training
+    del doc["training"]["evil"]
+    assert load_project_bytes(json.dumps(doc).encode(), "x.studio").warnings == []
+
+
+def test_parse_json_bytes_guards_depth_and_constants():
+    from studio.engine.project import parse_json_bytes
+    with pytest.raises(ProjectError, match="^c.json: the JSON is nested too deeply$"):
+        parse_json_bytes(b"[" * 200_000 + b"]" * 200_000, "c.json")
+    with pytest.raises(ProjectError, match="NaN is not allowed"):
+        parse_json_bytes(b'{"a": NaN}', "c.json")

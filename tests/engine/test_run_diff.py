@@ -85,3 +85,10 @@ def test_runs_are_read_from_their_config_json(tmp_path):
     (tmp_path / "r3" / "config.json").write_text(json.dumps({"graph": {"nodes": [{"id": 1}]}}))
     with pytest.raises(RunDiffError, match="no id, name or type"):
         diff_runs(tmp_path / "r3", tmp_path / "r1")
+
+
+def test_a_run_config_nested_too_deeply_is_a_run_diff_error(tmp_path):
+    from studio.engine.run_diff import read_run_config
+    (tmp_path / "config.json").write_text("[" * 200_000 + "]" * 200_000)
+    with pytest.raises(RunDiffError, match="config.json: the JSON is nested too deeply"):
+        read_run_config(tmp_path)

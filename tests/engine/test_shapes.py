@@ -144,3 +144,16 @@ def test_hostile_config_is_an_error_not_an_import():
     g.set_param(d.id, "kernel_initializer", {"module": "os", "class_name": "system", "config": {"command": "touch x"}})
     ch = ShapeChecker(g)
     assert "not part of Keras" in ch.state(d.id).error
+
+
+def test_true_or_false_where_a_layer_takes_a_number_is_an_error():
+    for class_name, config, setting in (("Dense", {"units": True}, "units"),
+                                        ("Conv2D", {"filters": 4, "kernel_size": [3, False]}, "kernel_size")):
+        g = ModelGraph()
+        shape = [8] if class_name == "Dense" else [8, 8, 1]
+        _, node = chain(g, ("InputLayer", {"shape": shape}), (class_name, config))
+        error = ShapeChecker(g).state(node.id).error
+        assert error is not None and f"setting '{setting}' should be" in error, error
+    g = ModelGraph()
+    _, node = chain(g, ("InputLayer", {"shape": [8]}), ("Dense", {"units": 3, "use_bias": False}))
+    assert ShapeChecker(g).state(node.id).error is None

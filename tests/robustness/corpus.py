@@ -273,6 +273,61 @@ def _project_cases(d: Path) -> list[Case]:
     cases.append(Case("project/fifo", "project", ["check", str(fifo)], 2, "not a regular file", timeout=20))
     cases.append(Case("project/missing", "project", ["check", str(d / "nope.studio")], 2, "does not exist"))
 
+    # numbers beyond what JSON keeps exactly are refused where the file is read, naming the field,
+    # so nothing later (a float conversion, a size, a parameter count) overflows
+    huge = "1" + "0" * 400
+    plain = json.dumps(base)
+    case("huge-position", plain.replace('"position": [0, 100]', f'"position": [{huge}, 0]'), 2,
+         "node 2 ('flatten') position: 100000000000… (401 digits) is too large")
+    case("huge-units", plain.replace('"units": 4', f'"units": {huge}'), 2,
+         "node 3 ('hidden') config.units: 100000000000… (401 digits) is too large")
+    case("huge-negative-units", plain.replace('"units": 4', f'"units": -{huge}'), 2,
+         "config.units: -100000000000… (401 digits) is too small")
+    case("huge-fine-tune-rate", plain.replace('"epochs": 1}', '"epochs": 1, "fine_tune": {"unfreeze_from": '
+                                              f'"hidden", "epochs": 1, "learning_rate": {huge}}}}}'), 2,
+         "training.fine_tune.learning_rate: 100000000000… (401 digits) is too large")
+    case("huge-op-constant", json.dumps(_mutated(base, lambda doc: doc["graph"]["nodes"][2].update(
+        class_name="ops.Add", config={"x2": 7}))).replace('"x2": 7', f'"x2": {huge}'), 2,
+         "node 3 ('hidden') config.x2: 100000000000… (401 digits) is too large")
+    case("huge-block-position", json.dumps(as_block({"kind": "functional", "graph": {**inner, "nodes": [
+        inner["nodes"][0], {**inner["nodes"][1], "position": [7777, 1]}]}})).replace("7777", huge), 2,
+         "config.graph.nodes[1].position[0]: 100000000000… (401 digits) is too large")
+    case("units-true", node_config(units=True), 1, "setting 'units' should be a whole number, not true")
+    case("training-unknown-field", _mutated(base, lambda doc: doc["training"].update(evil="x")), 0,
+         "training has unknown field 'evil', ignored")
+    # code and exports are made only from a project that checks clean
+    for name, config in (("shares-itself", {"shares": "n3"}), ("negative-units", {"units": -4})):
+        broken = case(f"codegen-{name}", _mutated(base, lambda doc: doc["graph"]["nodes"][2].update(
+            config=config)), 1, "so no code was written; the first: 'hidden'", cmd="codegen",
+            extra=["-o", str(d / f"codegen-{name}.py")], checks=[f"absent:{d / f'codegen-{name}.py'}"])
+    cases.append(Case("project/export-negative-units", "project",
+                      ["export", str(broken), "--format", "keras", "-o", str(d / "negative-units.keras")], 1,
+                      "so nothing was exported", checks=[f"absent:{d / 'negative-units.keras'}"]))
+    # each message names the file once
+    epsilon = {"module": "keras.config", "class_name": "set_epsilon"}
+    once = d / "op-set-epsilon.studio"
+    case("op-set-epsilon", _mutated(base, lambda doc: doc["graph"]["nodes"][2].update(
+        class_name="ops.Add", config={"x2": epsilon})), 2, f"error: {once}: node 3 ('hidden') config.x2 holds",
+         checks=["keras_settings"])
+    # a run folder's config.json is read as a project file is
+    import h5py
+
+    def run_case(name, text, phrase):
+        run = d / f"run-{name}"
+        run.mkdir(exist_ok=True)
+        (run / "config.json").write_text(text)
+        h5py.File(run / "weights_best.h5", "w").close()
+        cases.append(Case(f"project/run-{name}", "project", ["evaluate", str(d / "valid.studio"), "--run", str(run),
+                                                              "--dataset", "sample"], 2,
+                          phrase.replace("CONFIG", str(run / "config.json")), checks=["keras_settings"]))
+    run_case("config-deep", "[" * 200_000 + "]" * 200_000, "config.json ('CONFIG'): the JSON is nested too deeply")
+    run_case("config-no-training", json.dumps({"graph": base["graph"]}), "training is missing")
+    run_case("config-set-epsilon", json.dumps({"graph": _mutated(base, lambda doc: doc["graph"]["nodes"][2].update(
+        class_name="ops.Add", config={"x2": epsilon}))["graph"], "training": {}}),
+        "error: the run's config.json ('CONFIG'): node 3 ('hidden') config.x2 holds")
+    run_case("config-huge-units", json.dumps({"graph": base["graph"], "training": {}}).replace(
+        '"units": 4', f'"units": {huge}'), "config.units: 100000000000… (401 digits) is too large")
+
     # the reported attack: a model name that closes the docstring. Such a name is refused when
     # the file is read (Keras and TensorFlow's name scopes cannot use it either), so nothing is written.
     attack = 'x"""\nopen(__file__ + ".PWNED", "w").write("ran")\n"""'

@@ -156,6 +156,19 @@ class TrainingConfig:
             raise SettingsError("fine_tune", f"must be a fine-tuning stage or null (got {self.fine_tune!r:.60})")
 
     @classmethod
+    def unknown_fields(cls, d: Any) -> list[str]:
+        """The keys of a settings object this version does not know (written by a newer
+        Layer Studio, or mistyped), sorted; from_dict ignores them."""
+        if not isinstance(d, dict):
+            return []
+        known = {f.name for f in fields(cls)}
+        return sorted(str(k) for k in d if k not in known)
+
+    @classmethod
+    def known_fields(cls) -> list[str]:
+        return [f.name for f in fields(cls)]
+
+    @classmethod
     def from_dict(cls, d: dict[str, Any] | None) -> "TrainingConfig":
         """Settings from a file or the command line; unknown keys are ignored, bad values refused."""
         if d is None:
