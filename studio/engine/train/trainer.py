@@ -27,6 +27,7 @@ import logging
 import math
 import threading
 import time
+import traceback
 from pathlib import Path
 
 from studio.engine import datasets as ds_mod
@@ -48,6 +49,11 @@ class TrainingError(Exception):
     def __init__(self, message: str, node_id: str | None = None):
         super().__init__(message)
         self.node_id = node_id
+
+
+class DataMismatch(TrainingError):
+    """The data does not fit the model or the settings (shapes, labels, loss, validation split): bad
+    input, said before anything trains."""
 
 
 class FineTuneRefused(TrainingError):
@@ -96,6 +102,7 @@ class Trainer:
         # layers whose given weights no longer fit and so start fresh: [(node id, message)]
         self.skipped_weights: list[tuple[str, str]] = []
         self.notes: list[str] = []   # settings adjusted to the data, said to the person
+        self.failure_traceback: str | None = None   # of an unexpected failure inside Keras: kept in run.json
         self.histogram_seconds = 0.0  # time spent recording weight histograms (kept under 2 % of training)
         # fast feature extraction: where the frozen part ends, the cached outputs, the figures
         self.caching_started = Event("caching_started")   # (what is cached: one sentence)
@@ -205,7 +212,7 @@ class Trainer:
         problems = check_fit(self.project.graph, self.dataset, self.preprocess, self.config)
         if problems:
             node_id, message = problems[0]
-            raise TrainingError(message, node_id)
+            raise DataMismatch(message, node_id)
         if self.config.mixed_precision:
             keras.mixed_precision.set_global_policy("mixed_float16")
         try:
@@ -335,7 +342,9 @@ class Trainer:
                 message = str(exc)
             else:
                 message = describe_failure(exc)
-                log.exception("training failed")
+                # the traceback is for --debug and the run folder, never the person's terminal
+                self.failure_traceback = "".join(traceback.format_exception(exc))
+                log.debug("training failed", exc_info=exc)
             self._fail("failed", message, exc)
         if callback.nan_at is not None:
             epoch, batch = callback.nan_at
