@@ -98,19 +98,30 @@ class Preprocess:
         d = d or {}
         if not isinstance(d, dict):
             raise DatasetError(f"dataset.preprocess should be an object, not {d!r:.60}")
-        out = cls(scale=bool(d.get("scale", True)), layout=str(d.get("layout", "keep")),
-                  channel_axis=bool(d.get("channel_axis", True)), labels=str(d.get("labels", "integer")))
-        if out.layout not in ("keep", "flatten"):
-            raise DatasetError(f"dataset.preprocess.layout should be 'keep' or 'flatten', not {out.layout!r:.40}")
-        if out.labels not in ("integer", "onehot"):
-            raise DatasetError(f"dataset.preprocess.labels should be 'integer' or 'onehot', not {out.labels!r:.40}")
-        return out
+        for key in ("scale", "channel_axis"):   # strict: bool("false") is True
+            if key in d and not isinstance(d[key], bool):
+                raise DatasetError(f"dataset.preprocess.{key} should be true or false, not {d[key]!r:.40}")
+        for key, choices in (("layout", ("keep", "flatten")), ("labels", ("integer", "onehot"))):
+            if key in d and d[key] not in choices:
+                raise DatasetError(f"dataset.preprocess.{key} should be {' or '.join(map(repr, choices))}, "
+                                   f"not {d[key]!r:.40}")
+        return cls(scale=d.get("scale", True), layout=d.get("layout", "keep"),
+                   channel_axis=d.get("channel_axis", True), labels=d.get("labels", "integer"))
 
     def to_dict(self) -> dict:
         return {"scale": self.scale, "layout": self.layout, "channel_axis": self.channel_axis, "labels": self.labels}
 
-    def x(self, x: np.ndarray) -> np.ndarray:
-        if self.scale and x.dtype == np.uint8:
+    def scales(self, x_train: np.ndarray) -> bool:
+        """Whether pixel values are divided by 255: decided once, from the training data's type,
+        and applied to every split alike."""
+        return bool(self.scale and x_train.dtype == np.uint8)
+
+    def x(self, x: np.ndarray, scale: bool | None = None) -> np.ndarray:
+        """Samples as the model sees them; ``scale`` (the training data's decision, see
+        :meth:`scales`) defaults to what ``x``'s own type says."""
+        if scale is None:
+            scale = self.scales(x)
+        if scale:
             x = x.astype("float32") / 255.0
         elif x.dtype != np.float32 and np.issubdtype(x.dtype, np.number):
             x = x.astype("float32")
@@ -130,7 +141,9 @@ class Preprocess:
 
     def apply(self, ds: Dataset) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         n = ds.num_classes
-        return self.x(ds.x_train), self.y(ds.y_train, n), self.x(ds.x_test), self.y(ds.y_test, n)
+        scale = self.scales(ds.x_train)
+        return (self.x(ds.x_train, scale), self.y(ds.y_train, n), self.x(ds.x_test, scale),
+                self.y(ds.y_test, n))
 
     def input_shape(self, ds: Dataset) -> list[int]:
         return list(self.x(ds.x_train[:1]).shape[1:])
@@ -257,7 +270,7 @@ def check_labels(y: np.ndarray, where: str, row=None, num_classes: int | None = 
             raise DatasetError(f"{where} holds NaN or infinity {row(bad)}")
         if num_classes is not None and y.shape[1] != num_classes:
             raise DatasetError(f"{where} has {y.shape[1]} columns but there are {num_classes} classes")
-        return y.astype("float32")
+        return _check_label_rows(y, where, row)
     if y.ndim != 1:
         raise DatasetError(f"{where} has shape {y.shape}; labels are one class number per sample")
     if y.dtype.kind == "f":
@@ -286,10 +299,36 @@ def check_labels(y: np.ndarray, where: str, row=None, num_classes: int | None = 
     return y.astype("int64")
 
 
+def _check_label_rows(y: np.ndarray, where: str, row) -> np.ndarray:
+    """Labels given as rows: one-hot (a single 1 in each row) or class probabilities (each value
+    in 0…1, each row summing to 1)."""
+    y = y.astype("float32")
+    outside = (y < 0) | (y > 1)
+    if outside.any():
+        i, k = map(int, np.argwhere(outside)[0])
+        raise DatasetError(f"{where}: the label row {row(i)} holds {float(y[i, k]):g} in column {k}; label rows "
+                           "are one-hot (0s and a single 1) or class probabilities from 0 to 1")
+    sums = y.sum(axis=1)
+    off = np.abs(sums - 1) > 1e-3
+    if off.any():
+        i = int(np.argmax(off))
+        raise DatasetError(f"{where}: the label row {row(i)} sums to {float(sums[i]):g}; each label row must sum "
+                           "to 1 (one-hot, or class probabilities)")
+    return y
+
+
 def _labels_note(y: np.ndarray, name: str) -> list[str]:
     if y.ndim == 1 and len(y) and (y == y[0]).all():
         return [f"{name}: every label is {int(y[0])}; a classifier cannot learn from one class"]
     return []
+
+
+def _check_same_kind(path, x_train: np.ndarray, x_test: np.ndarray) -> None:
+    """Training and held-out samples are prepared alike (uint8 pixels are divided by 255): refuse
+    splits of which only one holds uint8 values."""
+    if (x_train.dtype == np.uint8) != (x_test.dtype == np.uint8):
+        raise DatasetError(f"{path}: x_train holds {x_train.dtype} values but x_test holds {x_test.dtype}; uint8 "
+                           "pixels are scaled to 0…1 and other types are not, so save both with the same type")
 
 
 def _check_count(n: int, path, minimum: int = 2) -> None:
@@ -463,6 +502,7 @@ def load_npz(path: str | Path) -> Dataset:
                            f"{arrays['x_test'].shape[1:]}")
     if arrays["y_train"].shape[1:] != arrays["y_test"].shape[1:]:
         raise DatasetError(f"{path}: y_train and y_test hold labels of different shapes")
+    _check_same_kind(path, arrays["x_train"], arrays["x_test"])
     return Dataset(path.stem, arrays["x_train"], arrays["y_train"], arrays["x_test"], arrays["y_test"],
                    source=f"NumPy file {path}", notes=_labels_note(arrays["y_train"], f"{path}: y_train"))
 
@@ -509,7 +549,7 @@ def load_csv(path: str | Path, label_column: str | int | None = None, held_out: 
         if size > MAX_CSV_BYTES:
             raise DatasetError(f"{path}: is {_size_text(size)}, more than the {_size_text(MAX_CSV_BYTES)} a CSV "
                                "may have; save large data as .npz")
-        f = io.TextIOWrapper(raw, encoding="utf-8", newline="")
+        f = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")   # -sig: a BOM (Excel) is not a column name
         reader = csv.reader(f)
         try:
             header = [h.strip() for h in next(reader, [])]
@@ -530,6 +570,9 @@ def load_csv(path: str | Path, label_column: str | int | None = None, held_out: 
                     except ValueError:
                         raise DatasetError(f"{path}, row {n}, column '{header[k]}': '{cell[:40]}' is not a "
                                            "number") from None
+                    if "_" in cell or not cell.isascii():   # Python's float() also takes 1_000 and non-ASCII digits
+                        raise DatasetError(f"{path}, row {n}, column '{header[k]}': '{cell[:40]}' is not a plain "
+                                           "number (digits, '.', an exponent; no '_' or other digits)")
                 chunk.append(values)
                 rows.append(n)
                 if len(chunk) == 4096:
@@ -752,8 +795,11 @@ def _load(spec: dict, base_dir: Path | None, trusted: set[str] = frozenset()) ->
         except OSError as exc:
             raise DatasetError(f"{path}: cannot read it ({exc.strerror or exc})") from None
         if stat.S_ISDIR(mode):
-            size = spec.get("image_size") or [64, 64]
-            return load_image_folder(path, _image_size(path, size), grayscale=bool(spec.get("grayscale")))
+            size = spec.get("image_size", [64, 64])
+            grayscale = spec.get("grayscale", False)
+            if not isinstance(grayscale, bool):   # strict: bool("false") is True
+                raise DatasetError(f"{path}: grayscale should be true or false, not {grayscale!r:.40}")
+            return load_image_folder(path, _image_size(path, size), grayscale=grayscale)
         _require_regular(path, mode)
         suffix = "".join(path.suffixes[-2:]) if path.suffix == ".gz" else path.suffix
         if suffix == ".npz":

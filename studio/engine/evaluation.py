@@ -425,7 +425,7 @@ def evaluate(project, dataset: ds_mod.Dataset | None, run: str | Path | RunWeigh
     if len(out_shape) != 2:
         raise EvaluationError(f"the model's output '{output_name}' has shape {_shape_text(out_shape)}; evaluation "
                               "needs a classifier, whose output is one score per class (batch, classes)")
-    x = pre.x(dataset.x_test)
+    x = pre.x(dataset.x_test, pre.scales(dataset.x_train))   # scaled as the training data is
     expected = tuple(model.inputs[0].shape[1:])
     if len(expected) != x.ndim - 1 or any(e is not None and e != a for e, a in zip(expected, x.shape[1:])):
         raise EvaluationError(f"the model expects inputs of shape {_shape_text(expected)} but the held-out data "
