@@ -52,7 +52,7 @@ def _split_problems(dataset: ds_mod.Dataset, config: TrainingConfig) -> list[tup
                        f"samples to train on; lower it (at most {(n - 1) / n:.3g} here) or use the held-out data")]
     if n_train >= n:
         return [(None, f"training.validation_split {config.validation_split:g} leaves none of the {n:,} training "
-                       f"samples for validation; raise it (at least {1 / n:.3g} here) or use the held-out data")]
+                       f"samples for validation; raise it or use the held-out data")]
     return []
 
 
