@@ -239,6 +239,9 @@ def cmd_check(args) -> int:
         for problem in resource_problems(graph, checker.states, TrainingConfig.from_dict(project.training)):
             errors += problem.error
             print(f"{'error' if problem.error else 'warning'}: {_printable(problem.message)}")
+    if not errors and project.current_weights():   # saved weights that no longer fit their layer: said here too
+        for message in _unfit_weights(project):
+            print(f"warning: {_printable(message)}; train starts it fresh, evaluate and export refuse")
     total = checker.total_params()
     print(f"total parameters: {total:,}")
     if not errors:  # the model summary's totals (studio.engine.summary)
@@ -251,6 +254,17 @@ def cmd_check(args) -> int:
         return 1
     print("no errors")
     return 0
+
+
+def _unfit_weights(project) -> list[str]:
+    """The saved weights that do not fit their layer any more (one message each)."""
+    from studio.engine.compiler import CompileError, compile_graph
+    skipped: list[tuple[str, str]] = []
+    try:
+        compile_graph(project.graph, project.current_weights(), skipped=skipped)
+    except CompileError:
+        return []
+    return [message for _node_id, message in skipped]
 
 
 def _display_order(graph):

@@ -35,6 +35,12 @@ class DestinationRefused(ExportError):
     exit_code = BAD_INPUT
 
 
+class ModelRefused(ExportError):
+    """The project's model (or its saved weights) cannot be built: bad input, as for evaluate."""
+
+    exit_code = BAD_INPUT
+
+
 def is_output_of(fmt: str, path: Path) -> bool:
     """True if ``path`` already holds an export of format ``fmt`` (so replacing it loses nothing else)."""
     path = Path(path)
@@ -185,7 +191,7 @@ def export(project, fmt: str, dest: str | Path, sample: np.ndarray | None = None
         try:
             model = compile_graph(project.graph, project.current_weights() or None)
         except CompileError as exc:
-            raise ExportError(f"the model cannot be built, so nothing was exported: {exc}") from None
+            raise ModelRefused(f"the model cannot be built, so nothing was exported: {exc}") from None
     t0 = time.perf_counter()
     inputs = _sample_inputs(model, sample)
     expected = model.predict(inputs if len(inputs) > 1 else inputs[0], verbose=0)

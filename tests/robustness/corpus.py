@@ -638,6 +638,29 @@ def _dataset_cases(d: Path) -> list[Case]:
                   argv=("--cluster", "a:b:c,:99999", "--worker-index", "0"))
     with_training("cli-cluster-port-too-big", valid, {}, 2, "'h:99999' is not HOST:PORT with a port from 1 to 65535",
                   argv=("--cluster", "h:1234,h:99999", "--worker-index", "0"))
+    # saved weights that no longer fit their layer: train starts them fresh and says so, check says so,
+    # evaluate and export refuse as bad input (2), never silently different
+    (d / "unfit").mkdir(exist_ok=True)
+
+    def unfit(f):
+        g = f.create_group("hidden")
+        g.attrs["count"] = 2
+        g.create_dataset("0", data=np.ones((3, 3), "float32"))
+        g.create_dataset("1", data=np.ones(7, "float32"))
+    (d / "unfit" / "w.studio.weights-0000000000000000.h5").write_bytes(_h5_bytes(d / "unfit", unfit))
+    doc = _graph_doc()
+    doc["weights"] = "w.studio.weights-0000000000000000.h5"
+    unfit_project = str(_write_json(d / "unfit" / "w.studio", doc))
+    for name, argv, code, phrase in (
+            ("unfit-weights-check", ["check", unfit_project], 0, "warning: the saved weights of 'hidden' do not fit"),
+            ("unfit-weights-train", ["train", unfit_project, "--dataset", str(valid), "--epochs", "1", "--out",
+                                     str(d / "runs" / "unfit")], 0, "the saved weights of 'hidden' do not fit"),
+            ("unfit-weights-evaluate", ["evaluate", unfit_project, "--dataset", str(valid)], 2,
+             "the saved weights of 'hidden' have shapes"),
+            ("unfit-weights-export", ["export", unfit_project, "--format", "keras", "-o", str(d / "unfit.keras")], 2,
+             "the saved weights of 'hidden' have shapes")):
+        cases.append(Case(f"dataset/{name}", "dataset", argv, code, phrase, cost=5 if code == 0 else 1,
+                          timeout=120))
     return cases
 
 
