@@ -95,8 +95,10 @@ def _whole_number(low: int, high: int):
             value = int(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"'{_printable(text)[:40]}' is not a whole number") from None
-        if not low <= value <= high:
-            raise argparse.ArgumentTypeError(f"must be a whole number from {low:,} to {high:,} (got {text[:40]})")
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be at least {low:,} (got {value})")
+        if value > high:
+            raise argparse.ArgumentTypeError(f"must be at most {high:,}, as in the project file (got {text[:40]})")
         return value
     return parse
 

@@ -136,7 +136,7 @@ def test_command_line_numbers_have_the_project_files_caps():
     assert _epochs("100000") == 100_000
     for parse, text in ((_epochs, "100001"), (_epochs, "99999999999999999999"), (_batch_size, "1000001"),
                         (_epochs, "0")):
-        with pytest.raises(argparse.ArgumentTypeError, match="must be a whole number from"):
+        with pytest.raises(argparse.ArgumentTypeError, match="must be at (most|least)"):
             parse(text)
     assert _cluster("a:1,b.example:65535") == "a:1,b.example:65535"
     for text in ("a:b:c", ":80", "h:0", "h:65536", "h", "h:１２"):
