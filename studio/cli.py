@@ -385,6 +385,9 @@ def cmd_train(args) -> int:
     runtime_gc.import_keras_settled()  # collector: see studio/engine/runtime_gc.py
     trainer = Trainer(project, dataset, runs_dir=runs_dir_for(Path(args.project).resolve(), Path.cwd() / "runs"),
                       run_folder=out)
+    device = trainer.device_note()   # said before training starts, and again in run.json
+    if device:
+        print(f"warning: {_printable(device)}", file=sys.stderr)
     progress = _Progress(trainer.planned_epochs(epochs), len(dataset.x_train), project.training.get("batch_size", 128))
     trainer.batch_ended.connect(progress.batch)
     trainer.epoch_ended.connect(progress.epoch)
@@ -480,7 +483,8 @@ def _warn_skipped(trainer) -> None:
     for _node_id, message in trainer.skipped_weights:
         print(f"warning: {_printable(message)}", file=sys.stderr)
     for note in trainer.notes:
-        print(f"note: {_printable(note)}", file=sys.stderr)
+        if note != trainer.device_note():   # already said, as a warning, before training
+            print(f"note: {_printable(note)}", file=sys.stderr)
 
 
 def _train_cluster(args, project, dataset, epochs: int) -> int:

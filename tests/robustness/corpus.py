@@ -638,6 +638,11 @@ def _dataset_cases(d: Path) -> list[Case]:
                   argv=("--cluster", "a:b:c,:99999", "--worker-index", "0"))
     with_training("cli-cluster-port-too-big", valid, {}, 2, "'h:99999' is not HOST:PORT with a port from 1 to 65535",
                   argv=("--cluster", "h:1234,h:99999", "--worker-index", "0"))
+    # settings that cannot act as written are said, not silently ignored
+    with_training("callbacks-without-validation", valid, {"validation": "none", "early_stopping": 1, "reduce_lr": 1},
+                  0, "training.early_stopping and training.reduce_lr watch the training loss")
+    with_training("gpu-that-is-not-there", valid, {"device": "gpu:3"}, 0,
+                  "training.device is gpu:3 but this machine has")   # the runner hides every GPU
     # saved weights that no longer fit their layer: train starts them fresh and says so, check says so,
     # evaluate and export refuse as bad input (2), never silently different
     (d / "unfit").mkdir(exist_ok=True)

@@ -298,6 +298,7 @@ class Trainer:
             if self.model is None:
                 if self.config.shuffle_seed is not None:
                     keras.utils.set_random_seed(int(self.config.shuffle_seed))
+                self.device_note()
                 self.model = self.build()
             if self.config.feature_extraction and self.cut_plan is None:
                 self._plan_cut()
@@ -382,11 +383,12 @@ class Trainer:
         """One ``fit`` of ``epochs`` more epochs, continuing the epoch count; returns its seconds."""
         import keras
         callbacks = [callback]
+        monitor = self._monitor()
         if self.config.early_stopping:
-            callbacks.append(keras.callbacks.EarlyStopping(patience=int(self.config.early_stopping),
+            callbacks.append(keras.callbacks.EarlyStopping(monitor=monitor, patience=int(self.config.early_stopping),
                                                            restore_best_weights=False))
         if self.config.reduce_lr:
-            callbacks.append(keras.callbacks.ReduceLROnPlateau(patience=int(self.config.reduce_lr)))
+            callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor=monitor, patience=int(self.config.reduce_lr)))
         fit_kwargs = dict(batch_size=int(self.config.batch_size), epochs=self.epochs_done + epochs,
                           initial_epoch=self.epochs_done, verbose=0, callbacks=callbacks,
                           shuffle=True)
@@ -406,6 +408,37 @@ class Trainer:
                 self.control.in_fit = False
             self._apply_pending_learning_rate()  # set after the last batch began
         return time.perf_counter() - t0
+
+    def _monitor(self) -> str:
+        """What early stopping and reduce_lr watch: the validation loss, or without validation data
+        the training loss (said once in the notes; Keras would only warn, and never act)."""
+        if self.config.validation != "none":
+            return "val_loss"
+        watching = [name for name, on in (("early_stopping", self.config.early_stopping),
+                                          ("reduce_lr", self.config.reduce_lr)) if on]
+        note = (f"training.{' and training.'.join(watching)} watch{'es' if len(watching) == 1 else ''} the training "
+                "loss: there is no validation data (training.validation is none)")
+        if watching and note not in self.notes:
+            self.notes.append(note)
+        return "loss"
+
+    def device_note(self) -> str | None:
+        """A GPU asked for that this machine does not have: training runs on the CPU, and says so
+        (in the notes, and so in run.json); None when the device is there."""
+        device = self.config.device or "auto"
+        if not device.startswith("gpu:"):
+            return None
+        import tensorflow as tf
+        gpus = tf.config.list_physical_devices("GPU")
+        index = int(device.split(":")[1])
+        if index >= len(gpus):
+            have = f"{len(gpus)} GPU{'s' if len(gpus) != 1 else ''}" if gpus else "no GPU"
+            note = f"training.device is {device} but this machine has {have}; training runs on the CPU"
+            if note not in self.notes:
+                self.notes.append(note)
+                log.info(note)
+            return note
+        return None
 
     def _fail(self, run_status: str, message: str, cause: BaseException | None = None):
         """End a run that failed: the run folder says so (as far as the disk allows), then raise."""
