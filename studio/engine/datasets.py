@@ -162,7 +162,8 @@ MAX_DATA_BYTES = int(os.environ.get("LAYER_STUDIO_MAX_DATA_BYTES", 4 * GiB))
 # sets compress 2-20 times.
 MAX_EXPANSION = 200
 SMALL_BYTES = 64 * MB
-MAX_CSV_BYTES = 1 * GiB
+MAX_CSV_BYTES = 1 * GiB             # parsed into at most 2 GiB of float32 (see load_csv)
+MAX_CSV_COLUMNS = 1_000_000          # checked from the header's bytes before any row is parsed
 MAX_IMAGE_BYTES = 64 * MB           # one image file
 MAX_IMAGE_PIXELS = 50_000_000       # width × height declared in an image's header
 MAX_IMAGE_SIDE = 4096               # image_size a folder's images are resized to
@@ -540,15 +541,44 @@ def _image_shape(path, image_shape, features: int) -> tuple:
     return tuple(image_shape)
 
 
+def _count_header_columns(raw, path) -> int:
+    """The header's columns, counted from the raw bytes before the csv module builds a string per column
+    (quoted separators are rare in headers; an over-count only makes the check stricter)."""
+    count, seen = 1, 0
+    while True:
+        block = raw.read(1 << 20)
+        if not block:
+            break
+        line_end = block.find(b"\n")
+        part = block if line_end < 0 else block[:line_end]
+        count += part.count(b",")
+        seen += len(part)
+        if line_end >= 0 or count > MAX_CSV_COLUMNS:
+            break
+    raw.seek(0)
+    return count
+
+
 def load_csv(path: str | Path, label_column: str | int | None = None, held_out: float = 0.2,
              image_shape: tuple | None = None) -> Dataset:
-    """A CSV with a header row: a label column (named 'label' or given) plus numeric feature columns."""
+    """A CSV with a header row: a label column (named 'label' or given) plus numeric feature columns.
+
+    Memory is bounded by the file: the header's width is checked against :data:`MAX_CSV_COLUMNS`
+    before any row is parsed, and rows are parsed one at a time straight into one float32 array,
+    sized for the most rows the file can hold (each cell takes at least 2 bytes: a digit and a
+    separator), so the array is at most twice the file (2 GiB for the largest CSV, within
+    :data:`MAX_DATA_BYTES`) and only the part written is touched.
+    """
     path = Path(path)
     with _open_regular(path) as raw:
         size = _file_size(raw)
         if size > MAX_CSV_BYTES:
             raise DatasetError(f"{path}: is {_size_text(size)}, more than the {_size_text(MAX_CSV_BYTES)} a CSV "
                                "may have; save large data as .npz")
+        columns = _count_header_columns(raw, path)
+        if columns > MAX_CSV_COLUMNS:
+            raise DatasetError(f"{path}: the header has more than {MAX_CSV_COLUMNS:,} columns; save data this wide "
+                               "as .npz")
         f = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")   # -sig: a BOM (Excel) is not a column name
         reader = csv.reader(f)
         try:
@@ -557,48 +587,54 @@ def load_csv(path: str | Path, label_column: str | int | None = None, held_out: 
                 raise DatasetError(f"{path}: the file is empty; a CSV needs a header row and data rows")
             label_index = _label_index(path, header, label_column)
             width = len(header)
-            chunks, chunk, rows = [], [], []
+            if width < 2:
+                raise DatasetError(f"{path}: has only the label column; it needs feature columns too")
+            most_rows = size // (2 * width) + 1
+            x = np.empty((most_rows, width - 1), dtype="float32")
+            y = np.empty(most_rows, dtype="float64")
+            features = [k for k in range(width) if k != label_index]
+            rows: list[int] = []
             for n, row in enumerate(reader, start=2):
                 if not row or all(not c.strip() for c in row):
                     continue
                 if len(row) != width:
                     raise DatasetError(f"{path}, row {n}: {len(row)} fields but the header has {width}")
-                values = []
-                for k, cell in enumerate(row):
-                    try:
-                        values.append(float(cell))
-                    except ValueError:
-                        raise DatasetError(f"{path}, row {n}, column '{header[k]}': '{cell[:40]}' is not a "
-                                           "number") from None
-                    if "_" in cell or not cell.isascii():   # Python's float() also takes 1_000 and non-ASCII digits
-                        raise DatasetError(f"{path}, row {n}, column '{header[k]}': '{cell[:40]}' is not a plain "
-                                           "number (digits, '.', an exponent; no '_' or other digits)")
-                chunk.append(values)
+                i = len(rows)
+                y[i] = _csv_number(path, n, header, label_index, row[label_index])
+                x[i] = [_csv_number(path, n, header, k, row[k], float32=True) for k in features]
                 rows.append(n)
-                if len(chunk) == 4096:
-                    chunks.append(np.asarray(chunk, dtype="float64"))
-                    chunk = []
         except UnicodeDecodeError as exc:
             raise DatasetError(f"{path}: not a UTF-8 text file (byte {exc.start})") from None
         except csv.Error as exc:
             raise DatasetError(f"{path}, row {reader.line_num}: {exc}") from None
         finally:
             f.detach()
-    if chunk:
-        chunks.append(np.asarray(chunk, dtype="float64"))
-    if not chunks:
+    if not rows:
         raise DatasetError(f"{path}: holds no data rows (only a header)")
-    table = np.concatenate(chunks)
-    if width < 2:
-        raise DatasetError(f"{path}: has only the label column; it needs feature columns too")
-    if not np.isfinite(table).all():
-        i, k = map(int, np.argwhere(~np.isfinite(table))[0])
-        raise DatasetError(f"{path}, row {rows[i]}, column '{header[k]}': '{table[i, k]}' is not a finite number")
-    y = check_labels(table[:, label_index], str(path), lambda i: f"in row {rows[i]}")
-    x = np.delete(table, label_index, axis=1).astype("float32")
+    x.resize((len(rows), width - 1), refcheck=False)   # in place: the rows never written are given back
+    y = check_labels(y[:len(rows)], str(path), lambda i: f"in row {rows[i]}")
     if image_shape is not None:
         x = x.reshape((len(x),) + _image_shape(path, image_shape, x.shape[1]))
     return _split_dataset(path.stem, x, y, held_out, f"CSV file {path}", path)
+
+
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def _csv_number(path, n: int, header: list[str], k: int, cell: str, float32: bool = False) -> float:
+    """One cell as a number: plain ASCII digits (Python's float() also takes 1_000 and other scripts'
+    digits), finite, and within float32's range for a feature."""
+    try:
+        value = float(cell)
+    except ValueError:
+        raise DatasetError(f"{path}, row {n}, column '{header[k]}': '{cell[:40]}' is not a number") from None
+    if "_" in cell or not cell.isascii():
+        raise DatasetError(f"{path}, row {n}, column '{header[k]}': '{cell[:40]}' is not a plain number (digits, "
+                           "'.', an exponent; no '_' or other digits)")
+    if not math.isfinite(value) or (float32 and abs(value) > _FLOAT32_MAX):
+        raise DatasetError(f"{path}, row {n}, column '{header[k]}': '{cell.strip()[:40]}' is not a finite number"
+                           + (" in 32-bit floats" if math.isfinite(value) else ""))
+    return value
 
 
 # -- image folders ----------------------------------------------------------------

@@ -147,3 +147,36 @@ def test_command_line_numbers_have_the_project_files_caps():
 def test_settings_caps_match_the_command_line():
     with pytest.raises(Exception, match="epochs"):
         TrainingConfig.from_dict({"epochs": 100_001})
+
+
+def test_csv_parsing_memory_is_bounded_by_the_file(tmp_path):
+    import tracemalloc
+    width = 5000
+    path = tmp_path / "wide.csv"
+    path.write_text("label," + ",".join(f"f{k}" for k in range(width)) + "\n"
+                    + "".join(f"{r % 2}," + ",".join("1" for _ in range(width)) + "\n" for r in range(200)))
+    size = path.stat().st_size
+    tracemalloc.start()
+    try:
+        ds = datasets.load_csv(path)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert ds.x_train.dtype == np.float32 and len(ds.x_train) + len(ds.x_test) == 200
+    # one float32 array (at most twice the file) and its train/held-out copy; not a Python float per cell (30x)
+    assert peak < 5 * size, (peak, size)
+
+
+def test_a_csv_header_too_wide_is_refused_before_parsing(tmp_path, monkeypatch):
+    monkeypatch.setattr(datasets, "MAX_CSV_COLUMNS", 100)
+    path = tmp_path / "w.csv"
+    path.write_text("label," + ",".join("a" * 101) + "\n" + "0," + ",".join("1" * 101) + "\n")
+    with pytest.raises(DatasetError, match="more than 100 columns"):
+        datasets.load_csv(path)
+
+
+def test_csv_features_beyond_float32_are_refused():
+    import io as _io  # noqa: F401
+    from studio.engine.datasets import _csv_number
+    with pytest.raises(DatasetError, match="not a finite number in 32-bit floats"):
+        _csv_number("f.csv", 2, ["label", "a"], 1, "1e300", float32=True)

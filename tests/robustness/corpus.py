@@ -627,6 +627,9 @@ def _dataset_cases(d: Path) -> list[Case]:
           "row 17, column 'f0': '1_000' is not a plain number")
     train("csv-arabic-digits", csv("arabic", header + bom_rows + "1,\u0661," + ",".join("0" * 7) + "\n"), 2,
           "is not a plain number")
+    wide = 1_000_001   # over MAX_CSV_COLUMNS: refused from the header's bytes, before a string per column is made
+    train("csv-too-many-columns", csv("wide", "label," + "f," * (wide - 2) + "f\n" + "0," * (wide - 1) + "0\n"), 2,
+          "the header has more than 1,000,000 columns")
     train("csv-utf8-bom", csv("bom", ("\ufeff" + header + bom_rows).encode("utf-8")), 0, "finished 1 epochs",
           cost=5, timeout=120)
     # command-line arguments: the project file's caps, addresses checked before anything starts
