@@ -180,3 +180,17 @@ def test_csv_features_beyond_float32_are_refused():
     from studio.engine.datasets import _csv_number
     with pytest.raises(DatasetError, match="not a finite number in 32-bit floats"):
         _csv_number("f.csv", 2, ["label", "a"], 1, "1e300", float32=True)
+
+
+def test_tensorflow_start_up_lines_stay_off_stderr(tmp_path):
+    import subprocess
+    import sys
+
+    from studio.cli import _TF_NOISE
+    project = _project()
+    project.save(tmp_path / "p.studio")
+    env = {k: v for k, v in __import__("os").environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    r = subprocess.run([sys.executable, "-m", "studio", "check", str(tmp_path / "p.studio")], capture_output=True,
+                       text=True, timeout=300, env=env)
+    assert r.returncode == 0, r.stderr
+    assert not [line for line in r.stderr.splitlines() if any(n in line for n in _TF_NOISE)], r.stderr
