@@ -36,7 +36,7 @@ class DestinationRefused(ExportError):
 
 
 class ModelRefused(ExportError):
-    """The project's model (or its saved weights) cannot be built: bad input, as for evaluate."""
+    """The project's saved weights do not fit its model: bad input, as for evaluate."""
 
     exit_code = BAD_INPUT
 
@@ -191,7 +191,13 @@ def export(project, fmt: str, dest: str | Path, sample: np.ndarray | None = None
         try:
             model = compile_graph(project.graph, project.current_weights() or None)
         except CompileError as exc:
-            raise ModelRefused(f"the model cannot be built, so nothing was exported: {exc}") from None
+            refused = ExportError
+            try:   # the graph builds without the saved weights: they are at fault, bad input as for evaluate
+                compile_graph(project.graph, None)
+                refused = ModelRefused
+            except CompileError:
+                pass
+            raise refused(f"the model cannot be built, so nothing was exported: {exc}") from None
     t0 = time.perf_counter()
     inputs = _sample_inputs(model, sample)
     expected = model.predict(inputs if len(inputs) > 1 else inputs[0], verbose=0)

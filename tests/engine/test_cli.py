@@ -184,7 +184,7 @@ def test_export_of_a_project_with_a_config_error_is_one_line(tmp_path):
     bad = tmp_path / "bad.studio"
     bad.write_text(json.dumps(doc))
     result = _run("export", str(bad), "--format", "keras", "-o", str(tmp_path / "out.keras"))
-    _one_line_error(result, 2, "cannot be built")   # the project is at fault: bad input, as in evaluate
+    _one_line_error(result, 1, "cannot be built")
     assert not (tmp_path / "out.keras").exists()
 
 
