@@ -445,7 +445,11 @@ def evaluate(project, dataset: ds_mod.Dataset | None, run: str | Path | RunWeigh
     if outputs.shape != (len(x), units):
         raise EvaluationFailed(f"the model returned shape {outputs.shape} for {len(x)} examples")
     outputs = outputs.astype(np.float32, copy=False)
+    from studio.engine.train.fit_checks import loss_problems
+    unfit = loss_problems(output_name, tuple(out_shape), dataset, pre, str(config.loss))
     try:
+        if unfit:   # the same sentence as train's refusal; the figures below still apply
+            raise ValueError(unfit[0])
         loss, metrics = keras_loss_and_metrics(model, config.loss, config.metrics, y, outputs, logits)
     except Exception as exc:  # a loss that does not apply to these labels: the figures below still do
         from studio.engine.errors import message_of
