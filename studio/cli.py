@@ -35,10 +35,44 @@ class CommandFailed(StudioError):
     exit_code = FAILURE
 
 
-def _quiet_tensorflow() -> None:
+# What TensorFlow's C++ side prints while it loads, before absl's logging is set up (so
+# TF_CPP_MIN_LOG_LEVEL cannot hide it): notes, not problems. Shown only with --debug.
+_TF_NOISE = ("All log messages before absl::InitializeLog() is called", "oneDNN custom operations are on",
+             "Could not find cuda drivers", "cudart_stub", "Unable to register cu", "computation placer already "
+             "registered", "TensorFlow binary is optimized to use available CPU instructions",
+             "To enable the following instructions", "rebuild TensorFlow with the appropriate compiler flags")
+
+
+def _quiet_tensorflow(debug: bool = False) -> None:
+    """Load TensorFlow and Keras with the C++ start-up notes kept off the terminal (file
+    descriptor 2 goes to a temporary file during the import; any other line is passed on)."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     # TF_ENABLE_ONEDNN_OPTS stays as the user has it: "0" hid one log line and
     # cost 1.3-1.4x the CPU per epoch on the starter convnet (issue 8).
+    if debug or "tensorflow" in sys.modules:
+        return
+    import tempfile
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):
+        return
+    try:
+        with tempfile.TemporaryFile() as sink:
+            os.dup2(sink.fileno(), 2)
+            try:
+                import keras  # noqa: F401 - loads TensorFlow too
+            except Exception:  # noqa: BLE001 - the command that needs it says what is wrong
+                pass
+            finally:
+                os.dup2(saved, 2)
+            sink.seek(0)
+            text = sink.read().decode("utf-8", "replace")
+    finally:
+        os.close(saved)
+    kept = [line for line in text.splitlines() if line.strip() and not any(n in line for n in _TF_NOISE)]
+    if kept:
+        sys.stderr.write("\n".join(kept) + "\n")
 
 
 def _printable(text: str) -> str:
@@ -54,21 +88,37 @@ def _show(path) -> str:
     return text if len(text) <= 160 else f"{text[:100]}…{text[-50:]}"
 
 
-def _whole_number(low: int, wording: str):
-    """An argparse type: a whole number of at least ``low``."""
+def _whole_number(low: int, high: int):
+    """An argparse type: a whole number from ``low`` to ``high`` (the project file's own limits)."""
     def parse(text: str) -> int:
         try:
             value = int(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
+            raise argparse.ArgumentTypeError(f"'{_printable(text)[:40]}' is not a whole number") from None
         if value < low:
-            raise argparse.ArgumentTypeError(f"must be {wording} (got {value})")
+            raise argparse.ArgumentTypeError(f"must be at least {low:,} (got {value})")
+        if value > high:
+            raise argparse.ArgumentTypeError(f"must be at most {high:,}, as in the project file (got {text[:40]})")
         return value
     return parse
 
 
-_positive_int = _whole_number(1, "at least 1")
-_non_negative_int = _whole_number(0, "0 or more")
+# the same caps as the project file's settings (studio.engine.train.settings)
+_epochs = _whole_number(1, 100_000)
+_batch_size = _whole_number(1, 1_000_000)
+_worker_index = _whole_number(0, 65_535)
+
+
+def _cluster(text: str) -> str:
+    """--cluster: HOST:PORT,HOST:PORT,... with a host and a port from 1 to 65535 in each."""
+    hosts = [h.strip() for h in text.split(",")]
+    if not any(hosts):
+        raise argparse.ArgumentTypeError("is empty; give HOST:PORT,HOST:PORT,...")
+    for h in hosts:
+        host, sep, port = h.rpartition(":")
+        if not h or not sep or not host or not port.isdigit() or not port.isascii() or not 1 <= int(port) <= 65535:
+            raise argparse.ArgumentTypeError(f"'{_printable(h)[:60]}' is not HOST:PORT with a port from 1 to 65535")
+    return text
 
 
 def _positive_float(text: str) -> float:
@@ -76,7 +126,7 @@ def _positive_float(text: str) -> float:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"'{text}' is not a number") from None
-    if not value > 0 or value == float("inf"):
+    if not value > 0 or value > 86_400 * 365:
         raise argparse.ArgumentTypeError(f"must be a positive number of seconds (got {text})")
     return value
 
@@ -205,6 +255,9 @@ def cmd_check(args) -> int:
         for problem in resource_problems(graph, checker.states, TrainingConfig.from_dict(project.training)):
             errors += problem.error
             print(f"{'error' if problem.error else 'warning'}: {_printable(problem.message)}")
+    if not errors and project.current_weights():   # saved weights that no longer fit their layer: said here too
+        for message in _unfit_weights(project):
+            print(f"warning: {_printable(message)}; train starts it fresh, evaluate and export refuse")
     total = checker.total_params()
     print(f"total parameters: {total:,}")
     if not errors:  # the model summary's totals (studio.engine.summary)
@@ -217,6 +270,17 @@ def cmd_check(args) -> int:
         return 1
     print("no errors")
     return 0
+
+
+def _unfit_weights(project) -> list[str]:
+    """The saved weights that do not fit their layer any more (one message each)."""
+    from studio.engine.compiler import CompileError, compile_graph
+    skipped: list[tuple[str, str]] = []
+    try:
+        compile_graph(project.graph, project.current_weights(), skipped=skipped)
+    except CompileError:
+        return []
+    return [message for _node_id, message in skipped]
 
 
 def _display_order(graph):
@@ -312,7 +376,7 @@ def cmd_train(args) -> int:
     from studio.engine import datasets
     from studio.engine.runs import runs_dir_for
     from studio.engine.train import Trainer, TrainingError
-    from studio.engine.train.trainer import FineTuneRefused
+    from studio.engine.train.trainer import DataMismatch, FineTuneRefused
 
     src = _input_file(args.project, ".studio project file")
     project = _load_project(args.project)
@@ -359,6 +423,9 @@ def cmd_train(args) -> int:
     runtime_gc.import_keras_settled()  # collector: see studio/engine/runtime_gc.py
     trainer = Trainer(project, dataset, runs_dir=runs_dir_for(Path(args.project).resolve(), Path.cwd() / "runs"),
                       run_folder=out)
+    device = trainer.device_note()   # said before training starts, and again in run.json
+    if device:
+        print(f"warning: {_printable(device)}", file=sys.stderr)
     progress = _Progress(trainer.planned_epochs(epochs), len(dataset.x_train), project.training.get("batch_size", 128))
     trainer.batch_ended.connect(progress.batch)
     trainer.epoch_ended.connect(progress.epoch)
@@ -367,9 +434,12 @@ def cmd_train(args) -> int:
     trainer.stage_started.connect(progress.stage)
     try:
         summary = trainer.run_training(epochs)
-    except FineTuneRefused as exc:   # said before anything trained: the setting is at fault
+    except (FineTuneRefused, DataMismatch) as exc:   # said before anything trained: the input is at fault
         progress.close()
-        raise UsageError(message_of(exc)) from None
+        where = ""
+        if getattr(exc, "node_id", None) and exc.node_id in project.graph.nodes:
+            where = f" [node '{project.graph.nodes[exc.node_id].name}']"
+        raise UsageError(f"{message_of(exc)}{where}") from None
     except TrainingError as exc:
         progress.close()
         _warn_skipped(trainer)
@@ -440,7 +510,7 @@ def _learning_rate(text: str) -> float:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"'{text}' is not a number") from None
-    if not 0 < value < float("inf"):
+    if not 0 < value <= 1e9:   # the project file's cap
         raise argparse.ArgumentTypeError(f"must be a positive learning rate such as 1e-5 (got {text})")
     return value
 
@@ -451,7 +521,8 @@ def _warn_skipped(trainer) -> None:
     for _node_id, message in trainer.skipped_weights:
         print(f"warning: {_printable(message)}", file=sys.stderr)
     for note in trainer.notes:
-        print(f"note: {_printable(note)}", file=sys.stderr)
+        if note != trainer.device_note():   # already said, as a warning, before training
+            print(f"note: {_printable(note)}", file=sys.stderr)
 
 
 def _train_cluster(args, project, dataset, epochs: int) -> int:
@@ -549,7 +620,7 @@ def cmd_export(args) -> int:
         try:
             ds = datasets.load(project.dataset, Path(args.project).resolve().parent)
             pre = datasets.Preprocess.from_dict(project.dataset.get("preprocess"))
-            sample = pre.x(ds.x_test[:200] if args.quantize else ds.x_test[:16])
+            sample = pre.x(ds.x_test[:200] if args.quantize else ds.x_test[:16], pre.scales(ds.x_train))
         except datasets.DatasetError as exc:
             print(f"note: the dataset is not used to verify the export ({_printable(exc)})", file=sys.stderr)
             sample = None
@@ -643,8 +714,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_codegen)
     p = sub.add_parser("train", help="train the project's model headless, writing a run folder")
     p.add_argument("project")
-    p.add_argument("--epochs", type=_positive_int, help="epochs to train (with fine-tuning: the first stage's; default: the project's setting)")
-    p.add_argument("--batch-size", type=_positive_int, help="batch size (default: the project's setting)")
+    p.add_argument("--epochs", type=_epochs, help="epochs to train (with fine-tuning: the first stage's; default: the project's setting)")
+    p.add_argument("--batch-size", type=_batch_size, help="batch size (default: the project's setting)")
     p.add_argument("--dataset", type=_non_empty,
                    help="mnist-sample, mnist, fashion_mnist, or a .npz/.csv file or image folder")
     p.add_argument("--feature-extraction", action=argparse.BooleanOptionalAction, default=None,
@@ -653,15 +724,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fine-tune-from", type=_non_empty, metavar="NAME",
                    help="after the epochs, unfreeze this layer and the ones after it ('block › layer' inside a "
                         "block, or a layer's name) and fine-tune (default: the project's setting)")
-    p.add_argument("--fine-tune-epochs", type=_positive_int, metavar="N",
+    p.add_argument("--fine-tune-epochs", type=_epochs, metavar="N",
                    help="epochs of the fine-tuning stage (default: the project's setting)")
     p.add_argument("--fine-tune-lr", type=_learning_rate, metavar="L",
                    help="learning rate of the fine-tuning stage, e.g. 1e-5 (default: the project's setting)")
     p.add_argument("--no-fine-tune", action="store_true", help="train one stage, without the project's fine-tuning")
     p.add_argument("--out", help="the run folder to write (default: PROJECT.studio.runs/<time>-<name>)")
     p.add_argument("--force", action="store_true", help="write the run into an existing folder of other files")
-    p.add_argument("--cluster", help="HOST:PORT,HOST:PORT,... — train on several machines (TF_CONFIG also works)")
-    p.add_argument("--worker-index", type=_non_negative_int,
+    p.add_argument("--cluster", type=_cluster, help="HOST:PORT,HOST:PORT,... — train on several machines (TF_CONFIG also works)")
+    p.add_argument("--worker-index", type=_worker_index,
                    help="this machine's position in --cluster (0 writes the run)")
     p.add_argument("--timeout", type=_positive_float, default=30.0,
                    help="seconds to wait for a silent worker (cluster)")
@@ -702,14 +773,18 @@ def _dispatch(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     if args.command is None:
         raise UsageError("no command given (see layer-studio --help)")
-    if args.command != "open":
-        _quiet_tensorflow()
+    if args.command != "open":   # every headless command loads Keras (and so TensorFlow)
+        _quiet_tensorflow(_debug)
     return args.func(args)
 
 
+_debug = False
+
+
 def main(argv: list[str] | None = None) -> int:
+    global _debug
     argv = list(sys.argv[1:] if argv is None else argv)
-    debug = "--debug" in argv
+    debug = _debug = "--debug" in argv
     argv = [a for a in argv if a != "--debug"]
     from studio.engine import quiet
     quiet.verbose = debug   # library warnings and prints: shown only with --debug

@@ -98,19 +98,30 @@ class Preprocess:
         d = d or {}
         if not isinstance(d, dict):
             raise DatasetError(f"dataset.preprocess should be an object, not {d!r:.60}")
-        out = cls(scale=bool(d.get("scale", True)), layout=str(d.get("layout", "keep")),
-                  channel_axis=bool(d.get("channel_axis", True)), labels=str(d.get("labels", "integer")))
-        if out.layout not in ("keep", "flatten"):
-            raise DatasetError(f"dataset.preprocess.layout should be 'keep' or 'flatten', not {out.layout!r:.40}")
-        if out.labels not in ("integer", "onehot"):
-            raise DatasetError(f"dataset.preprocess.labels should be 'integer' or 'onehot', not {out.labels!r:.40}")
-        return out
+        for key in ("scale", "channel_axis"):   # strict: bool("false") is True
+            if key in d and not isinstance(d[key], bool):
+                raise DatasetError(f"dataset.preprocess.{key} should be true or false, not {d[key]!r:.40}")
+        for key, choices in (("layout", ("keep", "flatten")), ("labels", ("integer", "onehot"))):
+            if key in d and d[key] not in choices:
+                raise DatasetError(f"dataset.preprocess.{key} should be {' or '.join(map(repr, choices))}, "
+                                   f"not {d[key]!r:.40}")
+        return cls(scale=d.get("scale", True), layout=d.get("layout", "keep"),
+                   channel_axis=d.get("channel_axis", True), labels=d.get("labels", "integer"))
 
     def to_dict(self) -> dict:
         return {"scale": self.scale, "layout": self.layout, "channel_axis": self.channel_axis, "labels": self.labels}
 
-    def x(self, x: np.ndarray) -> np.ndarray:
-        if self.scale and x.dtype == np.uint8:
+    def scales(self, x_train: np.ndarray) -> bool:
+        """Whether pixel values are divided by 255: decided once, from the training data's type,
+        and applied to every split alike."""
+        return bool(self.scale and x_train.dtype == np.uint8)
+
+    def x(self, x: np.ndarray, scale: bool | None = None) -> np.ndarray:
+        """Samples as the model sees them; ``scale`` (the training data's decision, see
+        :meth:`scales`) defaults to what ``x``'s own type says."""
+        if scale is None:
+            scale = self.scales(x)
+        if scale:
             x = x.astype("float32") / 255.0
         elif x.dtype != np.float32 and np.issubdtype(x.dtype, np.number):
             x = x.astype("float32")
@@ -130,7 +141,9 @@ class Preprocess:
 
     def apply(self, ds: Dataset) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         n = ds.num_classes
-        return self.x(ds.x_train), self.y(ds.y_train, n), self.x(ds.x_test), self.y(ds.y_test, n)
+        scale = self.scales(ds.x_train)
+        return (self.x(ds.x_train, scale), self.y(ds.y_train, n), self.x(ds.x_test, scale),
+                self.y(ds.y_test, n))
 
     def input_shape(self, ds: Dataset) -> list[int]:
         return list(self.x(ds.x_train[:1]).shape[1:])
@@ -149,7 +162,8 @@ MAX_DATA_BYTES = int(os.environ.get("LAYER_STUDIO_MAX_DATA_BYTES", 4 * GiB))
 # sets compress 2-20 times.
 MAX_EXPANSION = 200
 SMALL_BYTES = 64 * MB
-MAX_CSV_BYTES = 1 * GiB
+MAX_CSV_BYTES = 1 * GiB             # parsed into at most 2 GiB of float32 (see load_csv)
+MAX_CSV_COLUMNS = 1_000_000          # checked from the header's bytes before any row is parsed
 MAX_IMAGE_BYTES = 64 * MB           # one image file
 MAX_IMAGE_PIXELS = 50_000_000       # width × height declared in an image's header
 MAX_IMAGE_SIDE = 4096               # image_size a folder's images are resized to
@@ -257,7 +271,7 @@ def check_labels(y: np.ndarray, where: str, row=None, num_classes: int | None = 
             raise DatasetError(f"{where} holds NaN or infinity {row(bad)}")
         if num_classes is not None and y.shape[1] != num_classes:
             raise DatasetError(f"{where} has {y.shape[1]} columns but there are {num_classes} classes")
-        return y.astype("float32")
+        return _check_label_rows(y, where, row)
     if y.ndim != 1:
         raise DatasetError(f"{where} has shape {y.shape}; labels are one class number per sample")
     if y.dtype.kind == "f":
@@ -286,10 +300,36 @@ def check_labels(y: np.ndarray, where: str, row=None, num_classes: int | None = 
     return y.astype("int64")
 
 
+def _check_label_rows(y: np.ndarray, where: str, row) -> np.ndarray:
+    """Labels given as rows: one-hot (a single 1 in each row) or class probabilities (each value
+    in 0…1, each row summing to 1)."""
+    y = y.astype("float32")
+    outside = (y < 0) | (y > 1)
+    if outside.any():
+        i, k = map(int, np.argwhere(outside)[0])
+        raise DatasetError(f"{where}: the label row {row(i)} holds {float(y[i, k]):g} in column {k}; label rows "
+                           "are one-hot (0s and a single 1) or class probabilities from 0 to 1")
+    sums = y.sum(axis=1)
+    off = np.abs(sums - 1) > 1e-3
+    if off.any():
+        i = int(np.argmax(off))
+        raise DatasetError(f"{where}: the label row {row(i)} sums to {float(sums[i]):g}; each label row must sum "
+                           "to 1 (one-hot, or class probabilities)")
+    return y
+
+
 def _labels_note(y: np.ndarray, name: str) -> list[str]:
     if y.ndim == 1 and len(y) and (y == y[0]).all():
         return [f"{name}: every label is {int(y[0])}; a classifier cannot learn from one class"]
     return []
+
+
+def _check_same_kind(path, x_train: np.ndarray, x_test: np.ndarray) -> None:
+    """Training and held-out samples are prepared alike (uint8 pixels are divided by 255): refuse
+    splits of which only one holds uint8 values."""
+    if (x_train.dtype == np.uint8) != (x_test.dtype == np.uint8):
+        raise DatasetError(f"{path}: x_train holds {x_train.dtype} values but x_test holds {x_test.dtype}; uint8 "
+                           "pixels are scaled to 0…1 and other types are not, so save both with the same type")
 
 
 def _check_count(n: int, path, minimum: int = 2) -> None:
@@ -463,6 +503,7 @@ def load_npz(path: str | Path) -> Dataset:
                            f"{arrays['x_test'].shape[1:]}")
     if arrays["y_train"].shape[1:] != arrays["y_test"].shape[1:]:
         raise DatasetError(f"{path}: y_train and y_test hold labels of different shapes")
+    _check_same_kind(path, arrays["x_train"], arrays["x_test"])
     return Dataset(path.stem, arrays["x_train"], arrays["y_train"], arrays["x_test"], arrays["y_test"],
                    source=f"NumPy file {path}", notes=_labels_note(arrays["y_train"], f"{path}: y_train"))
 
@@ -500,16 +541,45 @@ def _image_shape(path, image_shape, features: int) -> tuple:
     return tuple(image_shape)
 
 
+def _count_header_columns(raw, path) -> int:
+    """The header's columns, counted from the raw bytes before the csv module builds a string per column
+    (quoted separators are rare in headers; an over-count only makes the check stricter)."""
+    count, seen = 1, 0
+    while True:
+        block = raw.read(1 << 20)
+        if not block:
+            break
+        line_end = block.find(b"\n")
+        part = block if line_end < 0 else block[:line_end]
+        count += part.count(b",")
+        seen += len(part)
+        if line_end >= 0 or count > MAX_CSV_COLUMNS:
+            break
+    raw.seek(0)
+    return count
+
+
 def load_csv(path: str | Path, label_column: str | int | None = None, held_out: float = 0.2,
              image_shape: tuple | None = None) -> Dataset:
-    """A CSV with a header row: a label column (named 'label' or given) plus numeric feature columns."""
+    """A CSV with a header row: a label column (named 'label' or given) plus numeric feature columns.
+
+    Memory is bounded by the file: the header's width is checked against :data:`MAX_CSV_COLUMNS`
+    before any row is parsed, and rows are parsed one at a time straight into one float32 array,
+    sized for the most rows the file can hold (each cell takes at least 2 bytes: a digit and a
+    separator), so the array is at most twice the file (2 GiB for the largest CSV, within
+    :data:`MAX_DATA_BYTES`) and only the part written is touched.
+    """
     path = Path(path)
     with _open_regular(path) as raw:
         size = _file_size(raw)
         if size > MAX_CSV_BYTES:
             raise DatasetError(f"{path}: is {_size_text(size)}, more than the {_size_text(MAX_CSV_BYTES)} a CSV "
                                "may have; save large data as .npz")
-        f = io.TextIOWrapper(raw, encoding="utf-8", newline="")
+        columns = _count_header_columns(raw, path)
+        if columns > MAX_CSV_COLUMNS:
+            raise DatasetError(f"{path}: the header has more than {MAX_CSV_COLUMNS:,} columns; save data this wide "
+                               "as .npz")
+        f = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")   # -sig: a BOM (Excel) is not a column name
         reader = csv.reader(f)
         try:
             header = [h.strip() for h in next(reader, [])]
@@ -517,45 +587,54 @@ def load_csv(path: str | Path, label_column: str | int | None = None, held_out: 
                 raise DatasetError(f"{path}: the file is empty; a CSV needs a header row and data rows")
             label_index = _label_index(path, header, label_column)
             width = len(header)
-            chunks, chunk, rows = [], [], []
+            if width < 2:
+                raise DatasetError(f"{path}: has only the label column; it needs feature columns too")
+            most_rows = size // (2 * width) + 1
+            x = np.empty((most_rows, width - 1), dtype="float32")
+            y = np.empty(most_rows, dtype="float64")
+            features = [k for k in range(width) if k != label_index]
+            rows: list[int] = []
             for n, row in enumerate(reader, start=2):
                 if not row or all(not c.strip() for c in row):
                     continue
                 if len(row) != width:
                     raise DatasetError(f"{path}, row {n}: {len(row)} fields but the header has {width}")
-                values = []
-                for k, cell in enumerate(row):
-                    try:
-                        values.append(float(cell))
-                    except ValueError:
-                        raise DatasetError(f"{path}, row {n}, column '{header[k]}': '{cell[:40]}' is not a "
-                                           "number") from None
-                chunk.append(values)
+                i = len(rows)
+                y[i] = _csv_number(path, n, header, label_index, row[label_index])
+                x[i] = [_csv_number(path, n, header, k, row[k], float32=True) for k in features]
                 rows.append(n)
-                if len(chunk) == 4096:
-                    chunks.append(np.asarray(chunk, dtype="float64"))
-                    chunk = []
         except UnicodeDecodeError as exc:
             raise DatasetError(f"{path}: not a UTF-8 text file (byte {exc.start})") from None
         except csv.Error as exc:
             raise DatasetError(f"{path}, row {reader.line_num}: {exc}") from None
         finally:
             f.detach()
-    if chunk:
-        chunks.append(np.asarray(chunk, dtype="float64"))
-    if not chunks:
+    if not rows:
         raise DatasetError(f"{path}: holds no data rows (only a header)")
-    table = np.concatenate(chunks)
-    if width < 2:
-        raise DatasetError(f"{path}: has only the label column; it needs feature columns too")
-    if not np.isfinite(table).all():
-        i, k = map(int, np.argwhere(~np.isfinite(table))[0])
-        raise DatasetError(f"{path}, row {rows[i]}, column '{header[k]}': '{table[i, k]}' is not a finite number")
-    y = check_labels(table[:, label_index], str(path), lambda i: f"in row {rows[i]}")
-    x = np.delete(table, label_index, axis=1).astype("float32")
+    x.resize((len(rows), width - 1), refcheck=False)   # in place: the rows never written are given back
+    y = check_labels(y[:len(rows)], str(path), lambda i: f"in row {rows[i]}")
     if image_shape is not None:
         x = x.reshape((len(x),) + _image_shape(path, image_shape, x.shape[1]))
     return _split_dataset(path.stem, x, y, held_out, f"CSV file {path}", path)
+
+
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def _csv_number(path, n: int, header: list[str], k: int, cell: str, float32: bool = False) -> float:
+    """One cell as a number: plain ASCII digits (Python's float() also takes 1_000 and other scripts'
+    digits), finite, and within float32's range for a feature."""
+    try:
+        value = float(cell)
+    except ValueError:
+        raise DatasetError(f"{path}, row {n}, column '{header[k]}': '{cell[:40]}' is not a number") from None
+    if "_" in cell or not cell.isascii():
+        raise DatasetError(f"{path}, row {n}, column '{header[k]}': '{cell[:40]}' is not a plain number (digits, "
+                           "'.', an exponent; no '_' or other digits)")
+    if not math.isfinite(value) or (float32 and abs(value) > _FLOAT32_MAX):
+        raise DatasetError(f"{path}, row {n}, column '{header[k]}': '{cell.strip()[:40]}' is not a finite number"
+                           + (" in 32-bit floats" if math.isfinite(value) else ""))
+    return value
 
 
 # -- image folders ----------------------------------------------------------------
@@ -752,8 +831,11 @@ def _load(spec: dict, base_dir: Path | None, trusted: set[str] = frozenset()) ->
         except OSError as exc:
             raise DatasetError(f"{path}: cannot read it ({exc.strerror or exc})") from None
         if stat.S_ISDIR(mode):
-            size = spec.get("image_size") or [64, 64]
-            return load_image_folder(path, _image_size(path, size), grayscale=bool(spec.get("grayscale")))
+            size = spec.get("image_size", [64, 64])
+            grayscale = spec.get("grayscale", False)
+            if not isinstance(grayscale, bool):   # strict: bool("false") is True
+                raise DatasetError(f"{path}: grayscale should be true or false, not {grayscale!r:.40}")
+            return load_image_folder(path, _image_size(path, size), grayscale=grayscale)
         _require_regular(path, mode)
         suffix = "".join(path.suffixes[-2:]) if path.suffix == ".gz" else path.suffix
         if suffix == ".npz":

@@ -35,6 +35,8 @@ EXIT_CODES = {
     "CodegenError": BAD_INPUT,
     "SettingsError": BAD_INPUT,
     "ExportError": FAILURE,
+    "DataMismatch": BAD_INPUT,
+    "FineTuneRefused": BAD_INPUT,
     "TrainingError": FAILURE,
     "CompileError": FAILURE,
     "ClusterError": FAILURE,

@@ -437,7 +437,7 @@ def evaluate(project, dataset: ds_mod.Dataset | None, run: str | Path | RunWeigh
     if len(out_shape) != 2:
         raise EvaluationError(f"the model's output '{output_name}' has shape {_shape_text(out_shape)}; evaluation "
                               "needs a classifier, whose output is one score per class (batch, classes)")
-    x = pre.x(dataset.x_test)
+    x = pre.x(dataset.x_test, pre.scales(dataset.x_train))   # scaled as the training data is
     expected = tuple(model.inputs[0].shape[1:])
     if len(expected) != x.ndim - 1 or any(e is not None and e != a for e, a in zip(expected, x.shape[1:])):
         raise EvaluationError(f"the model expects inputs of shape {_shape_text(expected)} but the held-out data "
@@ -457,7 +457,11 @@ def evaluate(project, dataset: ds_mod.Dataset | None, run: str | Path | RunWeigh
     if outputs.shape != (len(x), units):
         raise EvaluationFailed(f"the model returned shape {outputs.shape} for {len(x)} examples")
     outputs = outputs.astype(np.float32, copy=False)
+    from studio.engine.train.fit_checks import loss_problems
+    unfit = loss_problems(output_name, tuple(out_shape), dataset, pre, str(config.loss))
     try:
+        if unfit:   # the same sentence as train's refusal; the figures below still apply
+            raise ValueError(unfit[0])
         loss, metrics = keras_loss_and_metrics(model, config.loss, config.metrics, y, outputs, logits)
     except Exception as exc:  # a loss that does not apply to these labels: the figures below still do
         from studio.engine.errors import message_of

@@ -37,6 +37,12 @@ class DestinationRefused(ExportError, OutputRefused):
     exit_code = BAD_INPUT
 
 
+class ModelRefused(ExportError):
+    """The project's saved weights do not fit its model: bad input, as for evaluate."""
+
+    exit_code = BAD_INPUT
+
+
 def is_output_of(fmt: str, path: Path) -> bool:
     """True if ``path`` already holds an export of format ``fmt`` (so replacing it loses nothing else)."""
     path = Path(path)
@@ -194,7 +200,13 @@ def _export(project, fmt: str, dest: Path, sample, quantize: bool, model) -> Exp
         try:
             model = compile_graph(project.graph, project.current_weights() or None)
         except CompileError as exc:
-            raise ExportError(f"the model cannot be built, so nothing was exported: {exc}") from None
+            refused = ExportError
+            try:   # the graph builds without the saved weights: they are at fault, bad input as for evaluate
+                compile_graph(project.graph, None)
+                refused = ModelRefused
+            except CompileError:
+                pass
+            raise refused(f"the model cannot be built, so nothing was exported: {exc}") from None
     t0 = time.perf_counter()
     inputs = _sample_inputs(model, sample)
     expected = model.predict(inputs if len(inputs) > 1 else inputs[0], verbose=0)

@@ -477,6 +477,11 @@ def _check_rest(doc: dict[str, Any], source: str) -> None:
     if dataset is not None:
         _expect(dataset, (dict,), f"{source}: dataset", "an object or null")
         _check_json_value(dataset, f"{source}: dataset")
+        from studio.engine.datasets import DatasetError, Preprocess
+        try:   # strict types, said at load (the window applies the preprocessing after every edit)
+            Preprocess.from_dict(dataset.get("preprocess"))
+        except DatasetError as exc:
+            raise ProjectError(f"{source}: {exc}") from None
     training = doc.get("training", {})
     _expect(training, (dict,), f"{source}: training", "an object")
     _check_json_value(training, f"{source}: training")

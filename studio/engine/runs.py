@@ -204,6 +204,10 @@ def _training_facts(trainer) -> dict:
     facts = {"frozen": frozen, "feature_extraction": getattr(trainer, "feature_info", None)}
     if getattr(trainer, "stages", None):   # two-stage fine-tuning: each stage's frozen layers and epochs
         facts["stages"] = trainer.stage_summary()
+    if getattr(trainer, "notes", None):   # settings adjusted or not honoured (a missing GPU), as told to the person
+        facts["notes"] = list(trainer.notes)
+    if getattr(trainer, "failure_traceback", None):   # an unexpected failure: its traceback, for a bug report
+        facts["traceback"] = trainer.failure_traceback
     return facts
 
 

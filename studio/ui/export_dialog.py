@@ -70,7 +70,7 @@ def run_export(window, fmt: str, path: str, weights: tuple, quantize: bool = Fal
         ds = window.document.dataset
         if ds is not None:
             pre = window.document.preprocess()
-            sample = pre.x(ds.x_test[:200] if quantize else ds.x_test[:16])
+            sample = pre.x(ds.x_test[:200] if quantize else ds.x_test[:16], pre.scales(ds.x_train))
         QApplication.setOverrideCursor(Qt.WaitCursor)
         try:
             if fmt == "png":

@@ -123,9 +123,10 @@ def test_cli_train_fails_clearly(tmp_path):
     p.save(project)
     r = subprocess.run([sys.executable, "-m", "studio", "train", str(project), "--epochs", "1"],
                        capture_output=True, text=True, timeout=300)
-    assert r.returncode == 1
+    assert r.returncode == 2   # data that does not fit the model is bad input, as in evaluate
     assert "dataset has 10 classes" in r.stderr and "[node 'classes']" in r.stderr
     assert "Traceback" not in r.stderr
+    assert r.stderr.startswith("error:"), r.stderr   # no TensorFlow start-up lines before our message
     r = subprocess.run([sys.executable, "-m", "studio", "train", str(project), "--dataset", str(tmp_path / "x.npz")],
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 2 and "no such file" in r.stderr

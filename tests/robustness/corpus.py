@@ -678,6 +678,112 @@ def _dataset_cases(d: Path) -> list[Case]:
     with_spec("spec-download-unknown", {"kind": "download", "name": "imagenet"}, 2, "unknown download")
     with_spec("spec-preprocess-list", {"kind": "builtin", "name": "mnist-sample", "preprocess": [1]}, 2,
               "preprocess should be an object")
+
+    # data that does not fit the model or its settings: bad input (2) before any training, one sentence
+    def with_training(name, dataset, training, code, phrase, units=3, spec=None, argv=()):
+        doc = _graph_doc(units=units)
+        doc["training"].update(training)
+        if spec is not None:
+            doc["dataset"] = spec
+        path = _write_json(d / f"{name}.studio", doc)
+        cases.append(Case(f"dataset/{name}", "dataset", ["train", str(path), *(["--dataset", str(dataset)]
+                                                                               if dataset else []),
+                                                         "--epochs", "1", "--out", str(d / "runs" / name), *argv],
+                          code, phrase, timeout=120 if code == 0 else 60, cost=5 if code == 0 else 1))
+    valid = d / "valid.npz"
+    with_training("split-leaves-no-training-sample", valid, {"validation": "split", "validation_split": 0.99}, 2,
+                  "validation_split 0.99 leaves none of the 12 training samples to train on")
+    with_training("binary-loss-softmax-3", valid, {"loss": "binary_crossentropy"}, 2,
+                  "the loss binary_crossentropy compares each output")
+    with_training("mse-loss-class-numbers", valid, {"loss": "mean_squared_error"}, 2,
+                  "the labels are one class number per sample; give the last layer 1 unit")
+    onehot = np.eye(3, dtype="float32")
+    _npz(d / "onehot.npz", y_train=onehot[np.arange(12) % 3], y_test=onehot[np.arange(6) % 3])
+    with_training("onehot-labels-sparse-loss", d / "onehot.npz", {}, 2,
+                  "the labels are one-hot rows (3 columns) but the loss sparse_categorical_crossentropy wants "
+                  "class numbers: choose categorical_crossentropy")
+    with_training("onehot-labels-categorical-loss", d / "onehot.npz", {"loss": "categorical_crossentropy"}, 0,
+                  "finished 1 epochs")
+    _npz(d / "garbage-rows.npz", y_train=np.array([[5, -1, 0.5]] * 12, "float32"),
+         y_test=np.array([[7, 7, 7]] * 6, "float32"))
+    with_training("label-rows-not-one-hot", None, {"loss": "categorical_crossentropy"}, 2,
+                  "label rows are one-hot (0s and a single 1) or class probabilities",
+                  spec={"kind": "file", "path": "garbage-rows.npz", "preprocess": {"labels": "onehot"}})
+    _npz(d / "rows-sum-2.npz", y_train=np.array([[1, 1, 0]] * 12, "float32"))
+    train("label-rows-sum-not-1", d / "rows-sum-2.npz", 2, "sums to 2; each label row must sum to 1")
+    train("labels-beyond-the-output", _npz(d / "labels-0-9.npz", y_train=np.arange(12) % 10), 2,
+          "the dataset has 10 classes; the last layer needs 10 units")
+    train("held-out-label-beyond-the-output", _npz(d / "test-label-7.npz", y_test=np.array([0, 1, 2, 7, 1, 0])), 2,
+          "the last layer needs 8 units")
+    train("no-features", _npz(d / "x-no-features.npz", x_train=np.zeros((12, 0), "float32"),
+                              x_test=np.zeros((6, 0), "float32")), 2, "expects samples of shape")
+    rs = np.random.RandomState(0)
+    train("uint8-train-float-test", _npz(d / "mixed-scale.npz", x_train=rs.randint(0, 255, (12, 8)).astype("uint8"),
+                                         x_test=rs.randint(0, 255, (6, 8)).astype("float32")), 2,
+          "x_train holds uint8 values but x_test holds float32")
+    # strict types in dataset specs and preprocessing: bool("false") is True
+    (d / "imgs" / "a").mkdir(parents=True, exist_ok=True)
+    (d / "imgs" / "b").mkdir(parents=True, exist_ok=True)
+    for k in range(3):
+        (d / "imgs" / "a" / f"{k}.png").write_bytes(_png(value=20 + k))
+        (d / "imgs" / "b" / f"{k}.png").write_bytes(_png(value=200 + k))
+    with_spec("spec-grayscale-string", {"kind": "file", "path": "imgs", "grayscale": "false"}, 2,
+              "grayscale should be true or false, not 'false'", input_shape=(64, 64, 3))
+    with_spec("preprocess-scale-string", {"kind": "file", "path": "valid.npz", "preprocess": {"scale": "false"}}, 2,
+              "dataset.preprocess.scale should be true or false, not 'false'")
+    with_spec("preprocess-channel-axis-number", {"kind": "file", "path": "valid.npz",
+                                                 "preprocess": {"channel_axis": 0}}, 2,
+              "dataset.preprocess.channel_axis should be true or false, not 0")
+    with_spec("preprocess-labels-number", {"kind": "file", "path": "valid.npz", "preprocess": {"labels": 1}}, 2,
+              "dataset.preprocess.labels should be 'integer' or 'onehot', not 1")
+    # CSV: only plain numbers; a BOM (Excel) is not part of the first column's name
+    bom_rows = "".join(f"{k % 3},{','.join(str(k + j) for j in range(8))}\n" for k in range(15))
+    train("csv-underscore-number", csv("underscore", header + bom_rows + "1,1_000," + ",".join("0" * 7) + "\n"), 2,
+          "row 17, column 'f0': '1_000' is not a plain number")
+    train("csv-arabic-digits", csv("arabic", header + bom_rows + "1,\u0661," + ",".join("0" * 7) + "\n"), 2,
+          "is not a plain number")
+    wide = 1_000_001   # over MAX_CSV_COLUMNS: refused from the header's bytes, before a string per column is made
+    train("csv-too-many-columns", csv("wide", "label," + "f," * (wide - 2) + "f\n" + "0," * (wide - 1) + "0\n"), 2,
+          "the header has more than 1,000,000 columns")
+    train("csv-utf8-bom", csv("bom", ("\ufeff" + header + bom_rows).encode("utf-8")), 0, "finished 1 epochs",
+          cost=5, timeout=120)
+    # command-line arguments: the project file's caps, addresses checked before anything starts
+    with_training("cli-epochs-beyond-the-cap", valid, {}, 2, "--epochs: must be at most 100,000",
+                  argv=("--epochs", "99999999999999999999"))
+    with_training("cli-batch-size-beyond-the-cap", valid, {}, 2,
+                  "--batch-size: must be at most 1,000,000", argv=("--batch-size", "10000000"))
+    with_training("cli-cluster-bad-port", valid, {}, 2, "'a:b:c' is not HOST:PORT",
+                  argv=("--cluster", "a:b:c,:99999", "--worker-index", "0"))
+    with_training("cli-cluster-port-too-big", valid, {}, 2, "'h:99999' is not HOST:PORT with a port from 1 to 65535",
+                  argv=("--cluster", "h:1234,h:99999", "--worker-index", "0"))
+    # settings that cannot act as written are said, not silently ignored
+    with_training("callbacks-without-validation", valid, {"validation": "none", "early_stopping": 1, "reduce_lr": 1},
+                  0, "training.early_stopping and training.reduce_lr watch the training loss")
+    with_training("gpu-that-is-not-there", valid, {"device": "gpu:3"}, 0,
+                  "training.device is gpu:3 but this machine has")   # the runner hides every GPU
+    # saved weights that no longer fit their layer: train starts them fresh and says so, check says so,
+    # evaluate and export refuse as bad input (2), never silently different
+    (d / "unfit").mkdir(exist_ok=True)
+
+    def unfit(f):
+        g = f.create_group("hidden")
+        g.attrs["count"] = 2
+        g.create_dataset("0", data=np.ones((3, 3), "float32"))
+        g.create_dataset("1", data=np.ones(7, "float32"))
+    (d / "unfit" / "w.studio.weights-0000000000000000.h5").write_bytes(_h5_bytes(d / "unfit", unfit))
+    doc = _graph_doc()
+    doc["weights"] = "w.studio.weights-0000000000000000.h5"
+    unfit_project = str(_write_json(d / "unfit" / "w.studio", doc))
+    for name, argv, code, phrase in (
+            ("unfit-weights-check", ["check", unfit_project], 0, "warning: the saved weights of 'hidden' do not fit"),
+            ("unfit-weights-train", ["train", unfit_project, "--dataset", str(valid), "--epochs", "1", "--out",
+                                     str(d / "runs" / "unfit")], 0, "the saved weights of 'hidden' do not fit"),
+            ("unfit-weights-evaluate", ["evaluate", unfit_project, "--dataset", str(valid)], 2,
+             "the saved weights of 'hidden' have shapes"),
+            ("unfit-weights-export", ["export", unfit_project, "--format", "keras", "-o", str(d / "unfit.keras")], 2,
+             "the saved weights of 'hidden' have shapes")):
+        cases.append(Case(f"dataset/{name}", "dataset", argv, code, phrase, cost=5 if code == 0 else 1,
+                          timeout=120))
     return cases
 
 

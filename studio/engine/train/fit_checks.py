@@ -34,19 +34,67 @@ def check_fit(graph, dataset: ds_mod.Dataset, preprocess: ds_mod.Preprocess, con
                                        f"{list(want)}"))
     out_node = graph.nodes[outputs[0]]
     out_shape = checker.states[out_node.id].output
-    classes = dataset.num_classes
-    loss = str(config.loss)
-    if "categorical" in loss and out_shape is not None:
-        if len(out_shape) != 2 or out_shape[-1] != classes:
-            problems.append((out_node.id, f"'{out_node.name}' outputs {format_shape(out_shape)} but the dataset has "
-                                          f"{classes} classes; the last layer needs {classes} units"))
-    if loss == "sparse_categorical_crossentropy" and preprocess.labels == "onehot":
-        problems.append((out_node.id, "the labels are one-hot but the loss is sparse_categorical_crossentropy; "
-                                      "use categorical_crossentropy or integer labels"))
-    if loss == "categorical_crossentropy" and preprocess.labels == "integer":
-        problems.append((out_node.id, "the labels are integers but the loss is categorical_crossentropy; "
-                                      "use sparse_categorical_crossentropy or one-hot labels"))
+    problems += _split_problems(dataset, config)
+    if out_shape is not None:
+        problems += [(out_node.id, m) for m in loss_problems(out_node.name, tuple(out_shape), dataset, preprocess,
+                                                            str(config.loss))]
     return problems
+
+
+def _split_problems(dataset: ds_mod.Dataset, config: TrainingConfig) -> list[tuple[str | None, str]]:
+    """A validation split that leaves no sample on one side (Keras keeps floor(n × (1 − split)) to train)."""
+    if config.validation != "split":
+        return []
+    n = len(dataset.x_train)
+    n_train = int(n * (1 - config.validation_split))
+    if n_train < 1:
+        return [(None, f"training.validation_split {config.validation_split:g} leaves none of the {n:,} training "
+                       f"samples to train on; lower it (at most {(n - 1) / n:.3g} here) or use the held-out data")]
+    if n_train >= n:
+        return [(None, f"training.validation_split {config.validation_split:g} leaves none of the {n:,} training "
+                       f"samples for validation; raise it or use the held-out data")]
+    return []
+
+
+_CLASS_LOSSES = ("sparse_categorical_crossentropy", "categorical_crossentropy")
+
+
+def describe_labels(y) -> str:
+    return ("one class number per sample" if y.ndim == 1 else
+            f"rows of {y.shape[1]} columns (one-hot or probabilities)")
+
+
+def loss_problems(out_name: str, out_shape: tuple, dataset: ds_mod.Dataset, preprocess: ds_mod.Preprocess,
+                  loss: str) -> list[str]:
+    """Does the loss fit the labels (as preprocessed) and the output's shape? Each refusal says what to change."""
+    from studio.engine.shapes import format_shape
+
+    classes = dataset.num_classes
+    y = preprocess.y(dataset.y_train[:1], classes)
+    units = out_shape[-1] if len(out_shape) == 2 else None
+    shown = format_shape(out_shape)
+    if loss in _CLASS_LOSSES and units != classes:
+        return [f"'{out_name}' outputs {shown} but the dataset has {classes} classes; the last layer needs "
+                f"{classes} units"]
+    if loss == "sparse_categorical_crossentropy" and y.ndim == 2:
+        return [f"the labels are one-hot rows ({y.shape[1]} columns) but the loss sparse_categorical_crossentropy "
+                "wants class numbers: choose categorical_crossentropy (or integer labels in the preprocessing)"]
+    if loss == "categorical_crossentropy" and y.ndim == 1:
+        return ["the labels are class numbers but the loss categorical_crossentropy wants one-hot rows: choose "
+                "sparse_categorical_crossentropy (or one-hot labels in the preprocessing)"]
+    if loss in _CLASS_LOSSES:
+        return []
+    # element-wise losses (binary cross-entropy, mse, mae, huber): one output per label column
+    want = 1 if y.ndim == 1 else y.shape[1]
+    if units != want:
+        hint = ("choose sparse_categorical_crossentropy" if y.ndim == 1 else "choose categorical_crossentropy")
+        return [f"the loss {loss} compares each output with a label of the same position, but '{out_name}' "
+                f"outputs {shown} and the labels are {describe_labels(y)}; give the last layer {want} "
+                f"unit{'s' if want != 1 else ''} or {hint}"]
+    if loss == "binary_crossentropy" and y.ndim == 1 and classes > 2:
+        return [f"the loss binary_crossentropy takes labels 0 and 1 but the dataset has {classes} classes; choose "
+                "sparse_categorical_crossentropy with one unit per class"]
+    return []
 
 
 def data_problems(graph, states: dict, dataset: ds_mod.Dataset, preprocess: ds_mod.Preprocess,

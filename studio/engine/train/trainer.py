@@ -27,6 +27,7 @@ import logging
 import math
 import threading
 import time
+import traceback
 from pathlib import Path
 
 from studio.engine import datasets as ds_mod
@@ -48,6 +49,11 @@ class TrainingError(Exception):
     def __init__(self, message: str, node_id: str | None = None):
         super().__init__(message)
         self.node_id = node_id
+
+
+class DataMismatch(TrainingError):
+    """The data does not fit the model or the settings (shapes, labels, loss, validation split): bad
+    input, said before anything trains."""
 
 
 class FineTuneRefused(TrainingError):
@@ -96,6 +102,7 @@ class Trainer:
         # layers whose given weights no longer fit and so start fresh: [(node id, message)]
         self.skipped_weights: list[tuple[str, str]] = []
         self.notes: list[str] = []   # settings adjusted to the data, said to the person
+        self.failure_traceback: str | None = None   # of an unexpected failure inside Keras: kept in run.json
         self.histogram_seconds = 0.0  # time spent recording weight histograms (kept under 2 % of training)
         # fast feature extraction: where the frozen part ends, the cached outputs, the figures
         self.caching_started = Event("caching_started")   # (what is cached: one sentence)
@@ -205,7 +212,7 @@ class Trainer:
         problems = check_fit(self.project.graph, self.dataset, self.preprocess, self.config)
         if problems:
             node_id, message = problems[0]
-            raise TrainingError(message, node_id)
+            raise DataMismatch(message, node_id)
         if self.config.mixed_precision:
             keras.mixed_precision.set_global_policy("mixed_float16")
         try:
@@ -291,6 +298,7 @@ class Trainer:
             if self.model is None:
                 if self.config.shuffle_seed is not None:
                     keras.utils.set_random_seed(int(self.config.shuffle_seed))
+                self.device_note()
                 self.model = self.build()
             if self.config.feature_extraction and self.cut_plan is None:
                 self._plan_cut()
@@ -335,7 +343,9 @@ class Trainer:
                 message = str(exc)
             else:
                 message = describe_failure(exc)
-                log.exception("training failed")
+                # the traceback is for --debug and the run folder, never the person's terminal
+                self.failure_traceback = "".join(traceback.format_exception(exc))
+                log.debug("training failed", exc_info=exc)
             self._fail("failed", message, exc)
         if callback.nan_at is not None:
             epoch, batch = callback.nan_at
@@ -373,11 +383,12 @@ class Trainer:
         """One ``fit`` of ``epochs`` more epochs, continuing the epoch count; returns its seconds."""
         import keras
         callbacks = [callback]
+        monitor = self._monitor()
         if self.config.early_stopping:
-            callbacks.append(keras.callbacks.EarlyStopping(patience=int(self.config.early_stopping),
+            callbacks.append(keras.callbacks.EarlyStopping(monitor=monitor, patience=int(self.config.early_stopping),
                                                            restore_best_weights=False))
         if self.config.reduce_lr:
-            callbacks.append(keras.callbacks.ReduceLROnPlateau(patience=int(self.config.reduce_lr)))
+            callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor=monitor, patience=int(self.config.reduce_lr)))
         fit_kwargs = dict(batch_size=int(self.config.batch_size), epochs=self.epochs_done + epochs,
                           initial_epoch=self.epochs_done, verbose=0, callbacks=callbacks,
                           shuffle=True)
@@ -397,6 +408,37 @@ class Trainer:
                 self.control.in_fit = False
             self._apply_pending_learning_rate()  # set after the last batch began
         return time.perf_counter() - t0
+
+    def _monitor(self) -> str:
+        """What early stopping and reduce_lr watch: the validation loss, or without validation data
+        the training loss (said once in the notes; Keras would only warn, and never act)."""
+        if self.config.validation != "none":
+            return "val_loss"
+        watching = [name for name, on in (("early_stopping", self.config.early_stopping),
+                                          ("reduce_lr", self.config.reduce_lr)) if on]
+        note = (f"training.{' and training.'.join(watching)} watch{'es' if len(watching) == 1 else ''} the training "
+                "loss: there is no validation data (training.validation is none)")
+        if watching and note not in self.notes:
+            self.notes.append(note)
+        return "loss"
+
+    def device_note(self) -> str | None:
+        """A GPU asked for that this machine does not have: training runs on the CPU, and says so
+        (in the notes, and so in run.json); None when the device is there."""
+        device = self.config.device or "auto"
+        if not device.startswith("gpu:"):
+            return None
+        import tensorflow as tf
+        gpus = tf.config.list_physical_devices("GPU")
+        index = int(device.split(":")[1])
+        if index >= len(gpus):
+            have = f"{len(gpus)} GPU{'s' if len(gpus) != 1 else ''}" if gpus else "no GPU"
+            note = f"training.device is {device} but this machine has {have}; training runs on the CPU"
+            if note not in self.notes:
+                self.notes.append(note)
+                log.info(note)
+            return note
+        return None
 
     def _fail(self, run_status: str, message: str, cause: BaseException | None = None):
         """End a run that failed: the run folder says so (as far as the disk allows), then raise."""
