@@ -201,8 +201,9 @@ def _load_project(path: str, with_weights: bool = True, warn: bool = True):
 
 
 def _refuse_errors(project, path: str, refusal: str) -> None:
-    """Refuse (exit 1) a project whose check finds errors, naming the first: code or a model
-    made from it could not run. ``refusal`` says what was not done, with {path} and {many}."""
+    """Refuse a project whose check finds errors, naming the first: code or a model made from
+    it could not run. Bad input (exit 2), as train and evaluate say of the same project;
+    ``check`` itself exits 1 when it finds errors. ``refusal`` says what was not done."""
     from studio.engine.shapes import ShapeChecker
     checker = ShapeChecker(project.graph)
     checker.detach()
@@ -212,7 +213,7 @@ def _refuse_errors(project, path: str, refusal: str) -> None:
     # the cause, not the layers that wait for it
     first = next((m for _, m in errors if not m.startswith("waiting for ")), errors[0][1])
     many = f"{len(errors)} errors" if len(errors) > 1 else "an error"
-    raise CommandFailed(refusal.format(path=_show(path), many=many) + f"; the first: {first} "
+    raise UsageError(refusal.format(path=_show(path), many=many) + f"; the first: {first} "
                         "(layer-studio check lists them all)")
 
 

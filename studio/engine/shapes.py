@@ -561,8 +561,14 @@ def _precheck(class_name: str, config: dict, shapes: list[Shape]) -> _Result | N
     return None
 
 
+_DESERIALIZING = re.compile(r"^Error when deserializing class '[^']*' using config=.*?\. Exception encountered: (.*)$")
+
+
 def _explain(class_name: str, config: dict, shapes: list[Shape], exc: Exception) -> _Result:
     text = _first_sentence(exc)
+    refused = _DESERIALIZING.match(" ".join(str(exc).split()))
+    if refused:  # Keras refused the settings, before any input: say that, without its dump of them
+        return _Result(error=f"'{{name}}' has a setting Keras refuses: {_first_sentence(refused.group(1))}")
     if class_name == "Dense" and shapes and len(shapes[0]) < 2:
         return _Result(error=f"Dense '{{name}}' needs an input with a feature axis, got {format_shape(shapes[0])}")
     got = ", ".join(format_shape(s) for s in shapes)

@@ -184,7 +184,7 @@ def test_export_of_a_project_with_a_config_error_is_one_line(tmp_path):
     bad = tmp_path / "bad.studio"
     bad.write_text(json.dumps(doc))
     result = _run("export", str(bad), "--format", "keras", "-o", str(tmp_path / "out.keras"))
-    _one_line_error(result, 1, "so nothing was exported; the first: 'conv2d'")
+    _one_line_error(result, 2, "so nothing was exported; the first: 'conv2d'")
     assert not (tmp_path / "out.keras").exists()
 
 
@@ -205,8 +205,8 @@ def test_codegen_of_a_project_with_errors_writes_nothing(tmp_path, config):
     bad.write_text(json.dumps(doc))
     out = tmp_path / "model.py"
     result = _run("codegen", str(bad), "-o", str(out))
-    _one_line_error(result, 1, f"so no code was written; the first: '{node['name']}'")
+    _one_line_error(result, 2, f"so no code was written; the first: '{node['name']}'")
     assert not out.exists()
     result = _run("codegen", str(bad))
-    _one_line_error(result, 1, "so no code was written")
+    _one_line_error(result, 2, "so no code was written")
     assert result.stdout == ""

@@ -157,3 +157,15 @@ def test_true_or_false_where_a_layer_takes_a_number_is_an_error():
     g = ModelGraph()
     _, node = chain(g, ("InputLayer", {"shape": [8]}), ("Dense", {"units": 3, "use_bias": False}))
     assert ShapeChecker(g).state(node.id).error is None
+
+
+def test_a_setting_keras_refuses_is_named_without_keras_s_dump_of_the_config():
+    g = ModelGraph("refused")
+    x = g.add_node("InputLayer", {"shape": [8]}, name="x")
+    d = g.add_node("Dense", {"units": -4}, name="hidden")
+    g.connect(x.id, d.id)
+    checker = ShapeChecker(g)
+    checker.refresh()
+    error = checker.states[d.id].error
+    assert error.startswith("'hidden' has a setting Keras refuses: ") and "units" in error
+    assert "deserializing" not in error and "probe" not in error and "cannot take input" not in error

@@ -298,10 +298,10 @@ def _project_cases(d: Path) -> list[Case]:
     # code and exports are made only from a project that checks clean
     for name, config in (("shares-itself", {"shares": "n3"}), ("negative-units", {"units": -4})):
         broken = case(f"codegen-{name}", _mutated(base, lambda doc: doc["graph"]["nodes"][2].update(
-            config=config)), 1, "so no code was written; the first: 'hidden'", cmd="codegen",
+            config=config)), 2, "so no code was written; the first: 'hidden'", cmd="codegen",
             extra=["-o", str(d / f"codegen-{name}.py")], checks=[f"absent:{d / f'codegen-{name}.py'}"])
     cases.append(Case("project/export-negative-units", "project",
-                      ["export", str(broken), "--format", "keras", "-o", str(d / "negative-units.keras")], 1,
+                      ["export", str(broken), "--format", "keras", "-o", str(d / "negative-units.keras")], 2,
                       "so nothing was exported", checks=[f"absent:{d / 'negative-units.keras'}"]))
     # each message names the file once
     epsilon = {"module": "keras.config", "class_name": "set_epsilon"}
@@ -843,7 +843,7 @@ def _cli_cases(d: Path) -> list[Case]:
              "is an existing folder that is not a python export",
              checks=[f"unchanged:{precious / 'thesis.tex'}:{_sha(precious / 'thesis.tex')}"]),
         Case("cli/export-config-error", "cli", ["export", str(bad), "--format", "keras", "-o",
-                                                str(d / "bad.keras")], 1, "cannot be built",
+                                                str(d / "bad.keras")], 2, "cannot be built",
              checks=[f"absent:{d / 'bad.keras'}"]),
         Case("cli/export-run-not-a-folder", "cli", ["export", P, "--format", "svg", "-o", str(d / "x.svg"),
                                                     "--run", str(afile)], 2, "is not a run folder"),
