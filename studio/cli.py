@@ -44,35 +44,62 @@ _TF_NOISE = ("All log messages before absl::InitializeLog() is called", "oneDNN 
 
 
 def _quiet_tensorflow(debug: bool = False) -> None:
-    """Load TensorFlow and Keras with the C++ start-up notes kept off the terminal (file
-    descriptor 2 goes to a temporary file during the import; any other line is passed on)."""
+    """Keep TensorFlow's C++ start-up notes off the terminal whenever a command first needs
+    it: the import of ``tensorflow`` runs with file descriptor 2 going to a temporary file,
+    and any line that is not one of those notes is passed on. Nothing is imported here, so a
+    command that refuses its input first (a bad file, a bad path) never waits for TensorFlow."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     # TF_ENABLE_ONEDNN_OPTS stays as the user has it: "0" hid one log line and
     # cost 1.3-1.4x the CPU per epoch on the starter convnet (issue 8).
-    if debug or "tensorflow" in sys.modules:
+    if debug or "tensorflow" in sys.modules or any(isinstance(f, _QuietImport) for f in sys.meta_path):
         return
-    import tempfile
-    try:
-        sys.stderr.flush()
-        saved = os.dup(2)
-    except (OSError, ValueError):
-        return
-    try:
-        with tempfile.TemporaryFile() as sink:
-            os.dup2(sink.fileno(), 2)
+    sys.meta_path.insert(0, _QuietImport())
+
+
+class _QuietImport:
+    """A finder that wraps the loading of the ``tensorflow`` package, once."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name != "tensorflow":
+            return None
+        sys.meta_path.remove(self)
+        import importlib.util
+        spec = importlib.util.find_spec(name)
+        if spec is not None and spec.loader is not None and hasattr(spec.loader, "exec_module"):
+            spec.loader = _QuietLoader(spec.loader)
+        return spec
+
+
+class _QuietLoader:
+    def __init__(self, real):
+        self.real = real
+
+    def create_module(self, spec):
+        return self.real.create_module(spec)
+
+    def exec_module(self, module) -> None:
+        import tempfile
+        try:
+            sys.stderr.flush()
+            saved = os.dup(2)
+            sink = tempfile.TemporaryFile()
+        except (OSError, ValueError):
+            self.real.exec_module(module)
+            return
+        with sink:
             try:
-                import keras  # noqa: F401 - loads TensorFlow too
-            except Exception:  # noqa: BLE001 - the command that needs it says what is wrong
-                pass
+                os.dup2(sink.fileno(), 2)
+                try:
+                    self.real.exec_module(module)
+                finally:
+                    os.dup2(saved, 2)
             finally:
-                os.dup2(saved, 2)
+                os.close(saved)
             sink.seek(0)
             text = sink.read().decode("utf-8", "replace")
-    finally:
-        os.close(saved)
-    kept = [line for line in text.splitlines() if line.strip() and not any(n in line for n in _TF_NOISE)]
-    if kept:
-        sys.stderr.write("\n".join(kept) + "\n")
+        kept = [line for line in text.splitlines() if line.strip() and not any(n in line for n in _TF_NOISE)]
+        if kept:
+            sys.stderr.write("\n".join(kept) + "\n")
 
 
 def _printable(text: str) -> str:
@@ -774,7 +801,7 @@ def _dispatch(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     if args.command is None:
         raise UsageError("no command given (see layer-studio --help)")
-    if args.command != "open":   # every headless command loads Keras (and so TensorFlow)
+    if args.command != "open":   # a headless command that loads TensorFlow does so quietly
         _quiet_tensorflow(_debug)
     return args.func(args)
 

@@ -194,3 +194,18 @@ def test_tensorflow_start_up_lines_stay_off_stderr(tmp_path):
                        text=True, timeout=300, env=env)
     assert r.returncode == 0, r.stderr
     assert not [line for line in r.stderr.splitlines() if any(n in line for n in _TF_NOISE)], r.stderr
+
+
+def test_a_bad_file_is_refused_before_tensorflow_is_loaded(tmp_path):
+    """The start-up notes are kept off stderr when TensorFlow is first needed, not by loading it
+    up front: a refusal of a bad file takes a fraction of a second, not TensorFlow's start-up."""
+    import subprocess
+    import sys
+
+    bad = tmp_path / "bad.studio"
+    bad.write_text('{"format": "something else"}')
+    probe = ("import sys; from studio import cli; code = cli.main(['check', sys.argv[1]]); "
+             "print('LOADED' if 'tensorflow' in sys.modules else 'NOT LOADED', code)")
+    r = subprocess.run([sys.executable, "-c", probe, str(bad)], capture_output=True, text=True, timeout=300)
+    assert r.stdout.split() == ["NOT", "LOADED", "2"], (r.stdout, r.stderr)
+    assert r.stderr.startswith("error:") and "not a Layer Studio project" in r.stderr
