@@ -622,6 +622,8 @@ def _dataset_cases(d: Path) -> list[Case]:
           2, "'seven' is not a number")
     train("csv-inf", csv("inf", header + "1,inf," + ",".join("0" * 7) + "\n0," + ",".join("0" * 8) + "\n"), 2,
           "is not a finite number")
+    train("csv-label-column-twice", csv("twolabels", header.replace("f1", "label") + rows), 2,
+          "the header names the column 'label' twice (columns 0 and 2, counting from 0)")
     (d / "cols.csv").write_text(header + rows)
     with_spec("csv-label-column-out-of-range", {"kind": "file", "path": "cols.csv", "label_column": 12}, 2,
               "label_column 12 is out of range; the CSV has 9 columns")
