@@ -275,6 +275,11 @@ def cmd_check(args) -> int:
     except UnsafeConfigError as exc:
         errors += 1
         print(f"error: {_printable(exc)}")
+    # what train would refuse before training, said here too (once the layers it names are sound)
+    fine_tune = _fine_tune_problem(project) if not errors else None
+    if fine_tune:
+        errors += 1
+        print(f"error: {_printable(fine_tune)}")
     for warning in getattr(project, "warnings", []) or []:
         print(f"warning: {_printable(warning)}")
     if not errors:  # what will not fit the selected device's memory, before any training
@@ -298,6 +303,24 @@ def cmd_check(args) -> int:
         return 1
     print("no errors")
     return 0
+
+
+def _fine_tune_problem(project) -> str | None:
+    """Why train would refuse the project's fine-tuning stage (train's own sentence), or None:
+    the same planning ``_fine_tune_settings`` does, without the command line's flags."""
+    from studio.engine.train import SettingsError, TrainingConfig
+    from studio.engine.train.fine_tune import FineTuneProblem, plan
+    try:
+        config = TrainingConfig.from_dict(project.training)
+    except SettingsError as exc:   # the loader refuses these already; said the same way if one slips through
+        return str(exc)
+    if config.fine_tune is None:
+        return None
+    try:
+        plan(project.graph, config.fine_tune)
+    except FineTuneProblem as exc:
+        return str(exc)
+    return None
 
 
 def _unfit_weights(project) -> list[str]:

@@ -295,6 +295,13 @@ def _project_cases(d: Path) -> list[Case]:
     case("units-true", node_config(units=True), 1, "setting 'units' should be a whole number, not true")
     case("training-unknown-field", _mutated(base, lambda doc: doc["training"].update(evil="x")), 0,
          "training has unknown field 'evil', ignored")
+    # check says what train would refuse: a fine-tuning stage that names an Input, or no layer at all
+    case("fine-tune-from-input", _mutated(base, lambda doc: doc["training"].update(
+        fine_tune={"unfreeze_from": "input", "epochs": 1})), 1,
+         "error: training.fine_tune.unfreeze_from names 'input', which is an Input")
+    case("fine-tune-from-deep-path", _mutated(base, lambda doc: doc["training"].update(
+        fine_tune={"unfreeze_from": "a › b › c › d", "epochs": 1})), 1,
+         "error: training.fine_tune.unfreeze_from is 'a › b › c › d'; name a block's layer")
     # code and exports are made only from a project that checks clean
     for name, config in (("shares-itself", {"shares": "n3"}), ("negative-units", {"units": -4})):
         broken = case(f"codegen-{name}", _mutated(base, lambda doc: doc["graph"]["nodes"][2].update(
