@@ -295,6 +295,19 @@ def _project_cases(d: Path) -> list[Case]:
     case("units-true", node_config(units=True), 1, "setting 'units' should be a whole number, not true")
     case("training-unknown-field", _mutated(base, lambda doc: doc["training"].update(evil="x")), 0,
          "training has unknown field 'evil', ignored")
+    # saved weights that no longer fit their layer: check warns, naming the layer and both shapes
+    # (train starts it fresh; evaluate and export refuse)
+
+    def unfit(f):
+        g = f.create_group("hidden")
+        g.attrs["count"] = 2
+        g.create_dataset("0", data=np.ones((3, 3), "float32"))
+        g.create_dataset("1", data=np.ones(7, "float32"))
+    unfit_file = "unfit-weights.studio.weights-0000000000000000.h5"
+    (d / unfit_file).write_bytes(_h5_bytes(d, unfit))
+    case("unfit-weights", _mutated(base, lambda doc: doc.update(weights=unfit_file)), 0,
+         "warning: the saved weights of 'hidden' do not fit the layer any more (shapes [(3, 3), (7,)], "
+         "the layer needs [(8, 4), (4,)])")
     # check says what train would refuse: a fine-tuning stage that names an Input, or no layer at all
     case("fine-tune-from-input", _mutated(base, lambda doc: doc["training"].update(
         fine_tune={"unfreeze_from": "input", "epochs": 1})), 1,
