@@ -275,6 +275,11 @@ def cmd_check(args) -> int:
     except UnsafeConfigError as exc:
         errors += 1
         print(f"error: {_printable(exc)}")
+    # what train would refuse before training, said here too (once the layers it names are sound)
+    fine_tune = _fine_tune_problem(project) if not errors else None
+    if fine_tune:
+        errors += 1
+        print(f"error: {_printable(fine_tune)}")
     for warning in getattr(project, "warnings", []) or []:
         print(f"warning: {_printable(warning)}")
     if not errors:  # what will not fit the selected device's memory, before any training
@@ -284,8 +289,12 @@ def cmd_check(args) -> int:
             errors += problem.error
             print(f"{'error' if problem.error else 'warning'}: {_printable(problem.message)}")
     if not errors and project.current_weights():   # saved weights that no longer fit their layer: said here too
-        for message in _unfit_weights(project):
+        unfit, cannot = _unfit_weights(project)
+        for message in unfit:
             print(f"warning: {_printable(message)}; train starts it fresh, evaluate and export refuse")
+        if cannot:   # the model with its weights does not build: evaluate and export would refuse it
+            errors += 1
+            print(f"error: the model cannot be built: {_printable(cannot)}")
     total = checker.total_params()
     print(f"total parameters: {total:,}")
     if not errors:  # the model summary's totals (studio.engine.summary)
@@ -300,15 +309,35 @@ def cmd_check(args) -> int:
     return 0
 
 
-def _unfit_weights(project) -> list[str]:
-    """The saved weights that do not fit their layer any more (one message each)."""
+def _fine_tune_problem(project) -> str | None:
+    """Why train would refuse the project's fine-tuning stage (train's own sentence), or None:
+    the same planning ``_fine_tune_settings`` does, without the command line's flags."""
+    from studio.engine.train import SettingsError, TrainingConfig
+    from studio.engine.train.fine_tune import FineTuneProblem, plan
+    try:
+        config = TrainingConfig.from_dict(project.training)
+    except SettingsError as exc:   # the loader refuses these already; said the same way if one slips through
+        return str(exc)
+    if config.fine_tune is None:
+        return None
+    try:
+        plan(project.graph, config.fine_tune)
+    except FineTuneProblem as exc:
+        return str(exc)
+    return None
+
+
+def _unfit_weights(project) -> tuple[list[str], str | None]:
+    """The saved weights that do not fit their layer any more (one message each), and why the
+    model cannot be built with its weights at all (None when it can): never dropped silently,
+    since evaluate and export build the same model and would refuse it."""
     from studio.engine.compiler import CompileError, compile_graph
     skipped: list[tuple[str, str]] = []
     try:
         compile_graph(project.graph, project.current_weights(), skipped=skipped)
-    except CompileError:
-        return []
-    return [message for _node_id, message in skipped]
+    except CompileError as exc:
+        return [message for _node_id, message in skipped], str(exc)
+    return [message for _node_id, message in skipped], None
 
 
 def _display_order(graph):

@@ -510,6 +510,24 @@ def load_npz(path: str | Path) -> Dataset:
 
 # -- CSV ------------------------------------------------------------------------
 
+def _refuse_repeated_columns(path, header: list[str]) -> None:
+    """Two columns of one name are refused (one would silently be the label, the other a feature);
+    the positions count from 0, as a label_column number does. Unnamed columns are not compared."""
+    first: dict[str, int] = {}
+    for k, name in enumerate(header):
+        if not name:
+            continue
+        if name in first:
+            raise DatasetError(f"{path}: the header names the column '{_printable_name(name)}' twice (columns "
+                               f"{first[name]} and {k}, counting from 0); give each column its own name")
+        first[name] = k
+
+
+def _printable_name(name: str) -> str:
+    shown = "".join(c if c.isprintable() else "?" for c in name)
+    return shown if len(shown) <= 40 else shown[:40] + "…"
+
+
 def _label_index(path, header: list[str], label_column) -> int:
     if label_column is None:
         if "label" not in header:
@@ -585,6 +603,7 @@ def load_csv(path: str | Path, label_column: str | int | None = None, held_out: 
             header = [h.strip() for h in next(reader, [])]
             if not header:
                 raise DatasetError(f"{path}: the file is empty; a CSV needs a header row and data rows")
+            _refuse_repeated_columns(path, header)
             label_index = _label_index(path, header, label_column)
             width = len(header)
             if width < 2:

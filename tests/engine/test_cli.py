@@ -210,3 +210,52 @@ def test_codegen_of_a_project_with_errors_writes_nothing(tmp_path, config):
     result = _run("codegen", str(bad))
     _one_line_error(result, 2, "so no code was written")
     assert result.stdout == ""
+
+
+# -- check says what train, evaluate and export would say of the same project ---------------
+
+def _base_doc(**training):
+    from tests.robustness.corpus import _graph_doc
+    doc = _graph_doc()
+    doc["training"].update(training)
+    return doc
+
+
+def test_check_warns_of_saved_weights_that_no_longer_fit_naming_layer_and_shapes(tmp_path, capsys):
+    import numpy as np
+
+    from studio import cli
+    from studio.engine.project import project_from_document
+    project = project_from_document(_base_doc())
+    project.weights = {"hidden": [np.zeros((3, 3), "float32"), np.zeros(7, "float32")]}
+    path = project.save(tmp_path / "p.studio")
+    assert cli.main(["check", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert ("warning: the saved weights of 'hidden' do not fit the layer any more (shapes [(3, 3), (7,)], "
+            "the layer needs [(8, 4), (4,)])") in out and "no errors" in out
+
+
+def test_check_says_when_the_model_with_its_weights_cannot_be_built(tmp_path, capsys, monkeypatch):
+    import numpy as np
+
+    from studio import cli
+    from studio.engine import compiler
+    from studio.engine.project import project_from_document
+    project = project_from_document(_base_doc())
+    project.weights = {"hidden": [np.zeros((8, 4), "float32"), np.zeros(4, "float32")]}
+    path = project.save(tmp_path / "p.studio")
+
+    def refuse(*args, **kwargs):
+        raise compiler.CompileError([("n3", "'hidden' (Dense): Keras refused it")])
+    monkeypatch.setattr(compiler, "compile_graph", refuse)
+    assert cli.main(["check", str(path)]) == 1
+    out = capsys.readouterr().out
+    assert "error: the model cannot be built: 'hidden' (Dense): Keras refused it" in out and "no errors" not in out
+
+
+def test_check_lists_the_loaders_warnings_as_train_does(tmp_path, capsys):
+    from studio import cli
+    path = tmp_path / "p.studio"
+    path.write_text(json.dumps(_base_doc(evil="x")))
+    assert cli.main(["check", str(path)]) == 0
+    assert "warning: training has unknown field 'evil', ignored" in capsys.readouterr().out

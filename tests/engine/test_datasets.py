@@ -254,6 +254,9 @@ def _csv(tmp_path, text, name="d.csv"):
     ("label,a\n1,nan\n0,1\n", {}, "is not a finite number"),
     ("label,a\n1,2\x00\n", {}, "row 2"),
     ("label\n1\n0\n", {}, "needs feature columns"),
+    ("label,a,label,b\n0,1,1,2\n1,2,0,3\n", {}, r"names the column 'label' twice \(columns 0 and 2, counting"),
+    ("label,a,b,a\n0,1,1,2\n1,2,0,3\n", {}, r"names the column 'a' twice \(columns 1 and 3"),
+    ("x,a,b,a\n0,1,1,2\n1,2,0,3\n", {"label_column": 0}, "names the column 'a' twice"),
 ])
 def test_csv_faults_are_named(tmp_path, text, kwargs, message):
     with pytest.raises(DatasetError, match=message):

@@ -228,6 +228,29 @@ def test_cli_refuses_bad_values_in_one_line_with_exit_2(tmp_path, capsys, flags,
     assert len(err) == 1 and err[0].startswith("error: ") and message in err[0], err
 
 
+@pytest.mark.parametrize("unfreeze_from, message", [
+    ("conv_base › nope", "'nope' is not a layer of block 'conv_base'"),
+    ("conv_base › relu3", "nothing with weights would train"),
+    ("a › b › c › d", "unfreeze_from is 'a › b › c › d'; name a block's layer"),
+])
+def test_check_reports_the_stage_train_would_refuse_with_trains_sentence(tmp_path, capsys, unfreeze_from, message):
+    p = templates.build("fine_tuning_digits")
+    p.training.update(epochs=1, fine_tune={**FT, "unfreeze_from": unfreeze_from})
+    path = p.save(tmp_path / "ft.studio")
+    assert cli.main(["train", str(path)]) == 2
+    refusal = capsys.readouterr().err.strip().splitlines()[-1]
+    assert refusal.startswith("error: ") and message in refusal
+    assert cli.main(["check", str(path)]) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert refusal in out and "no errors" not in out
+
+
+def test_check_of_a_stage_that_can_run_finds_no_errors(tmp_path, capsys):
+    path = _template_copy(tmp_path)
+    assert cli.main(["check", str(path)]) == 0
+    assert "no errors" in capsys.readouterr().out
+
+
 def test_cli_needs_a_layer_when_the_project_has_no_stage(tmp_path, capsys):
     p = templates.build("mnist_convnet")
     path = p.save(tmp_path / "plain.studio")

@@ -295,6 +295,26 @@ def _project_cases(d: Path) -> list[Case]:
     case("units-true", node_config(units=True), 1, "setting 'units' should be a whole number, not true")
     case("training-unknown-field", _mutated(base, lambda doc: doc["training"].update(evil="x")), 0,
          "training has unknown field 'evil', ignored")
+    # saved weights that no longer fit their layer: check warns, naming the layer and both shapes
+    # (train starts it fresh; evaluate and export refuse)
+
+    def unfit(f):
+        g = f.create_group("hidden")
+        g.attrs["count"] = 2
+        g.create_dataset("0", data=np.ones((3, 3), "float32"))
+        g.create_dataset("1", data=np.ones(7, "float32"))
+    unfit_file = "unfit-weights.studio.weights-0000000000000000.h5"
+    (d / unfit_file).write_bytes(_h5_bytes(d, unfit))
+    case("unfit-weights", _mutated(base, lambda doc: doc.update(weights=unfit_file)), 0,
+         "warning: the saved weights of 'hidden' do not fit the layer any more (shapes [(3, 3), (7,)], "
+         "the layer needs [(8, 4), (4,)])")
+    # check says what train would refuse: a fine-tuning stage that names an Input, or no layer at all
+    case("fine-tune-from-input", _mutated(base, lambda doc: doc["training"].update(
+        fine_tune={"unfreeze_from": "input", "epochs": 1})), 1,
+         "error: training.fine_tune.unfreeze_from names 'input', which is an Input")
+    case("fine-tune-from-deep-path", _mutated(base, lambda doc: doc["training"].update(
+        fine_tune={"unfreeze_from": "a › b › c › d", "epochs": 1})), 1,
+         "error: training.fine_tune.unfreeze_from is 'a › b › c › d'; name a block's layer")
     # code and exports are made only from a project that checks clean
     for name, config in (("shares-itself", {"shares": "n3"}), ("negative-units", {"units": -4})):
         broken = case(f"codegen-{name}", _mutated(base, lambda doc: doc["graph"]["nodes"][2].update(
@@ -622,6 +642,8 @@ def _dataset_cases(d: Path) -> list[Case]:
           2, "'seven' is not a number")
     train("csv-inf", csv("inf", header + "1,inf," + ",".join("0" * 7) + "\n0," + ",".join("0" * 8) + "\n"), 2,
           "is not a finite number")
+    train("csv-label-column-twice", csv("twolabels", header.replace("f1", "label") + rows), 2,
+          "the header names the column 'label' twice (columns 0 and 2, counting from 0)")
     (d / "cols.csv").write_text(header + rows)
     with_spec("csv-label-column-out-of-range", {"kind": "file", "path": "cols.csv", "label_column": 12}, 2,
               "label_column 12 is out of range; the CSV has 9 columns")
