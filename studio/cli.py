@@ -404,9 +404,12 @@ def cmd_train(args) -> int:
     from studio.engine import datasets
     from studio.engine.runs import runs_dir_for
     from studio.engine.train import Trainer, TrainingError
-    from studio.engine.train.trainer import DataMismatch, FineTuneRefused
+    from studio.engine.train.trainer import DataMismatch, FeatureExtractionRefused, FineTuneRefused
 
     src = _input_file(args.project, ".studio project file")
+    if args.cluster or args.worker_index is not None:   # a bad --worker-index is refused before any data loads
+        from studio.engine.distributed import check_cluster_args
+        check_cluster_args(args.cluster, args.worker_index)
     project = _load_project(args.project)
     if args.dataset is not None:
         spec = args.dataset
@@ -462,12 +465,16 @@ def cmd_train(args) -> int:
     trainer.stage_started.connect(progress.stage)
     try:
         summary = trainer.run_training(epochs)
-    except (FineTuneRefused, DataMismatch) as exc:   # said before anything trained: the input is at fault
-        progress.close()
+    except (FineTuneRefused, DataMismatch, FeatureExtractionRefused) as exc:   # said before anything trained:
+        progress.close()                                                      # the input is at fault
         where = ""
         if getattr(exc, "node_id", None) and exc.node_id in project.graph.nodes:
             where = f" [node '{project.graph.nodes[exc.node_id].name}']"
-        raise UsageError(f"{message_of(exc)}{where}") from None
+        message = message_of(exc)
+        if isinstance(exc, FeatureExtractionRefused) and args.feature_extraction:   # asked for by the flag
+            message = f"--feature-extraction: fast feature extraction is not possible: {exc.reason}; " \
+                      "drop --feature-extraction"
+        raise UsageError(f"{message}{where}") from None
     except TrainingError as exc:
         progress.close()
         _warn_skipped(trainer)

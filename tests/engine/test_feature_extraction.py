@@ -130,6 +130,10 @@ def test_refusal_names_the_reason_and_writes_no_run(tmp_path, small):
                                "in training (rate 0.2); turn it off in the training settings")
     assert info.value.node_id == p.graph.node_by_name("drop").id
     assert not tmp_path.exists() or not any(tmp_path.iterdir())
+    from studio.engine.errors import exit_code_for
+    from studio.engine.train.trainer import FeatureExtractionRefused
+    assert isinstance(info.value, FeatureExtractionRefused) and exit_code_for(info.value) == 2   # bad input
+    assert info.value.reason == "'drop' before the frozen 'conv1' is random in training (rate 0.2)"
 
 
 def test_cached_training_gives_the_plain_fit_and_the_full_model(tmp_path, small):

@@ -918,6 +918,29 @@ def _cli_cases(d: Path) -> list[Case]:
         out = d / "suffix" / name
         cases.append(Case(f"cli/export-{fmt}-wrong-suffix", "cli", ["export", P, "--format", fmt, "-o", str(out)],
                           2, f"does not end in {suffix}", checks=[f"absent:{out}", f"absent:{d / 'suffix'}"]))
+    # a bad --cluster / --worker-index is a bad argument (exit 2), said before any data loads
+    cl = _write_json(d / "cluster.studio", _graph_doc())
+    cl_runs = f"absent:{d / 'cluster.studio.runs'}"
+    cases.append(Case("cli/worker-index-outside-the-cluster", "cli",
+                      ["train", str(cl), "--dataset", str(data), "--cluster", "127.0.0.1:1,127.0.0.1:2",
+                       "--worker-index", "5"], 2, "--worker-index 5 is outside the cluster of 2 workers",
+                      checks=[cl_runs]))
+    cases.append(Case("cli/cluster-without-worker-index", "cli",
+                      ["train", str(cl), "--dataset", str(data), "--cluster", "127.0.0.1:1,127.0.0.1:2"], 2,
+                      "--cluster needs --worker-index", checks=[cl_runs]))
+    cases.append(Case("cli/worker-index-without-cluster", "cli", ["train", str(cl), "--worker-index", "0"], 2,
+                      "no cluster: give --cluster and --worker-index", env={"TF_CONFIG": None}, checks=[cl_runs]))
+    # fast feature extraction on a model with nothing frozen: bad input; the flag is named when it asked
+    fx = _write_json(d / "fx.studio", _graph_doc())
+    fx_doc = _graph_doc()
+    fx_doc["training"]["feature_extraction"] = True
+    fx_set = _write_json(d / "fx-set.studio", fx_doc)
+    cases.append(Case("cli/feature-extraction-flag-says-drop-the-flag", "cli",
+                      ["train", str(fx), "--dataset", str(data), "--feature-extraction", "--epochs", "1"], 2,
+                      "drop --feature-extraction", checks=[f"absent:{d / 'fx.studio.runs'}"], cost=4.0))
+    cases.append(Case("cli/feature-extraction-setting-nothing-frozen", "cli",
+                      ["train", str(fx_set), "--dataset", str(data), "--epochs", "1"], 2,
+                      "turn it off in the training settings", checks=[f"absent:{d / 'fx-set.studio.runs'}"], cost=4.0))
     if hasattr(os, "geteuid") and os.geteuid() != 0:
         ro = d / "readonly"
         ro.mkdir(exist_ok=True)
