@@ -390,8 +390,10 @@ def _run_folder(path: str, project_path: Path, force: bool, depends=()) -> Path:
                          "pass --force to write the run into it")
     if _same_file(out, project_path):
         raise UsageError(f"--out '{path}' is the project file itself")
+    from studio.engine.outputs import check_parent
+    check_parent(out, option="--out")   # the run folder is made, under a folder that exists
     try:
-        out.mkdir(parents=True, exist_ok=True)
+        out.mkdir(exist_ok=True)
         probe = out / f".write-test-{os.getpid()}"
         probe.write_bytes(b"")
         probe.unlink()

@@ -505,6 +505,11 @@ def _keras_cases(d: Path) -> list[Case]:
     other.write_text("my notes, not a project")
     cases.append(Case("keras/over-another-file", "keras", ["import", str(good), "-o", str(other)], 2,
                       "exists and is not a Layer Studio project", checks=[f"unchanged:{other}:{_sha(other)}"]))
+    # the folder an output goes in must exist: refused, never made on the way
+    missing = d / "nonexistent" / "dir"
+    case("output-folder-missing", good, 2, f"the folder '{missing}' does not exist", out=missing / "x.studio",
+         checks=[f"absent:{d / 'nonexistent'}"])
+    case("output-folder-is-a-file", good, 2, "is not a folder", out=d / "not-a-zip.keras" / "x.studio")
     return cases
 
 
@@ -849,8 +854,8 @@ def _cli_cases(d: Path) -> list[Case]:
                                                     "--run", str(afile)], 2, "is not a run folder"),
         Case("cli/train-out-existing-file", "cli", ["train", P, "--out", str(afile), "--epochs", "1"], 2,
              "is an existing file; --out names a folder"),
-        Case("cli/train-out-under-a-file", "cli", ["train", P, "--out", str(afile / "run"), "--epochs", "1"], 1,
-             "cannot write the run folder"),
+        Case("cli/train-out-under-a-file", "cli", ["train", P, "--out", str(afile / "run"), "--epochs", "1"], 2,
+             f"'{afile}' is not a folder"),
         Case("cli/train-out-unrelated-folder", "cli", ["train", P, "--out", str(precious), "--epochs", "1"], 2,
              "already holds other files"),
         Case("cli/check-name-too-long", "cli", ["check", "x" * 5000 + ".studio"], 2, "File name too long"),
@@ -918,6 +923,18 @@ def _cli_cases(d: Path) -> list[Case]:
         out = d / "suffix" / name
         cases.append(Case(f"cli/export-{fmt}-wrong-suffix", "cli", ["export", P, "--format", fmt, "-o", str(out)],
                           2, f"does not end in {suffix}", checks=[f"absent:{out}", f"absent:{d / 'suffix'}"]))
+    # the folder an output goes in must exist, for every command alike: refused (exit 2), never made on the way
+    gone = d / "nonexistent"
+    for name, argv, shown in (
+            ("codegen", ["codegen", P, "-o", str(gone / "x.py")], gone),
+            ("export-keras", ["export", P, "--format", "keras", "-o", str(gone / "a" / "b.keras")], gone / "a"),
+            ("export-savedmodel", ["export", P, "--format", "savedmodel", "-o", str(gone / "a" / "sm")], gone / "a"),
+            ("export-svg", ["export", P, "--format", "svg", "-o", str(gone / "d.svg")], gone),
+            ("train-out", ["train", P, "--out", str(gone / "a" / "run"), "--epochs", "1"], gone / "a")):
+        cases.append(Case(f"cli/{name}-output-folder-missing", "cli", argv, 2, f"the folder '{shown}' does not exist",
+                          checks=[f"absent:{gone}"]))
+    cases.append(Case("cli/codegen-output-folder-is-a-file", "cli", ["codegen", P, "-o", str(afile / "x.py")], 2,
+                      f"'{afile}' is not a folder", checks=[f"unchanged:{afile}:{_sha(afile)}"]))
     # a bad --cluster / --worker-index is a bad argument (exit 2), said before any data loads
     cl = _write_json(d / "cluster.studio", _graph_doc())
     cl_runs = f"absent:{d / 'cluster.studio.runs'}"
