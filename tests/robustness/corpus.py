@@ -505,6 +505,22 @@ def _keras_cases(d: Path) -> list[Case]:
     other.write_text("my notes, not a project")
     cases.append(Case("keras/over-another-file", "keras", ["import", str(good), "-o", str(other)], 2,
                       "exists and is not a Layer Studio project", checks=[f"unchanged:{other}:{_sha(other)}"]))
+    # two members of one name (the one with a Lambda first): which one a reader takes is not certain
+    twice = d / "two-configs.keras"
+    import warnings
+    with zipfile.ZipFile(good) as src, zipfile.ZipFile(twice, "w") as zf, warnings.catch_warnings():
+        warnings.simplefilter("ignore")   # zipfile's own "Duplicate name" warning
+        zf.writestr("config.json", json.dumps(_mutated(config, make_lambda)))
+        for name in src.namelist():
+            zf.writestr(name, src.read(name))
+    case("duplicate-config-json", twice, 2, "holds two files named 'config.json'", checks=[f"absent:{marker}"])
+    twice_weights = d / "two-weights.keras"
+    with zipfile.ZipFile(good) as src, zipfile.ZipFile(twice_weights, "w") as zf, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for name in src.namelist():
+            zf.writestr(name, src.read(name))
+        zf.writestr("model.weights.h5", ext)   # a second weights file, linking to /etc/passwd
+    case("duplicate-weights", twice_weights, 2, "holds two files named 'model.weights.h5'")
     # the folder an output goes in must exist: refused, never made on the way
     missing = d / "nonexistent" / "dir"
     case("output-folder-missing", good, 2, f"the folder '{missing}' does not exist", out=missing / "x.studio",
