@@ -261,7 +261,7 @@ def cmd_check(args) -> int:
         st = checker.states[node_id]
         shape = ", ".join(format_shape(s) for s in st.outputs) if st.ok else "-"
         params = f"{st.params:,}" if st.params is not None else "-"
-        print(f"{node.name:<{name_w}}  {node.class_name:<{type_w}}  {shape:<24} {params:>12}")
+        print(f"{_printable(node.name):<{name_w}}  {_printable(node.class_name):<{type_w}}  {shape:<24} {params:>12}")
         if st.error:
             errors += 1
             print(f"  error: {_printable(st.error)}" + (f"  [fix: {st.fix.label}]" if st.fix else ""))
@@ -336,7 +336,7 @@ def cmd_import(args) -> int:
     except ProjectError as exc:
         raise CommandFailed(str(exc)) from None
     params = sum(int(a.size) for arrays in weights.values() for a in arrays)
-    print(f"imported {len(graph.nodes)} layers ({params:,} weights) from {src} into {out}")
+    print(f"imported {len(graph.nodes)} layers ({params:,} weights) from {_printable(src)} into {_printable(out)}")
     return 0
 
 
@@ -361,7 +361,7 @@ def cmd_codegen(args) -> int:
         atomic_write_text(out, code)
     except ProjectError as exc:
         raise CommandFailed(str(exc)) from None
-    print(f"wrote {out}", file=sys.stderr)
+    print(f"wrote {_printable(out)}", file=sys.stderr)
     return 0
 
 
@@ -495,12 +495,12 @@ def cmd_train(args) -> int:
           f"({summary['samples_per_second']:,.0f} samples/s)  {metrics}")
     if "feature_extraction" in summary:
         from studio.engine.train.feature_cache import describe_speedup
-        print(describe_speedup(summary["feature_extraction"]))
+        print(_printable(describe_speedup(summary["feature_extraction"])))
     for stage in summary.get("stages", []):
         print(f"stage {stage['stage']}: epochs {stage['first_epoch'] + 1}–{stage['first_epoch'] + stage['epochs']} "
               f"at lr {stage['learning_rate']:g}, {len(stage['frozen'])} frozen layers")
     if "run" in summary:
-        print(f"run folder: {summary['run']}")
+        print(f"run folder: {_printable(summary['run'])}")
     return 0
 
 
@@ -602,12 +602,12 @@ class _Progress:
             sys.stderr.flush()
 
     def caching(self, what: str) -> None:
-        sys.stderr.write(f"fast feature extraction: {what}…\n")
+        sys.stderr.write(f"fast feature extraction: {_printable(what)}…\n")
         sys.stderr.flush()
 
     def cached(self, info: dict) -> None:
         from studio.engine.train.feature_cache import describe_cached
-        sys.stderr.write(describe_cached(info) + "\n")
+        sys.stderr.write(_printable(describe_cached(info)) + "\n")
         sys.stderr.flush()
         import time
         self.t0 = time.perf_counter()  # rates and time left count training, not the caching pass
@@ -619,7 +619,7 @@ class _Progress:
         sys.stderr.flush()
 
     def stage(self, info: dict) -> None:
-        sys.stderr.write(("\n" if self.tty else "") + f"{info['text']}\n")
+        sys.stderr.write(("\n" if self.tty else "") + f"{_printable(info['text'])}\n")
         for note in info.get("notes", []):
             sys.stderr.write(f"note: {_printable(note)}\n")
         sys.stderr.flush()
@@ -669,7 +669,7 @@ def cmd_export(args) -> int:
         else:
             result = export(project, args.format, args.output, sample=sample, quantize=args.quantize,
                             overwrite=args.force)
-    print(result.summary())
+    print(_printable(result.summary()))
     return 0
 
 

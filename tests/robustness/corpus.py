@@ -526,6 +526,9 @@ def _keras_cases(d: Path) -> list[Case]:
     case("output-folder-missing", good, 2, f"the folder '{missing}' does not exist", out=missing / "x.studio",
          checks=[f"absent:{d / 'nonexistent'}"])
     case("output-folder-is-a-file", good, 2, "is not a folder", out=d / "not-a-zip.keras" / "x.studio")
+    # the summary line shows a name's control characters escaped, on one line
+    case("output-name-control-characters", good, 0, "imported 2 layers", out=d / "a\nb\x1b[31m.studio",
+         checks=["quiet", "printable"])
     return cases
 
 
@@ -951,6 +954,12 @@ def _cli_cases(d: Path) -> list[Case]:
                           checks=[f"absent:{gone}"]))
     cases.append(Case("cli/codegen-output-folder-is-a-file", "cli", ["codegen", P, "-o", str(afile / "x.py")], 2,
                       f"'{afile}' is not a folder", checks=[f"unchanged:{afile}:{_sha(afile)}"]))
+    # a summary line that names a path shows its control characters escaped, on one line
+    cases.append(Case("cli/export-svg-name-control-characters", "cli",
+                      ["export", P, "--format", "svg", "-o", str(d / "a\nb\x1b[31m.svg")], 0, "svg: ",
+                      checks=["quiet", "printable"], cost=3.0))
+    cases.append(Case("cli/codegen-name-control-characters", "cli", ["codegen", P, "-o", str(d / "a\rb\x1b[2J.py")],
+                      0, "wrote ", checks=["printable"]))
     # a bad --cluster / --worker-index is a bad argument (exit 2), said before any data loads
     cl = _write_json(d / "cluster.studio", _graph_doc())
     cl_runs = f"absent:{d / 'cluster.studio.runs'}"
