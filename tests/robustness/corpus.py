@@ -983,6 +983,19 @@ def _cli_cases(d: Path) -> list[Case]:
     cases.append(Case("cli/feature-extraction-setting-nothing-frozen", "cli",
                       ["train", str(fx_set), "--dataset", str(data), "--epochs", "1"], 2,
                       "turn it off in the training settings", checks=[f"absent:{d / 'fx-set.studio.runs'}"], cost=4.0))
+    # data with no features: refused at load, not as an input shape of 0 to set
+    no_features = _npz(d / "no-features.npz", x_train=np.zeros((12, 0), "float32"), x_test=np.zeros((6, 0), "float32"))
+    cases.append(Case("cli/dataset-no-features", "cli", ["train", P, "--dataset", str(no_features), "--epochs", "1"],
+                      2, "the dataset has no features (x_train has shape (12, 0))"))
+    cases.append(Case("cli/evaluate-dataset-no-features", "cli", ["evaluate", P, "--dataset", str(no_features)],
+                      2, "the dataset has no features (x_train has shape (12, 0))"))
+    (d / "flat-idx3-ubyte").write_bytes(_idx_bytes(np.zeros((12, 5, 0), "uint8")))
+    (d / "flat-lab-idx1-ubyte").write_bytes(_idx_bytes(np.arange(12) % 3))
+    idx_doc = _graph_doc()
+    idx_doc["dataset"] = {"kind": "file", "path": "flat-idx3-ubyte", "labels_path": "flat-lab-idx1-ubyte"}
+    idx_proj = _write_json(d / "idx-no-features.studio", idx_doc)
+    cases.append(Case("cli/dataset-idx-zero-dimension", "cli", ["train", str(idx_proj), "--epochs", "1"], 2,
+                      "the dataset has no features (flat-idx3-ubyte has shape (12, 5, 0))"))
     if hasattr(os, "geteuid") and os.geteuid() != 0:
         ro = d / "readonly"
         ro.mkdir(exist_ok=True)
