@@ -391,9 +391,9 @@ def _run_folder(path: str, project_path: Path, force: bool, depends=()) -> Path:
     if _same_file(out, project_path):
         raise UsageError(f"--out '{path}' is the project file itself")
     from studio.engine.outputs import check_parent
-    check_parent(out, option="--out")   # the run folder is made, under a folder that exists
+    check_parent(out, option="--out", make=True)   # the run folder is made (and folders above it), never over a file
     try:
-        out.mkdir(exist_ok=True)
+        out.mkdir(parents=True, exist_ok=True)
         probe = out / f".write-test-{os.getpid()}"
         probe.write_bytes(b"")
         probe.unlink()

@@ -14,7 +14,9 @@ run folder) asks :func:`check_output` first. Never allowed, even with
 
 And no command creates folders on its way: the folder an output is written in
 must exist (:func:`check_parent`); a missing one is refused, for every command
-alike (train's ``--out`` creates the run folder itself, under an existing one).
+alike, except train's ``--out``, which makes its run folder and any folders
+above it (as for its default, ``PROJECT.studio.runs/<time>-<name>``). A file
+where a folder should be is refused everywhere.
 
 An existing file that is not the same kind of output is replaced only with
 ``--force``. Each refusal is one sentence that names the cause; the engine
@@ -127,13 +129,20 @@ def check_output(dest: str | Path, inputs: Iterable[Path] = (), depends: Iterabl
     return dest
 
 
-def check_parent(dest: str | Path, option: str = "-o") -> None:
+def check_parent(dest: str | Path, option: str = "-o", make: bool = False) -> None:
     """Refuse an output whose folder does not exist (or is a file): no command creates folders on
-    its way, so a mistyped path is said, not silently made."""
+    its way, so a mistyped path is said, not silently made. ``make``: the caller creates the
+    missing folders (train's run folder, as its default PROJECT.studio.runs/... is); only a file
+    where a folder should be is refused then."""
     dest = Path(dest)
     folder = dest.parent
     if folder == dest or folder.is_dir():
         return
+    if make:   # the nearest part of the path that exists must be a folder
+        while not (folder.exists() or folder.is_symlink()) and folder.parent != folder:
+            folder = folder.parent
+        if folder.is_dir():
+            return
     if folder.exists() or folder.is_symlink():
         raise OutputRefused(f"{option} '{_show(dest)}': '{_show(folder)}' is not a folder")
     raise OutputRefused(f"{option} '{_show(dest)}': the folder '{_show(folder)}' does not exist; create it first "

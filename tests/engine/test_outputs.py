@@ -99,6 +99,9 @@ def test_an_output_in_a_folder_that_does_not_exist_is_refused_never_made(tmp_pat
     with pytest.raises(OutputRefused, match=f"'{afile}' is not a folder"):
         check_parent(afile / "run", option="--out")
     assert not (tmp_path / "nonexistent").exists()
+    with pytest.raises(OutputRefused, match=f"'{afile}' is not a folder"):
+        check_parent(afile / "a" / "run", option="--out", make=True)
+    check_parent(tmp_path / "runs" / "a" / "run", make=True)   # train --out makes the folders above its run
     check_parent(tmp_path / "new-run")   # a new output in a folder that exists
     check_parent("relative-name.py")     # in the current folder
     assert check_output(tmp_path / "x.py") == tmp_path / "x.py"

@@ -942,16 +942,19 @@ def _cli_cases(d: Path) -> list[Case]:
         out = d / "suffix" / name
         cases.append(Case(f"cli/export-{fmt}-wrong-suffix", "cli", ["export", P, "--format", fmt, "-o", str(out)],
                           2, f"does not end in {suffix}", checks=[f"absent:{out}", f"absent:{d / 'suffix'}"]))
-    # the folder an output goes in must exist, for every command alike: refused (exit 2), never made on the way
+    # the folder an output goes in must exist: refused (exit 2), never made on the way (train --out excepted)
     gone = d / "nonexistent"
     for name, argv, shown in (
             ("codegen", ["codegen", P, "-o", str(gone / "x.py")], gone),
             ("export-keras", ["export", P, "--format", "keras", "-o", str(gone / "a" / "b.keras")], gone / "a"),
             ("export-savedmodel", ["export", P, "--format", "savedmodel", "-o", str(gone / "a" / "sm")], gone / "a"),
-            ("export-svg", ["export", P, "--format", "svg", "-o", str(gone / "d.svg")], gone),
-            ("train-out", ["train", P, "--out", str(gone / "a" / "run"), "--epochs", "1"], gone / "a")):
+            ("export-svg", ["export", P, "--format", "svg", "-o", str(gone / "d.svg")], gone)):
         cases.append(Case(f"cli/{name}-output-folder-missing", "cli", argv, 2, f"the folder '{shown}' does not exist",
                           checks=[f"absent:{gone}"]))
+    # train --out makes its run folder and the folders above it, but never over a file
+    cases.append(Case("cli/train-out-below-a-file", "cli", ["train", P, "--out", str(afile / "a" / "run"),
+                                                            "--epochs", "1"], 2, f"'{afile}' is not a folder",
+                      checks=[f"unchanged:{afile}:{_sha(afile)}"]))
     cases.append(Case("cli/codegen-output-folder-is-a-file", "cli", ["codegen", P, "-o", str(afile / "x.py")], 2,
                       f"'{afile}' is not a folder", checks=[f"unchanged:{afile}:{_sha(afile)}"]))
     # a summary line that names a path shows its control characters escaped, on one line
