@@ -248,9 +248,10 @@ def test_cli_flag(tmp_path):
     unfrozen = tmp_path / "unfrozen.studio"
     convnet(freeze=()).save(unfrozen)
     r = _cli(unfrozen, "--feature-extraction", "--epochs", "1")
-    assert r.returncode == 1 and "Traceback" not in r.stderr
-    assert r.stderr.strip().splitlines()[-1].startswith("error: fast feature extraction is not possible: nothing is "
-                                                         "frozen")
+    assert r.returncode == 2 and "Traceback" not in r.stderr   # the request does not fit the project: bad input
+    last = r.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: --feature-extraction: fast feature extraction is not possible: nothing is frozen")
+    assert last.endswith("; drop --feature-extraction") and "training settings" not in last
     on = convnet(freeze=())
     on.training["feature_extraction"] = True
     on.save(unfrozen)

@@ -740,7 +740,7 @@ def _dataset_cases(d: Path) -> list[Case]:
     train("held-out-label-beyond-the-output", _npz(d / "test-label-7.npz", y_test=np.array([0, 1, 2, 7, 1, 0])), 2,
           "the last layer needs 8 units")
     train("no-features", _npz(d / "x-no-features.npz", x_train=np.zeros((12, 0), "float32"),
-                              x_test=np.zeros((6, 0), "float32")), 2, "expects samples of shape")
+                              x_test=np.zeros((6, 0), "float32")), 2, "the dataset has no features")
     rs = np.random.RandomState(0)
     train("uint8-train-float-test", _npz(d / "mixed-scale.npz", x_train=rs.randint(0, 255, (12, 8)).astype("uint8"),
                                          x_test=rs.randint(0, 255, (6, 8)).astype("float32")), 2,
