@@ -261,7 +261,7 @@ def cmd_check(args) -> int:
         st = checker.states[node_id]
         shape = ", ".join(format_shape(s) for s in st.outputs) if st.ok else "-"
         params = f"{st.params:,}" if st.params is not None else "-"
-        print(f"{node.name:<{name_w}}  {node.class_name:<{type_w}}  {shape:<24} {params:>12}")
+        print(f"{_printable(node.name):<{name_w}}  {_printable(node.class_name):<{type_w}}  {shape:<24} {params:>12}")
         if st.error:
             errors += 1
             print(f"  error: {_printable(st.error)}" + (f"  [fix: {st.fix.label}]" if st.fix else ""))
@@ -365,7 +365,7 @@ def cmd_import(args) -> int:
     except ProjectError as exc:
         raise CommandFailed(str(exc)) from None
     params = sum(int(a.size) for arrays in weights.values() for a in arrays)
-    print(f"imported {len(graph.nodes)} layers ({params:,} weights) from {src} into {out}")
+    print(f"imported {len(graph.nodes)} layers ({params:,} weights) from {_printable(src)} into {_printable(out)}")
     return 0
 
 
@@ -390,7 +390,7 @@ def cmd_codegen(args) -> int:
         atomic_write_text(out, code)
     except ProjectError as exc:
         raise CommandFailed(str(exc)) from None
-    print(f"wrote {out}", file=sys.stderr)
+    print(f"wrote {_printable(out)}", file=sys.stderr)
     return 0
 
 
@@ -419,6 +419,8 @@ def _run_folder(path: str, project_path: Path, force: bool, depends=()) -> Path:
                          "pass --force to write the run into it")
     if _same_file(out, project_path):
         raise UsageError(f"--out '{path}' is the project file itself")
+    from studio.engine.outputs import check_parent
+    check_parent(out, option="--out", make=True)   # the run folder is made (and folders above it), never over a file
     try:
         out.mkdir(parents=True, exist_ok=True)
         probe = out / f".write-test-{os.getpid()}"
@@ -433,9 +435,12 @@ def cmd_train(args) -> int:
     from studio.engine import datasets
     from studio.engine.runs import runs_dir_for
     from studio.engine.train import Trainer, TrainingError
-    from studio.engine.train.trainer import DataMismatch, FineTuneRefused
+    from studio.engine.train.trainer import DataMismatch, FeatureExtractionRefused, FineTuneRefused
 
     src = _input_file(args.project, ".studio project file")
+    if args.cluster or args.worker_index is not None:   # a bad --worker-index is refused before any data loads
+        from studio.engine.distributed import check_cluster_args
+        check_cluster_args(args.cluster, args.worker_index)
     project = _load_project(args.project)
     if args.dataset is not None:
         spec = args.dataset
@@ -491,12 +496,16 @@ def cmd_train(args) -> int:
     trainer.stage_started.connect(progress.stage)
     try:
         summary = trainer.run_training(epochs)
-    except (FineTuneRefused, DataMismatch) as exc:   # said before anything trained: the input is at fault
-        progress.close()
+    except (FineTuneRefused, DataMismatch, FeatureExtractionRefused) as exc:   # said before anything trained:
+        progress.close()                                                      # the input is at fault
         where = ""
         if getattr(exc, "node_id", None) and exc.node_id in project.graph.nodes:
             where = f" [node '{project.graph.nodes[exc.node_id].name}']"
-        raise UsageError(f"{message_of(exc)}{where}") from None
+        message = message_of(exc)
+        if isinstance(exc, FeatureExtractionRefused) and args.feature_extraction:   # asked for by the flag
+            message = f"--feature-extraction: fast feature extraction is not possible: {exc.reason}; " \
+                      "drop --feature-extraction"
+        raise UsageError(f"{message}{where}") from None
     except TrainingError as exc:
         progress.close()
         _warn_skipped(trainer)
@@ -515,12 +524,12 @@ def cmd_train(args) -> int:
           f"({summary['samples_per_second']:,.0f} samples/s)  {metrics}")
     if "feature_extraction" in summary:
         from studio.engine.train.feature_cache import describe_speedup
-        print(describe_speedup(summary["feature_extraction"]))
+        print(_printable(describe_speedup(summary["feature_extraction"])))
     for stage in summary.get("stages", []):
         print(f"stage {stage['stage']}: epochs {stage['first_epoch'] + 1}–{stage['first_epoch'] + stage['epochs']} "
               f"at lr {stage['learning_rate']:g}, {len(stage['frozen'])} frozen layers")
     if "run" in summary:
-        print(f"run folder: {summary['run']}")
+        print(f"run folder: {_printable(summary['run'])}")
     return 0
 
 
@@ -622,12 +631,12 @@ class _Progress:
             sys.stderr.flush()
 
     def caching(self, what: str) -> None:
-        sys.stderr.write(f"fast feature extraction: {what}…\n")
+        sys.stderr.write(f"fast feature extraction: {_printable(what)}…\n")
         sys.stderr.flush()
 
     def cached(self, info: dict) -> None:
         from studio.engine.train.feature_cache import describe_cached
-        sys.stderr.write(describe_cached(info) + "\n")
+        sys.stderr.write(_printable(describe_cached(info)) + "\n")
         sys.stderr.flush()
         import time
         self.t0 = time.perf_counter()  # rates and time left count training, not the caching pass
@@ -639,7 +648,7 @@ class _Progress:
         sys.stderr.flush()
 
     def stage(self, info: dict) -> None:
-        sys.stderr.write(("\n" if self.tty else "") + f"{info['text']}\n")
+        sys.stderr.write(("\n" if self.tty else "") + f"{_printable(info['text'])}\n")
         for note in info.get("notes", []):
             sys.stderr.write(f"note: {_printable(note)}\n")
         sys.stderr.flush()
@@ -689,7 +698,7 @@ def cmd_export(args) -> int:
         else:
             result = export(project, args.format, args.output, sample=sample, quantize=args.quantize,
                             overwrite=args.force)
-    print(result.summary())
+    print(_printable(result.summary()))
     return 0
 
 

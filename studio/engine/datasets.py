@@ -217,8 +217,9 @@ def _file_size(f) -> int:
 
 # -- checking arrays --------------------------------------------------------------
 
-def _check_samples(x: np.ndarray, where: str) -> np.ndarray:
-    """An array of samples: numeric, real, finite, at least 2-D (samples × features...)."""
+def _check_samples(x: np.ndarray, where: str, name: str | None = None) -> np.ndarray:
+    """An array of samples: numeric, real, finite, at least 2-D (samples × features...), with at
+    least one feature per sample. ``name`` names the array in a message (x_train, a file's name)."""
     if x.ndim == 0:
         raise DatasetError(f"{where} is a single number (a 0-d array), not an array of samples")
     if x.dtype.kind == "c":
@@ -231,6 +232,9 @@ def _check_samples(x: np.ndarray, where: str) -> np.ndarray:
     if x.ndim == 1:
         raise DatasetError(f"{where} has shape {x.shape}: each sample must be an array; reshape it to "
                            f"({len(x)}, 1) for one feature per sample")
+    if 0 in x.shape[1:]:   # no input shape could fit it: refused here, not as a shape to set
+        place = where.rpartition(": ")[0] if name and where.endswith(f": {name}") else where
+        raise DatasetError(f"{place}: the dataset has no features ({name or 'the data'} has shape {x.shape})")
     if x.dtype.kind == "f":
         bad = _first_non_finite(x)
         if bad is not None:
@@ -424,7 +428,7 @@ def load_idx_pair(images: str | Path, labels: str | Path, held_out: float = 0.2)
         raise DatasetError(f"{images} has {len(x)} samples but {labels} has {len(y)} labels")
     if x.ndim == 1:
         x = x[:, None]
-    x = _check_samples(x, str(images))
+    x = _check_samples(x, str(images), Path(images).name)
     y = check_labels(y, str(labels), lambda i: f"at sample {i} of {Path(labels).name}")
     return _split_dataset(Path(images).name, x, y, held_out, f"IDX files {images}, {labels}", images)
 
@@ -488,7 +492,7 @@ def load_npz(path: str | Path) -> Dataset:
                 ValueError) as exc:
             raise DatasetError(f"{path}: not a readable .npz file ({exc})") from None
     for part in ("train", "test"):
-        arrays[f"x_{part}"] = _check_samples(arrays[f"x_{part}"], f"{path}: x_{part}")
+        arrays[f"x_{part}"] = _check_samples(arrays[f"x_{part}"], f"{path}: x_{part}", f"x_{part}")
         x = arrays[f"x_{part}"]
         y = arrays[f"y_{part}"]
         if y.ndim == 0:

@@ -22,9 +22,13 @@ class ClusterError(Exception):
     """The cluster could not be formed or lost a worker."""
 
 
+class ClusterArgumentError(ClusterError):
+    """--cluster / --worker-index (or their absence) do not describe a cluster: bad input (exit 2)."""
+
+
 def tf_config(cluster: list[str], index: int) -> str:
     if not 0 <= index < len(cluster):
-        raise ClusterError(f"--worker-index {index} is outside the cluster of {len(cluster)} workers")
+        raise ClusterArgumentError(f"--worker-index {index} is outside the cluster of {len(cluster)} workers")
     return json.dumps({"cluster": {"worker": list(cluster)}, "task": {"type": "worker", "index": index}})
 
 
@@ -105,12 +109,21 @@ def train_multiworker(project, dataset, epochs: int, run_dir: Path | None, timeo
     return history
 
 
-def configure_from_args(cluster: str | None, index: int | None) -> None:
-    """--cluster HOST:PORT,... --worker-index I sets TF_CONFIG (an existing TF_CONFIG is used otherwise)."""
+def check_cluster_args(cluster: str | None, index: int | None) -> None:
+    """Refuse --cluster / --worker-index that cannot describe this machine's place in a cluster
+    (before any data loads); ClusterArgumentError is bad input, exit 2."""
     if cluster:
         hosts = [h.strip() for h in cluster.split(",") if h.strip()]
         if index is None:
-            raise ClusterError("--cluster needs --worker-index")
-        os.environ["TF_CONFIG"] = tf_config(hosts, index)
+            raise ClusterArgumentError("--cluster needs --worker-index")
+        tf_config(hosts, index)
     elif "TF_CONFIG" not in os.environ:
-        raise ClusterError("no cluster: give --cluster and --worker-index, or set TF_CONFIG")
+        raise ClusterArgumentError("no cluster: give --cluster and --worker-index, or set TF_CONFIG")
+
+
+def configure_from_args(cluster: str | None, index: int | None) -> None:
+    """--cluster HOST:PORT,... --worker-index I sets TF_CONFIG (an existing TF_CONFIG is used otherwise)."""
+    check_cluster_args(cluster, index)
+    if cluster:
+        hosts = [h.strip() for h in cluster.split(",") if h.strip()]
+        os.environ["TF_CONFIG"] = tf_config(hosts, index)

@@ -37,8 +37,10 @@ EXIT_CODES = {
     "ExportError": FAILURE,
     "DataMismatch": BAD_INPUT,
     "FineTuneRefused": BAD_INPUT,
+    "FeatureExtractionRefused": BAD_INPUT,
     "TrainingError": FAILURE,
     "CompileError": FAILURE,
+    "ClusterArgumentError": BAD_INPUT,   # a bad --cluster / --worker-index
     "ClusterError": FAILURE,
 }
 

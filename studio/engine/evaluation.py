@@ -481,18 +481,26 @@ def evaluate(project, dataset: ds_mod.Dataset | None, run: str | Path | RunWeigh
 
 # -- text for the command line -----------------------------------------------------------------
 
+def _printable(text) -> str:
+    """Text for one line of a terminal: control characters shown escaped."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(text))
+
+
 def format_report(result: Evaluation, mistakes: int = 10, max_matrix: int = 30) -> str:
-    """Loss and metrics, the per-class table, the confusion matrix and the largest mistakes."""
-    lines = [f"evaluated {result.describe_source()} on {result.samples:,} held-out examples of "
-             f"{result.dataset} ({result.seconds:.1f} s)"]
+    """Loss and metrics, the per-class table, the confusion matrix and the largest mistakes.
+    Names and paths (a class named by a folder, a run folder) are shown with control characters
+    escaped, so each line of the report is one line on a terminal."""
+    lines = [f"evaluated {_printable(result.describe_source())} on {result.samples:,} held-out examples of "
+             f"{_printable(result.dataset)} ({result.seconds:.1f} s)"]
+    class_names = [_printable(n) for n in result.class_names]
     figures = [f"loss {result.loss:.4f}" if result.loss is not None else "loss -"]
     figures += [f"{k} {v:.4f}" for k, v in result.metrics.items()]
     if not any(k in ("accuracy", "acc") for k in result.metrics):
         figures.append(f"accuracy {result.accuracy:.4f}")
     lines += ["  ".join(figures), ""]
-    name_w = max([len(n) for n in result.class_names] + [12])
+    name_w = max([len(n) for n in class_names] + [12])
     lines.append(f"{'class':<{name_w}}  {'precision':>9}  {'recall':>9}  {'f1':>9}  {'support':>8}")
-    for i, name in enumerate(result.class_names):
+    for i, name in enumerate(class_names):
         lines.append(f"{name:<{name_w}}  {result.precision[i]:>9.4f}  {result.recall[i]:>9.4f}  "
                      f"{result.f1[i]:>9.4f}  {int(result.support[i]):>8,}")
     for label, avg in result.averages().items():
@@ -502,7 +510,7 @@ def format_report(result: Evaluation, mistakes: int = 10, max_matrix: int = 30) 
     k = result.num_classes
     if k <= max_matrix:
         lines.append("confusion matrix (rows: true class, columns: predicted class)")
-        labels = [n[:8] for n in result.class_names]
+        labels = [n[:8] for n in class_names]
         cell_w = max([len(str(int(result.confusion.max())))] + [len(n) for n in labels]) + 1
         corner = "true\\pred"
         row_w = max(len(n) for n in labels + [corner])
@@ -515,8 +523,8 @@ def format_report(result: Evaluation, mistakes: int = 10, max_matrix: int = 30) 
     if len(wrong):
         lines += ["", f"{len(wrong):,} mistakes; the largest:"]
         for i in wrong[:mistakes]:
-            lines.append(f"  example {int(i):>6}: true {result.class_names[result.y_true[i]]}, predicted "
-                         f"{result.class_names[result.y_pred[i]]} ({result.confidence[i]:.1%})")
+            lines.append(f"  example {int(i):>6}: true {class_names[result.y_true[i]]}, predicted "
+                         f"{class_names[result.y_pred[i]]} ({result.confidence[i]:.1%})")
     for note in result.notes:
-        lines.append(f"note: {note}")
+        lines.append(f"note: {_printable(note)}")
     return "\n".join(lines)

@@ -20,7 +20,7 @@ import numpy as np
 
 from studio.engine.compiler import CompileError, compile_graph
 from studio.engine.errors import BAD_INPUT, StudioError
-from studio.engine.outputs import OutputRefused, check_output, check_suffix, project_dependencies
+from studio.engine.outputs import OutputRefused, check_output, check_parent, check_suffix, project_dependencies
 
 FORMATS = ("keras", "savedmodel", "tflite", "onnx", "python", "svg")
 TOLERANCE = 1e-4
@@ -85,8 +85,9 @@ def check_destination(project, fmt: str, dest: Path, overwrite: bool = False, de
     try:
         check_output(dest, sources, [*deps, *depends], same_kind=lambda p: is_output_of(fmt, p),
                      kind=f"a {fmt} export", force=overwrite, folder=fmt in ("savedmodel", "python"),
-                     input_name="project", option="the export destination")
+                     input_name="project", option="the export destination", parent=False)
         check_suffix(fmt, dest, option="the export destination")
+        check_parent(dest, option="the export destination")
     except OutputRefused as exc:
         raise DestinationRefused(str(exc)) from None
 
@@ -156,7 +157,6 @@ class _Staging:
     def __enter__(self) -> Path:
         parent = self.dest.parent
         try:
-            parent.mkdir(parents=True, exist_ok=True)
             self.tmp_root = Path(tempfile.mkdtemp(prefix=f".{self.dest.name}.", dir=parent))
         except OSError as exc:
             raise ExportError(f"cannot write in '{parent}': {exc.strerror or exc}") from None

@@ -534,6 +534,12 @@ def check_archive(zf: zipfile.ZipFile, path: Path) -> None:
     infos = zf.infolist()
     if len(infos) > MAX_MEMBERS:
         raise ImportRefused(f"{path}: holds {len(infos):,} files, more than a .keras file has")
+    seen: set[str] = set()
+    for info in infos:   # two members of one name: this reader and Keras's could each take a different one
+        if info.filename in seen:
+            raise ImportRefused(f"{path}: holds two files named '{info.filename[:80]}', which a .keras file never "
+                                "does; refused, as which one is read is not certain")
+        seen.add(info.filename)
     total = 0
     for info in infos:
         if info.flag_bits & 0x1:

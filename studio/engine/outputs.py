@@ -12,6 +12,12 @@ run folder) asks :func:`check_output` first. Never allowed, even with
 * an existing folder that is not an earlier output of the same kind
   (``--force`` replaces files, never a folder of other things).
 
+And no command creates folders on its way: the folder an output is written in
+must exist (:func:`check_parent`); a missing one is refused, for every command
+alike, except train's ``--out``, which makes its run folder and any folders
+above it (as for its default, ``PROJECT.studio.runs/<time>-<name>``). A file
+where a folder should be is refused everywhere.
+
 An existing file that is not the same kind of output is replaced only with
 ``--force``. Each refusal is one sentence that names the cause; the engine
 raises :class:`OutputRefused` (exit code 2).
@@ -86,13 +92,15 @@ def project_dependencies(project_path: Path | None, dataset: dict | None = None)
 def check_output(dest: str | Path, inputs: Iterable[Path] = (), depends: Iterable[Path] = (), *,
                  same_kind: Callable[[Path], bool] = lambda p: False, kind: str = "an earlier output",
                  force: bool = False, option: str = "-o", folder: bool = False,
-                 input_name: str = "input file", replaces: Iterable[Path] = ()) -> Path:
+                 input_name: str = "input file", replaces: Iterable[Path] = (), parent: bool = True) -> Path:
     """Refuse ``dest`` if writing it could lose the input, a file it depends on, or other work.
 
     ``folder`` says the output is a folder (a SavedModel, a Python export, a run
     folder); ``same_kind`` tells an earlier output of this kind, which may be replaced;
     ``replaces`` names the other files writing ``dest`` replaces or removes (a saved
-    project's old weights files), none of which may be an input.
+    project's old weights files), none of which may be an input. ``parent``: check that the folder
+    ``dest`` is written in exists (:func:`check_parent`; a caller with checks of its own to say
+    first calls it itself).
     """
     text = str(dest)
     if not text.strip():
@@ -116,7 +124,29 @@ def check_output(dest: str | Path, inputs: Iterable[Path] = (), depends: Iterabl
         if not force and not same_kind(dest):
             raise OutputRefused(f"{option} '{shown}' exists and is not {kind}; choose another name or pass "
                                 "--force to replace it")
+    if parent:
+        check_parent(dest, option=option)
     return dest
+
+
+def check_parent(dest: str | Path, option: str = "-o", make: bool = False) -> None:
+    """Refuse an output whose folder does not exist (or is a file): no command creates folders on
+    its way, so a mistyped path is said, not silently made. ``make``: the caller creates the
+    missing folders (train's run folder, as its default PROJECT.studio.runs/... is); only a file
+    where a folder should be is refused then."""
+    dest = Path(dest)
+    folder = dest.parent
+    if folder == dest or folder.is_dir():
+        return
+    if make:   # the nearest part of the path that exists must be a folder
+        while not (folder.exists() or folder.is_symlink()) and folder.parent != folder:
+            folder = folder.parent
+        if folder.is_dir():
+            return
+    if folder.exists() or folder.is_symlink():
+        raise OutputRefused(f"{option} '{_show(dest)}': '{_show(folder)}' is not a folder")
+    raise OutputRefused(f"{option} '{_show(dest)}': the folder '{_show(folder)}' does not exist; create it first "
+                        "or choose another")
 
 
 def check_not_needed(dest: Path, inputs: Iterable[Path] = (), depends: Iterable[Path] = (), *,

@@ -174,8 +174,12 @@ def test_folders_and_files_in_the_wrong_places(tmp_path):
                     "is an existing file; --out names a folder")
     blocker = tmp_path / "blocker"
     blocker.write_text("x")
-    _one_line_error(_run("train", str(project), "--out", str(blocker / "run"), "--epochs", "1"), 1,
-                    "cannot write the run folder")
+    _one_line_error(_run("train", str(project), "--out", str(blocker / "run"), "--epochs", "1"), 2,
+                    f"'{blocker}' is not a folder")   # a bad path, said as every command says it
+    for argv in (["codegen", str(project), "-o", str(tmp_path / "nowhere" / "m.py")],
+                 ["export", str(project), "--format", "svg", "-o", str(tmp_path / "nowhere" / "d.svg")]):
+        _one_line_error(_run(*argv), 2, f"the folder '{tmp_path / 'nowhere'}' does not exist")
+    assert not (tmp_path / "nowhere").exists()
 
 
 def test_export_of_a_project_with_a_config_error_is_one_line(tmp_path):

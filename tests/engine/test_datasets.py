@@ -343,3 +343,16 @@ def test_links_in_an_image_folder_that_lead_outside_are_skipped(tmp_path):
     (folder / "cats" / "x.png").symlink_to(outside / "s.png")  # a linked file
     ds = datasets.load_image_folder(folder, (8, 8))
     assert len(ds.x_train) + len(ds.x_test) == 6
+
+
+def test_data_with_no_features_is_refused_at_load(tmp_path):
+    """A sample of zero values fits no input shape: said of the data, not as a shape of 0 to set."""
+    path = _npz_with(tmp_path / "empty-features.npz", x_train=np.zeros((6, 0), "float32"),
+                     x_test=np.zeros((3, 0), "float32"))
+    with pytest.raises(DatasetError, match=r"empty-features.npz: the dataset has no features "
+                                           r"\(x_train has shape \(6, 0\)\)$"):
+        datasets.load(str(path))
+    images = _idx(tmp_path / "flat-idx3-ubyte.gz", np.zeros((6, 4, 0)))
+    labels = _idx(tmp_path / "flat-idx1-ubyte.gz", np.arange(6) % 3)
+    with pytest.raises(DatasetError, match=r"the dataset has no features \(flat-idx3-ubyte.gz has shape \(6, 4, 0\)\)"):
+        datasets.load_idx_pair(images, labels)

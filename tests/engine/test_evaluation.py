@@ -370,3 +370,14 @@ def test_a_run_config_is_checked_as_a_project_file_is(tmp_path, text, phrase):
 
 def test_a_run_without_config_is_evaluated_with_the_projects_model(tmp_path):
     assert evaluation._run_config(tmp_path) == (None, None)
+
+
+def test_report_shows_names_with_control_characters_escaped(small):
+    """A class named by a folder (or a dataset path) with a newline or an ESC stays on its one line."""
+    result = evaluation.evaluate(linear_project(small), small)
+    lines = len(evaluation.format_report(result).splitlines())
+    result.class_names = [f"c{i}\n\x1b[31m" for i in range(len(result.class_names))]
+    result.dataset = "data\rset\x1b[2J"
+    text = evaluation.format_report(result)
+    assert "\x1b" not in text and "\r" not in text and len(text.splitlines()) == lines
+    assert "c3\\n\\x1b[31m" in text and "data\\rset\\x1b[2J" in text

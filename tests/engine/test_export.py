@@ -28,6 +28,7 @@ def trained():
                                        ("onnx", "m.onnx")])
 def test_formats_reload_and_match(tmp_path, trained, fmt, name):
     project, sample = trained
+    (tmp_path / "out dir é").mkdir()   # no export makes the folder it writes in (studio.engine.outputs)
     result = export(project, fmt, tmp_path / "out dir é" / name, sample=sample[:16])
     assert result.max_abs_diff is not None and result.max_abs_diff <= 1e-4
     assert result.path.exists() and result.bytes > 0
@@ -74,6 +75,7 @@ def test_read_only_destination_is_a_clear_message(tmp_path, trained, monkeypatch
         raise PermissionError(13, "Permission denied")
 
     monkeypatch.setattr(ex.tempfile, "mkdtemp", read_only)
+    (tmp_path / "ro").mkdir()
     with pytest.raises(ExportError, match="cannot write in .*Permission denied"):
         export(project, "keras", tmp_path / "ro" / "m.keras")
     assert not (tmp_path / "ro" / "m.keras").exists()

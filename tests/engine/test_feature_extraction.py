@@ -130,6 +130,10 @@ def test_refusal_names_the_reason_and_writes_no_run(tmp_path, small):
                                "in training (rate 0.2); turn it off in the training settings")
     assert info.value.node_id == p.graph.node_by_name("drop").id
     assert not tmp_path.exists() or not any(tmp_path.iterdir())
+    from studio.engine.errors import exit_code_for
+    from studio.engine.train.trainer import FeatureExtractionRefused
+    assert isinstance(info.value, FeatureExtractionRefused) and exit_code_for(info.value) == 2   # bad input
+    assert info.value.reason == "'drop' before the frozen 'conv1' is random in training (rate 0.2)"
 
 
 def test_cached_training_gives_the_plain_fit_and_the_full_model(tmp_path, small):
@@ -244,9 +248,10 @@ def test_cli_flag(tmp_path):
     unfrozen = tmp_path / "unfrozen.studio"
     convnet(freeze=()).save(unfrozen)
     r = _cli(unfrozen, "--feature-extraction", "--epochs", "1")
-    assert r.returncode == 1 and "Traceback" not in r.stderr
-    assert r.stderr.strip().splitlines()[-1].startswith("error: fast feature extraction is not possible: nothing is "
-                                                         "frozen")
+    assert r.returncode == 2 and "Traceback" not in r.stderr   # the request does not fit the project: bad input
+    last = r.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: --feature-extraction: fast feature extraction is not possible: nothing is frozen")
+    assert last.endswith("; drop --feature-extraction") and "training settings" not in last
     on = convnet(freeze=())
     on.training["feature_extraction"] = True
     on.save(unfrozen)

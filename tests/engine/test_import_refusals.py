@@ -153,3 +153,28 @@ def test_a_tensor_keyword_argument_of_a_merge_layer_is_refused():
              "inbound_nodes": [{"args": [[_ref("x"), _ref("y")]], "kwargs": {"mask": [_ref("m"), None]}}]}
     with pytest.raises(ImportRefused, match=r"'cat' \(Concatenate\) takes any number of inputs"):
         check_layer_entries([entry], "model")
+
+
+def test_an_archive_with_two_members_of_one_name_is_refused(tmp_path):
+    """The importer and Keras could each read a different one: refused, whichever comes first."""
+    import json
+    import warnings
+    import zipfile
+
+    import keras
+
+    from studio.engine.errors import exit_code_for
+
+    inputs = keras.Input((4,), name="x")
+    good = tmp_path / "good.keras"
+    keras.Model(inputs, keras.layers.Dense(2, name="d")(inputs)).save(good)
+    twice = tmp_path / "twice.keras"
+    with zipfile.ZipFile(good) as src, zipfile.ZipFile(twice, "w") as zf, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        zf.writestr("config.json", json.dumps({"class_name": "Lambda"}))
+        for name in src.namelist():
+            zf.writestr(name, src.read(name))
+    with pytest.raises(ImportRefused, match="holds two files named 'config.json'") as info:
+        graph_from_keras_file(twice)
+    assert exit_code_for(info.value) == 2
+    graph_from_keras_file(good)

@@ -94,3 +94,17 @@ def test_exported_project_trains_on_a_loopback_cluster(tmp_path):
     lines = [[l for l in out.splitlines() if l.startswith("epoch")] for out, _ in results]
     assert lines[0] and lines[0] == lines[1]
     assert (folder / "m0.keras").exists() and not (folder / "m1.keras").exists()
+
+
+def test_a_worker_index_outside_the_cluster_is_a_bad_argument(monkeypatch):
+    from studio.engine.distributed import ClusterArgumentError, check_cluster_args, configure_from_args
+    from studio.engine.errors import exit_code_for
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    for cluster, index, phrase in (("127.0.0.1:1,127.0.0.1:2", 5, "--worker-index 5 is outside the cluster of 2"),
+                                   ("127.0.0.1:1", None, "--cluster needs --worker-index"),
+                                   (None, 0, "no cluster")):
+        for check in (check_cluster_args, configure_from_args):
+            with pytest.raises(ClusterArgumentError, match=phrase) as info:
+                check(cluster, index)
+            assert exit_code_for(info.value) == 2
+    assert "TF_CONFIG" not in __import__("os").environ

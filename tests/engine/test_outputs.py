@@ -84,3 +84,24 @@ def test_export_refusals_are_export_errors_with_exit_code_2(tmp_path):
         with pytest.raises(ExportError) as info:
             check_destination(fake, "keras" if dest != work else "python", dest, overwrite=True)
         assert exit_code_for(info.value) == 2
+
+
+def test_an_output_in_a_folder_that_does_not_exist_is_refused_never_made(tmp_path):
+    from studio.engine.errors import exit_code_for
+    from studio.engine.outputs import check_parent
+    missing = tmp_path / "nonexistent" / "a"
+    for folder in (False, True):
+        with pytest.raises(OutputRefused, match=f"the folder '{missing}' does not exist") as info:
+            check_output(missing / "b.keras", folder=folder)
+        assert exit_code_for(info.value) == 2
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    with pytest.raises(OutputRefused, match=f"'{afile}' is not a folder"):
+        check_parent(afile / "run", option="--out")
+    assert not (tmp_path / "nonexistent").exists()
+    with pytest.raises(OutputRefused, match=f"'{afile}' is not a folder"):
+        check_parent(afile / "a" / "run", option="--out", make=True)
+    check_parent(tmp_path / "runs" / "a" / "run", make=True)   # train --out makes the folders above its run
+    check_parent(tmp_path / "new-run")   # a new output in a folder that exists
+    check_parent("relative-name.py")     # in the current folder
+    assert check_output(tmp_path / "x.py") == tmp_path / "x.py"

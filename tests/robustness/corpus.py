@@ -525,6 +525,30 @@ def _keras_cases(d: Path) -> list[Case]:
     other.write_text("my notes, not a project")
     cases.append(Case("keras/over-another-file", "keras", ["import", str(good), "-o", str(other)], 2,
                       "exists and is not a Layer Studio project", checks=[f"unchanged:{other}:{_sha(other)}"]))
+    # two members of one name (the one with a Lambda first): which one a reader takes is not certain
+    twice = d / "two-configs.keras"
+    import warnings
+    with zipfile.ZipFile(good) as src, zipfile.ZipFile(twice, "w") as zf, warnings.catch_warnings():
+        warnings.simplefilter("ignore")   # zipfile's own "Duplicate name" warning
+        zf.writestr("config.json", json.dumps(_mutated(config, make_lambda)))
+        for name in src.namelist():
+            zf.writestr(name, src.read(name))
+    case("duplicate-config-json", twice, 2, "holds two files named 'config.json'", checks=[f"absent:{marker}"])
+    twice_weights = d / "two-weights.keras"
+    with zipfile.ZipFile(good) as src, zipfile.ZipFile(twice_weights, "w") as zf, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for name in src.namelist():
+            zf.writestr(name, src.read(name))
+        zf.writestr("model.weights.h5", ext)   # a second weights file, linking to /etc/passwd
+    case("duplicate-weights", twice_weights, 2, "holds two files named 'model.weights.h5'")
+    # the folder an output goes in must exist: refused, never made on the way
+    missing = d / "nonexistent" / "dir"
+    case("output-folder-missing", good, 2, f"the folder '{missing}' does not exist", out=missing / "x.studio",
+         checks=[f"absent:{d / 'nonexistent'}"])
+    case("output-folder-is-a-file", good, 2, "is not a folder", out=d / "not-a-zip.keras" / "x.studio")
+    # the summary line shows a name's control characters escaped, on one line
+    case("output-name-control-characters", good, 0, "imported 2 layers", out=d / "a\nb\x1b[31m.studio",
+         checks=["quiet", "printable"])
     return cases
 
 
@@ -738,7 +762,7 @@ def _dataset_cases(d: Path) -> list[Case]:
     train("held-out-label-beyond-the-output", _npz(d / "test-label-7.npz", y_test=np.array([0, 1, 2, 7, 1, 0])), 2,
           "the last layer needs 8 units")
     train("no-features", _npz(d / "x-no-features.npz", x_train=np.zeros((12, 0), "float32"),
-                              x_test=np.zeros((6, 0), "float32")), 2, "expects samples of shape")
+                              x_test=np.zeros((6, 0), "float32")), 2, "the dataset has no features")
     rs = np.random.RandomState(0)
     train("uint8-train-float-test", _npz(d / "mixed-scale.npz", x_train=rs.randint(0, 255, (12, 8)).astype("uint8"),
                                          x_test=rs.randint(0, 255, (6, 8)).astype("float32")), 2,
@@ -871,8 +895,8 @@ def _cli_cases(d: Path) -> list[Case]:
                                                     "--run", str(afile)], 2, "is not a run folder"),
         Case("cli/train-out-existing-file", "cli", ["train", P, "--out", str(afile), "--epochs", "1"], 2,
              "is an existing file; --out names a folder"),
-        Case("cli/train-out-under-a-file", "cli", ["train", P, "--out", str(afile / "run"), "--epochs", "1"], 1,
-             "cannot write the run folder"),
+        Case("cli/train-out-under-a-file", "cli", ["train", P, "--out", str(afile / "run"), "--epochs", "1"], 2,
+             f"'{afile}' is not a folder"),
         Case("cli/train-out-unrelated-folder", "cli", ["train", P, "--out", str(precious), "--epochs", "1"], 2,
              "already holds other files"),
         Case("cli/check-name-too-long", "cli", ["check", "x" * 5000 + ".studio"], 2, "File name too long"),
@@ -940,6 +964,63 @@ def _cli_cases(d: Path) -> list[Case]:
         out = d / "suffix" / name
         cases.append(Case(f"cli/export-{fmt}-wrong-suffix", "cli", ["export", P, "--format", fmt, "-o", str(out)],
                           2, f"does not end in {suffix}", checks=[f"absent:{out}", f"absent:{d / 'suffix'}"]))
+    # the folder an output goes in must exist: refused (exit 2), never made on the way (train --out excepted)
+    gone = d / "nonexistent"
+    for name, argv, shown in (
+            ("codegen", ["codegen", P, "-o", str(gone / "x.py")], gone),
+            ("export-keras", ["export", P, "--format", "keras", "-o", str(gone / "a" / "b.keras")], gone / "a"),
+            ("export-savedmodel", ["export", P, "--format", "savedmodel", "-o", str(gone / "a" / "sm")], gone / "a"),
+            ("export-svg", ["export", P, "--format", "svg", "-o", str(gone / "d.svg")], gone)):
+        cases.append(Case(f"cli/{name}-output-folder-missing", "cli", argv, 2, f"the folder '{shown}' does not exist",
+                          checks=[f"absent:{gone}"]))
+    # train --out makes its run folder and the folders above it, but never over a file
+    cases.append(Case("cli/train-out-below-a-file", "cli", ["train", P, "--out", str(afile / "a" / "run"),
+                                                            "--epochs", "1"], 2, f"'{afile}' is not a folder",
+                      checks=[f"unchanged:{afile}:{_sha(afile)}"]))
+    cases.append(Case("cli/codegen-output-folder-is-a-file", "cli", ["codegen", P, "-o", str(afile / "x.py")], 2,
+                      f"'{afile}' is not a folder", checks=[f"unchanged:{afile}:{_sha(afile)}"]))
+    # a summary line that names a path shows its control characters escaped, on one line
+    cases.append(Case("cli/export-svg-name-control-characters", "cli",
+                      ["export", P, "--format", "svg", "-o", str(d / "a\nb\x1b[31m.svg")], 0, "svg: ",
+                      checks=["quiet", "printable"], cost=3.0))
+    cases.append(Case("cli/codegen-name-control-characters", "cli", ["codegen", P, "-o", str(d / "a\rb\x1b[2J.py")],
+                      0, "wrote ", checks=["printable"]))
+    # a bad --cluster / --worker-index is a bad argument (exit 2), said before any data loads
+    cl = _write_json(d / "cluster.studio", _graph_doc())
+    cl_runs = f"absent:{d / 'cluster.studio.runs'}"
+    cases.append(Case("cli/worker-index-outside-the-cluster", "cli",
+                      ["train", str(cl), "--dataset", str(data), "--cluster", "127.0.0.1:1,127.0.0.1:2",
+                       "--worker-index", "5"], 2, "--worker-index 5 is outside the cluster of 2 workers",
+                      checks=[cl_runs]))
+    cases.append(Case("cli/cluster-without-worker-index", "cli",
+                      ["train", str(cl), "--dataset", str(data), "--cluster", "127.0.0.1:1,127.0.0.1:2"], 2,
+                      "--cluster needs --worker-index", checks=[cl_runs]))
+    cases.append(Case("cli/worker-index-without-cluster", "cli", ["train", str(cl), "--worker-index", "0"], 2,
+                      "no cluster: give --cluster and --worker-index", env={"TF_CONFIG": None}, checks=[cl_runs]))
+    # fast feature extraction on a model with nothing frozen: bad input; the flag is named when it asked
+    fx = _write_json(d / "fx.studio", _graph_doc())
+    fx_doc = _graph_doc()
+    fx_doc["training"]["feature_extraction"] = True
+    fx_set = _write_json(d / "fx-set.studio", fx_doc)
+    cases.append(Case("cli/feature-extraction-flag-says-drop-the-flag", "cli",
+                      ["train", str(fx), "--dataset", str(data), "--feature-extraction", "--epochs", "1"], 2,
+                      "drop --feature-extraction", checks=[f"absent:{d / 'fx.studio.runs'}"], cost=4.0))
+    cases.append(Case("cli/feature-extraction-setting-nothing-frozen", "cli",
+                      ["train", str(fx_set), "--dataset", str(data), "--epochs", "1"], 2,
+                      "turn it off in the training settings", checks=[f"absent:{d / 'fx-set.studio.runs'}"], cost=4.0))
+    # data with no features: refused at load, not as an input shape of 0 to set
+    no_features = _npz(d / "no-features.npz", x_train=np.zeros((12, 0), "float32"), x_test=np.zeros((6, 0), "float32"))
+    cases.append(Case("cli/dataset-no-features", "cli", ["train", P, "--dataset", str(no_features), "--epochs", "1"],
+                      2, "the dataset has no features (x_train has shape (12, 0))"))
+    cases.append(Case("cli/evaluate-dataset-no-features", "cli", ["evaluate", P, "--dataset", str(no_features)],
+                      2, "the dataset has no features (x_train has shape (12, 0))"))
+    (d / "flat-idx3-ubyte").write_bytes(_idx_bytes(np.zeros((12, 5, 0), "uint8")))
+    (d / "flat-lab-idx1-ubyte").write_bytes(_idx_bytes(np.arange(12) % 3))
+    idx_doc = _graph_doc()
+    idx_doc["dataset"] = {"kind": "file", "path": "flat-idx3-ubyte", "labels_path": "flat-lab-idx1-ubyte"}
+    idx_proj = _write_json(d / "idx-no-features.studio", idx_doc)
+    cases.append(Case("cli/dataset-idx-zero-dimension", "cli", ["train", str(idx_proj), "--epochs", "1"], 2,
+                      "the dataset has no features (flat-idx3-ubyte has shape (12, 5, 0))"))
     if hasattr(os, "geteuid") and os.geteuid() != 0:
         ro = d / "readonly"
         ro.mkdir(exist_ok=True)

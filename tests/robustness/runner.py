@@ -78,7 +78,7 @@ def post_check(check: str) -> str | None:
         return None if now == digest else f"{path} was changed"
     if kind == "code_inert":
         return code_is_inert(Path(arg))
-    if kind == "quiet":   # judged on the output, in verdict()
+    if kind in ("quiet", "printable"):   # judged on the output, in verdict()
         return None
     if kind == "keras_settings":
         import keras
@@ -174,6 +174,10 @@ def verdict(case: dict, result: dict | None) -> list[str]:
         stray += [line for line in (result.get("stdout") or "").splitlines() if line.strip()][1:]
         if stray:
             problems.append(f"quiet: library output reached the terminal: {stray[0][:120]!r}")
+    if "printable" in (case.get("checks") or []):   # no raw control characters (an ESC, a CR) from a name
+        raw = sorted({c for c in output if not c.isprintable() and c not in "\n\t"})
+        if raw:
+            problems.append(f"printable: raw control characters reached the terminal: {raw!r}")
     return problems
 
 

@@ -60,6 +60,16 @@ class FineTuneRefused(TrainingError):
     """The fine-tuning stage cannot run as set (an unknown layer, nothing to unfreeze): said before training."""
 
 
+class FeatureExtractionRefused(TrainingError):
+    """Fast feature extraction was asked for but the model has no usable frozen part (``reason``
+    says why): bad input, said before anything trains."""
+
+    def __init__(self, reason: str, node_id: str | None = None):
+        super().__init__(f"fast feature extraction is not possible: {reason}; turn it off in the training "
+                         "settings", node_id)
+        self.reason = reason
+
+
 class _Control:
     """Pause/stop flags shared with the Keras callback."""
 
@@ -468,8 +478,7 @@ class Trainer:
         graph = self.project.graph
         plan = feature_cache.plan_cut(graph, feature_cache.counts_from_model(graph, self.model))
         if not plan.available:
-            raise TrainingError(f"fast feature extraction is not possible: {plan.reason}; "
-                                "turn it off in the training settings", plan.node_id)
+            raise FeatureExtractionRefused(plan.reason, plan.node_id)
         self.cut_plan = plan
 
     def _cached_features(self, x, x_test):
