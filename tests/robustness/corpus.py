@@ -131,6 +131,17 @@ def _rewrite_keras(src: Path, dst: Path, config=None, files=None, compression=zi
     return dst
 
 
+def encrypted_zip(data: bytes) -> bytes:
+    """The same zip with the "encrypted" flag set in every local and central header."""
+    data = bytearray(data)
+    for sig, flag_at in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):
+        at = data.find(sig)
+        while at >= 0:
+            data[at + flag_at] |= 0x01
+            at = data.find(sig, at + 4)
+    return bytes(data)
+
+
 def _h5_bytes(folder: Path, build) -> bytes:
     import h5py
     tmp = folder / "_tmp.h5"
@@ -506,13 +517,7 @@ def _keras_cases(d: Path) -> list[Case]:
     (d / "text.h5").write_text("not hdf5")
     case("h5-not-hdf5", d / "text.h5", 2, "not a valid .h5 model file")
     # every zip header says "encrypted": refused in one sentence, never an internal error
-    data = bytearray(good.read_bytes())
-    for sig, flag_at in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):
-        at = data.find(sig)
-        while at >= 0:
-            data[at + flag_at] |= 0x01
-            at = data.find(sig, at + 4)
-    (d / "encrypted.keras").write_bytes(bytes(data))
+    (d / "encrypted.keras").write_bytes(encrypted_zip(good.read_bytes()))
     case("encrypted", d / "encrypted.keras", 2, "is encrypted")
     # a member that climbs out of the archive: nothing written outside, and no library warning shown
     slip_marker = d / "ZIPSLIP"
