@@ -18,6 +18,8 @@ import sys
 from pathlib import Path
 
 from studio.engine.errors import BAD_INPUT, FAILURE, StudioError, exit_code_for, message_of
+from studio.engine.errors import printable as _printable
+from studio.engine.errors import show_path as _show
 
 SUBCOMMANDS = ("open", "check", "import", "codegen", "train", "evaluate", "export")
 DOCUMENT_SUFFIXES = (".studio", ".keras")
@@ -102,18 +104,7 @@ class _QuietLoader:
             sys.stderr.write("\n".join(kept) + "\n")
 
 
-def _printable(text: str) -> str:
-    """Text safe to print on a terminal: control characters shown escaped."""
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(text))
-
-
 # -- arguments and paths ---------------------------------------------------------------
-
-def _show(path) -> str:
-    """A path for a message: control characters escaped, very long ones shortened."""
-    text = _printable(path)
-    return text if len(text) <= 160 else f"{text[:100]}…{text[-50:]}"
-
 
 def _whole_number(low: int, high: int):
     """An argparse type: a whole number from ``low`` to ``high`` (the project file's own limits)."""
@@ -180,13 +171,6 @@ def _input_file(path: str, what: str) -> Path:
     if not stat.S_ISREG(mode):
         raise UsageError(f"'{_show(path)}' is not a regular file (a device, FIFO or socket); give a {what}")
     return p
-
-
-def _same_file(a: Path, b: Path) -> bool:
-    try:
-        return os.path.samefile(a, b)
-    except OSError:
-        return Path(os.path.abspath(a)) == Path(os.path.abspath(b))
 
 
 def _head(path: Path, n: int = 4096) -> bytes:
@@ -417,8 +401,6 @@ def _run_folder(path: str, project_path: Path, force: bool, depends=()) -> Path:
     if out.is_dir() and any(out.iterdir()) and not (out / "run.json").exists() and not force:
         raise UsageError(f"--out '{path}' is a folder that already holds other files; choose a new folder or "
                          "pass --force to write the run into it")
-    if _same_file(out, project_path):
-        raise UsageError(f"--out '{path}' is the project file itself")
     from studio.engine.outputs import check_parent
     check_parent(out, option="--out", make=True)   # the run folder is made (and folders above it), never over a file
     try:

@@ -74,3 +74,14 @@ def message_of(exc: BaseException) -> str:
     if isinstance(exc, KeyError) and len(exc.args) == 1 and isinstance(exc.args[0], str):
         return one_line(exc.args[0])
     return one_line(str(exc)) or type(exc).__name__
+
+
+def printable(text) -> str:
+    """Text safe to print on a terminal: control characters shown escaped."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(text))
+
+
+def show_path(path) -> str:
+    """A path for a message: control characters escaped, very long ones shortened."""
+    text = printable(path)
+    return text if len(text) <= 160 else f"{text[:100]}…{text[-50:]}"

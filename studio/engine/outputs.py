@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from studio.engine.errors import BAD_INPUT, StudioError
+from studio.engine.errors import show_path as _show
 
 # The file name an output of each export format must end with (folders: None).
 EXPORT_SUFFIXES = {"keras": (".keras",), "tflite": (".tflite",), "onnx": (".onnx",), "svg": (".svg",),
@@ -41,11 +42,6 @@ class OutputRefused(StudioError):
     """An output path that must not be written; the message says why."""
 
     exit_code = BAD_INPUT
-
-
-def _show(path) -> str:
-    text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(path))
-    return text if len(text) <= 160 else f"{text[:100]}…{text[-50:]}"
 
 
 def _real(path: Path) -> Path:
